@@ -1,0 +1,155 @@
+"""The `ditto` command: generate | make-tiny | serve | bench | convert. Thin: parse, call the Engine, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ditto.errors import DittoError
+
+# CLI flag -> generate() keyword (diffusers' names). A family rejects the ones it does not take, clearly.
+GENERATE_FLAGS: dict[str, tuple[str, type]] = {
+    "--negative-prompt": ("negative_prompt", str),
+    "--width": ("width", int),
+    "--height": ("height", int),
+    "--num-frames": ("num_frames", int),
+    "--frame-rate": ("frame_rate", float),
+    "--steps": ("num_inference_steps", int),
+    "--guidance-scale": ("guidance_scale", float),
+    "--true-cfg-scale": ("true_cfg_scale", float),
+    "--stg-scale": ("stg_scale", float),
+    "--modality-scale": ("modality_scale", float),
+    "--guidance-rescale": ("guidance_rescale", float),
+    "--audio-guidance-scale": ("audio_guidance_scale", float),
+    "--num-images": ("num_images_per_prompt", int),
+    "--seed": ("seed", int),
+    "--sampler": ("sampler", str),
+    "--pipeline": ("pipeline", str),
+}
+
+
+def add_generate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("generate", help="generate a video (MP4 with sound) or images (PNG)")
+    parser.add_argument(
+        "--model",
+        default="tiny-ltx2",
+        help="checkpoint folder/file, or a tiny model name (default: tiny-ltx2, random weights: its output is noise)",
+    )
+    parser.add_argument("--prompt", required=True, action="append", help="text prompt (repeat for a batch)")
+    parser.add_argument("--output", required=True, help="output path: .mp4 for video, .png for images")
+    parser.add_argument(
+        "--image",
+        action="append",
+        help="conditioning/reference image (repeatable); PATH or PATH:FRAME for LTX keyframes",
+    )
+    parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
+    parser.add_argument(
+        "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
+    )
+    parser.add_argument(
+        "--dtype",
+        help="float32 | bfloat16 | float16 (default: the model's official precision on GPU, float32 on CPU)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    for flag, (_, kind) in GENERATE_FLAGS.items():
+        parser.add_argument(flag, type=kind)
+    parser.set_defaults(handler=run_generate)
+
+
+def generate_kwargs(args: argparse.Namespace) -> dict:
+    kwargs = {}
+    for flag, (name, _) in GENERATE_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            kwargs[name] = value
+    kwargs["prompt"] = args.prompt[0] if len(args.prompt) == 1 else args.prompt
+    if args.image:
+        kwargs["image"] = args.image
+    return kwargs
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ditto.engine import Engine
+
+    options = {}
+    if args.text_encoder:
+        options["text_encoder"] = args.text_encoder
+    if args.lora:
+        options["loras"] = args.lora
+    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **options)
+    kwargs = generate_kwargs(args)
+    engine.validate(**kwargs)
+    result = engine.generate(**kwargs)
+    start = time.perf_counter()
+    paths = result.save(args.output)
+    result.timings["writing"] = time.perf_counter() - start
+    for path in paths:
+        print(f"wrote {path}")
+    print(result.timing_line())
+    return 0
+
+
+def add_make_tiny(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("make-tiny", help="write a tiny random-weight checkpoint (for tests and demos)")
+    parser.add_argument("family", help="ltx2 | ltx2.3 | flux2-klein | qwen-image | qwen-image-edit")
+    parser.add_argument("folder")
+    parser.add_argument("--with-upsampler", action="store_true")
+    parser.add_argument("--with-distilled-lora", action="store_true")
+    parser.set_defaults(handler=run_make_tiny)
+
+
+def run_make_tiny(args: argparse.Namespace) -> int:
+    from ditto.registry import FAMILIES, family_by_tiny_name
+
+    family = FAMILIES.get(args.family) or family_by_tiny_name(f"tiny-{args.family}")
+    if family is None:
+        raise DittoError(f"family={args.family!r} has no tiny builder; known: {sorted(FAMILIES)}")
+    options = {key: True for key in ("with_upsampler", "with_distilled_lora") if getattr(args, key)}
+    family.build_tiny(Path(args.folder), **options)
+    print(f"wrote a tiny random {family.name} checkpoint to {args.folder}")
+    return 0
+
+
+def add_optional(sub: argparse._SubParsersAction, name: str, target: str) -> None:
+    """Subcommands whose code lives in its own module, each adding its own arguments."""
+    import importlib
+
+    module = importlib.import_module(target)
+    module.add_parser(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ditto", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_generate(sub)
+    add_make_tiny(sub)
+    for name, target in (
+        ("serve", "ditto.server.cli"),
+        ("bench", "ditto.bench"),
+        ("convert", "ditto.loading.convert_cli"),
+    ):
+        try:
+            add_optional(sub, name, target)
+        except ModuleNotFoundError as exc:
+            if exc.name != target:
+                raise
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except DittoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Engine: load a checkpoint once, generate many times."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
+from ditto.registry import Family, detect_family, family_by_tiny_name
+from ditto.result import Result
+
+DEFAULT_MODEL = "tiny-ltx2"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ditto"
+
+
+def tiny_checkpoint(family: Family, alias: str) -> Path:
+    """The embedded tiny model: built deterministically on first use, then reused from the cache."""
+    folder = cache_dir() / "tiny" / alias
+    if (folder / "model_index.json").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=folder.parent))
+    try:
+        family.build_tiny(staging)
+        try:
+            staging.rename(folder)  # atomic: a concurrent builder that wins first is fine
+        except OSError:
+            if not (folder / "model_index.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
+    family = family_by_tiny_name(str(model))
+    if family is not None:
+        return family, tiny_checkpoint(family, str(model))
+    path = Path(model).expanduser()
+    return detect_family(path), path
+
+
+class Engine:
+    """`Engine.from_pretrained(model, device, dtype)` then `engine.generate(**kwargs) -> Result`."""
+
+    def __init__(self, pipeline: Any, model: str) -> None:
+        self.pipeline = pipeline
+        self.model = model
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype | None = None,
+        **options: Any,
+    ) -> Engine:
+        """Load a checkpoint folder (or a tiny model name such as 'tiny-ltx2'); `options` go to the family."""
+        family, path = resolve_model(model)
+        pipeline = family.pipeline_class().from_pretrained(
+            path, parse_device(device), parse_dtype(dtype), **options
+        )
+        return cls(pipeline, str(model))
+
+    @property
+    def family(self) -> str:
+        return self.pipeline.family
+
+    @property
+    def output_kind(self) -> str:
+        return self.pipeline.output_kind
+
+    def validate(self, **kwargs: Any) -> Any:
+        return self.pipeline.validate(**kwargs)
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        with torch.inference_mode():
+            return self.pipeline.generate(progress=progress, **kwargs)

@@ -1,0 +1,31 @@
+"""Errors a user can act on: each names what was wrong, the value, and what would be valid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DittoError(Exception):
+    """Base of every error ditto raises on purpose; the CLI prints these without a traceback."""
+
+
+class InvalidParameter(DittoError, ValueError):
+    """A request parameter is out of range: `field=value is <problem>; <hint>`."""
+
+    def __init__(self, field: str, value: Any, problem: str, hint: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.hint = hint
+        message = f"{field}={value!r} {problem}"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class CheckpointError(DittoError):
+    """A checkpoint folder or file is not something ditto can load (unknown, incomplete, mismatched)."""
+
+
+class JobCancelled(DittoError):
+    """Raised from a progress callback to stop a generation between steps."""

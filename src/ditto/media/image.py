@@ -1,0 +1,36 @@
+"""PNG writing and image reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ditto.errors import InvalidParameter
+from ditto.media.video import to_uint8
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
+
+
+def load_image(source, field: str = "image") -> Image.Image:
+    """Open a path or pass a PIL image through; an unreadable file is a clear error naming the field."""
+    if isinstance(source, Image.Image):
+        return source.convert("RGB")
+    try:
+        with Image.open(source) as image:
+            return image.convert("RGB")
+    except (FileNotFoundError, IsADirectoryError):
+        raise InvalidParameter(
+            field, str(source), "does not exist", "give the path of a PNG or JPEG file"
+        ) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidParameter(
+            field, str(source), f"is not a readable image ({exc.__class__.__name__})"
+        ) from None
