@@ -1,0 +1,1 @@
+"""Tiny random-weight checkpoints, built offline and deterministically, for tests and the demo model."""
