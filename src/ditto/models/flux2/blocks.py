@@ -1,0 +1,156 @@
+"""FLUX.2 building blocks: double-stream (text and image apart, joint attention) and single-stream blocks.
+
+Module and parameter names follow diffusers' `transformer_flux2.py` so a diffusers checkpoint loads with
+`strict=True`. Every projection is bias-free, as in FLUX.2. Attention goes through `ditto.layers.attention`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ditto.layers.attention import attention
+from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
+from ditto.layers.rope_nd import apply_rope_interleaved
+
+Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
+
+
+def swiglu(x: torch.Tensor) -> torch.Tensor:
+    """FLUX.2's gated unit: the first half gates the second, silu(a) * b."""
+    gate, value = x.chunk(2, dim=-1)
+    return F.silu(gate) * value
+
+
+def split_modulation(mod: torch.Tensor, sets: int) -> list[tuple[torch.Tensor, ...]]:
+    """[B, 3*sets*dim] -> `sets` triples (shift, scale, gate), each [B, 1, dim]."""
+    parts = mod.unsqueeze(1).chunk(3 * sets, dim=-1)
+    return [tuple(parts[3 * i : 3 * i + 3]) for i in range(sets)]
+
+
+class Modulation(nn.Module):
+    """silu(temb) -> linear: the shift/scale/gate vectors of `sets` AdaLN sites."""
+
+    def __init__(self, dim: int, sets: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim * 3 * sets, bias=False)
+
+    def forward(self, temb: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.silu(temb))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mlp_ratio: float) -> None:
+        super().__init__()
+        inner = int(dim * mlp_ratio)
+        self.linear_in = nn.Linear(dim, inner * 2, bias=False)
+        self.linear_out = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_out(swiglu(self.linear_in(x)))
+
+
+def heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
+    return x.unflatten(-1, (-1, head_dim))
+
+
+def rope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: Rope) -> torch.Tensor:
+    """RoPE on q/k, joint attention, heads merged back: [B, S, H*D]."""
+    cos, sin = rope
+    q, k = apply_rope_interleaved(q, cos, sin), apply_rope_interleaved(k, cos, sin)
+    return attention(q, k, v).flatten(2, 3).to(q.dtype)
+
+
+class JointAttention(nn.Module):
+    """Image projections (to_*) and text projections (add_*), one attention over [text, image]."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int, eps: float) -> None:
+        super().__init__()
+        inner = num_heads * head_dim
+        self.head_dim = head_dim
+        self.to_q, self.to_k, self.to_v = (nn.Linear(dim, inner, bias=False) for _ in range(3))
+        self.norm_q, self.norm_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.to_out = nn.ModuleList([nn.Linear(inner, dim, bias=False)])
+        self.add_q_proj, self.add_k_proj, self.add_v_proj = (
+            nn.Linear(dim, inner, bias=False) for _ in range(3)
+        )
+        self.norm_added_q, self.norm_added_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.to_add_out = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, img: torch.Tensor, txt: torch.Tensor, rope: Rope) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.head_dim
+        q = torch.cat(
+            [self.norm_added_q(heads(self.add_q_proj(txt), d)), self.norm_q(heads(self.to_q(img), d))], 1
+        )
+        k = torch.cat(
+            [self.norm_added_k(heads(self.add_k_proj(txt), d)), self.norm_k(heads(self.to_k(img), d))], 1
+        )
+        v = torch.cat([heads(self.add_v_proj(txt), d), heads(self.to_v(img), d)], dim=1)
+        out = rope_attention(q, k, v, rope)
+        txt_out, img_out = out.split([txt.shape[1], img.shape[1]], dim=1)
+        return self.to_out[0](img_out), self.to_add_out(txt_out)
+
+
+class DoubleStreamBlock(nn.Module):
+    """Text and image keep their own weights and modulation; they meet only in the joint attention."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.attn = JointAttention(dim, num_heads, head_dim, eps)
+        self.ff = FeedForward(dim, mlp_ratio)
+        self.ff_context = FeedForward(dim, mlp_ratio)
+
+    def forward(
+        self, img: torch.Tensor, txt: torch.Tensor, mod_img: torch.Tensor, mod_txt: torch.Tensor, rope: Rope
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        (shift, scale, gate), (shift_ff, scale_ff, gate_ff) = split_modulation(mod_img, 2)
+        (c_shift, c_scale, c_gate), (c_shift_ff, c_scale_ff, c_gate_ff) = split_modulation(mod_txt, 2)
+        img_attn, txt_attn = self.attn(
+            modulate(layer_norm_no_affine(img, self.eps), shift, scale),
+            modulate(layer_norm_no_affine(txt, self.eps), c_shift, c_scale),
+            rope,
+        )
+        img = img + gate * img_attn
+        img = img + gate_ff * self.ff(modulate(layer_norm_no_affine(img, self.eps), shift_ff, scale_ff))
+        txt = txt + c_gate * txt_attn
+        txt = txt + c_gate_ff * self.ff_context(
+            modulate(layer_norm_no_affine(txt, self.eps), c_shift_ff, c_scale_ff)
+        )
+        if txt.dtype == torch.float16:
+            txt = txt.clip(-65504, 65504)  # as the reference: keep fp16 text stream finite
+        return img, txt
+
+
+class ParallelSelfAttention(nn.Module):
+    """Single-stream block body: one fused input projection feeds attention and the MLP in parallel."""
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, eps: float) -> None:
+        super().__init__()
+        self.head_dim = head_dim
+        self.inner = num_heads * head_dim
+        self.mlp_hidden = int(dim * mlp_ratio)
+        self.to_qkv_mlp_proj = nn.Linear(dim, 3 * self.inner + 2 * self.mlp_hidden, bias=False)
+        self.norm_q, self.norm_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.to_out = nn.Linear(self.inner + self.mlp_hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:
+        qkv, mlp = self.to_qkv_mlp_proj(x).split([3 * self.inner, 2 * self.mlp_hidden], dim=-1)
+        q, k, v = (heads(t, self.head_dim) for t in qkv.chunk(3, dim=-1))
+        out = rope_attention(self.norm_q(q), self.norm_k(k), v, rope)
+        return self.to_out(torch.cat([out, swiglu(mlp)], dim=-1))
+
+
+class SingleStreamBlock(nn.Module):
+    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.attn = ParallelSelfAttention(dim, num_heads, head_dim, mlp_ratio, eps)
+
+    def forward(self, x: torch.Tensor, mod: torch.Tensor, rope: Rope) -> torch.Tensor:
+        ((shift, scale, gate),) = split_modulation(mod, 1)
+        x = x + gate * self.attn(modulate(layer_norm_no_affine(x, self.eps), shift, scale), rope)
+        if x.dtype == torch.float16:
+            x = x.clip(-65504, 65504)
+        return x
