@@ -1,0 +1,82 @@
+"""A controllable stand-in for Engine, for the in-process server tests (queueing, cancel, 429, errors).
+
+It validates like a family (clear InvalidParameter), reports progress per step, and can be held at a
+step by a gate so tests decide exactly when a job runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from ditto.errors import InvalidParameter, JobCancelled
+from ditto.result import Result
+
+KNOWN = {
+    "prompt", "negative_prompt", "width", "height", "num_frames", "frame_rate", "num_inference_steps",
+    "guidance_scale", "seed", "num_images_per_prompt", "image",
+}  # fmt: skip
+
+
+class Params:
+    def __init__(self, width: int, height: int, num_frames: int, frame_rate: float) -> None:
+        self.width, self.height, self.num_frames, self.frame_rate = width, height, num_frames, frame_rate
+
+
+class FakeEngine:
+    def __init__(self, output_kind: str = "video", step_seconds: float = 0.0) -> None:
+        self.output_kind = output_kind
+        self.family = "fake-video" if output_kind == "video" else "fake-image"
+        self.model = "fake"
+        self.step_seconds = step_seconds
+        self.gate = threading.Event()  # cleared: jobs wait before their first step
+        self.gate.set()
+        self.started = threading.Event()
+        self.calls: list[dict[str, Any]] = []
+
+    def validate(self, **kwargs: Any) -> Params:
+        for name in kwargs:
+            if name not in KNOWN:
+                raise InvalidParameter(name, kwargs[name], "is not a parameter of this family")
+        width, height = kwargs.get("width", 64), kwargs.get("height", 32)
+        for name, value in (("width", width), ("height", height)):
+            if value % 32:
+                raise InvalidParameter(
+                    name, value, "is not a multiple of 32", f"try {max(32, value // 32 * 32)}"
+                )
+        frames = kwargs.get("num_frames", 9)
+        if (frames - 1) % 8:
+            raise InvalidParameter("num_frames", frames, "is not 8k+1", f"try {(frames - 1) // 8 * 8 + 1}")
+        return Params(width, height, frames, kwargs.get("frame_rate", 24.0))
+
+    def generate(self, progress: Any = None, **kwargs: Any) -> Result:
+        params = self.validate(**kwargs)
+        self.calls.append(kwargs)
+        self.started.set()
+        steps = kwargs.get("num_inference_steps", 4)
+        for step in range(1, steps + 1):
+            while not self.gate.wait(0.05):
+                pass
+            if self.step_seconds:
+                time.sleep(self.step_seconds)
+            if progress is not None:
+                progress(step, steps)
+        shape = (params.height, params.width, 3)
+        if self.output_kind == "image":
+            count = kwargs.get("num_images_per_prompt", 1)
+            return Result(images=np.full((count, *shape), 0.5, np.float32), timings={"denoise": 0.01})
+        frames = np.random.default_rng(0).random((params.num_frames, *shape), dtype=np.float32)
+        audio = np.zeros((2, int(16000 * params.num_frames / params.frame_rate)), np.float32)
+        return Result(
+            frames=frames,
+            audio=audio,
+            sample_rate=16000,
+            frame_rate=params.frame_rate,
+            timings={"denoise": 0.01},
+        )
+
+
+__all__ = ["FakeEngine", "JobCancelled"]
