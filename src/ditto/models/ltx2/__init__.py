@@ -1,0 +1,5 @@
+"""Native LTX-2 / LTX-2.3 networks: the audio+video transformer and the text connectors."""
+
+from ditto.models.ltx2.transformer import LTX2Transformer
+
+__all__ = ["LTX2Transformer"]

@@ -1,0 +1,332 @@
+"""ditto's native LTX-2 / LTX-2.3 audio+video transformer.
+
+Constructor keys, state_dict keys and forward keywords equal diffusers'
+LTX2VideoTransformer3DModel, so a diffusers checkpoint loads with strict=True and the pipelines call
+it the same way. The forward is embed -> one block loop (`_run_blocks`) -> head, with no host syncs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ditto.errors import InvalidParameter
+from ditto.layers.embeddings import CaptionProjection
+from ditto.layers.norm import modulate
+from ditto.models.ltx2.attention import PERTURB_ALL
+from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs
+from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
+from ditto.models.ltx2.rope import LTX2Rope
+
+# diffusers turns 0/1 text masks into this additive bias (not -inf: a fully masked row stays finite).
+_MASK_BIAS = -10000.0
+
+
+class LTX2Transformer(nn.Module):
+    def __init__(
+        self,
+        in_channels: int = 128,
+        out_channels: int | None = 128,
+        patch_size: int = 1,
+        patch_size_t: int = 1,
+        num_attention_heads: int = 32,
+        attention_head_dim: int = 128,
+        cross_attention_dim: int = 4096,
+        vae_scale_factors: tuple[int, int, int] = (8, 32, 32),
+        pos_embed_max_pos: int = 20,
+        base_height: int = 2048,
+        base_width: int = 2048,
+        gated_attn: bool = False,
+        cross_attn_mod: bool = False,
+        audio_in_channels: int = 128,
+        audio_out_channels: int | None = 128,
+        audio_patch_size: int = 1,
+        audio_patch_size_t: int = 1,
+        audio_num_attention_heads: int = 32,
+        audio_attention_head_dim: int = 64,
+        audio_cross_attention_dim: int = 2048,
+        audio_scale_factor: int = 4,
+        audio_pos_embed_max_pos: int = 20,
+        audio_sampling_rate: int = 16000,
+        audio_hop_length: int = 160,
+        audio_gated_attn: bool = False,
+        audio_cross_attn_mod: bool = False,
+        num_layers: int = 48,
+        activation_fn: str = "gelu-approximate",
+        qk_norm: str = "rms_norm_across_heads",
+        norm_elementwise_affine: bool = False,
+        norm_eps: float = 1e-6,
+        caption_channels: int = 3840,
+        attention_bias: bool = True,
+        attention_out_bias: bool = True,
+        rope_theta: float = 10000.0,
+        rope_double_precision: bool = True,
+        causal_offset: int = 1,
+        timestep_scale_multiplier: int = 1000,
+        cross_attn_timestep_scale_multiplier: int = 1000,
+        rope_type: str = "interleaved",
+        use_prompt_embeddings: bool = True,
+        perturbed_attn: bool = False,
+        ff_bias: bool = True,
+        audio_ff_bias: bool = True,
+        use_prompt_adaln_single: bool = True,
+        use_keyframes_abs_pos_embedding: bool = False,
+    ) -> None:
+        super().__init__()
+        if activation_fn != "gelu-approximate":
+            raise InvalidParameter(
+                "activation_fn", activation_fn, "is not supported", "use 'gelu-approximate'"
+            )
+        if qk_norm != "rms_norm_across_heads":
+            raise InvalidParameter("qk_norm", qk_norm, "is not supported", "use 'rms_norm_across_heads'")
+        dim = num_attention_heads * attention_head_dim
+        audio_dim = audio_num_attention_heads * audio_attention_head_dim
+        self.inner_dim, self.audio_inner_dim = dim, audio_dim
+        self.use_prompt_embeddings = use_prompt_embeddings
+        self.use_keyframes_abs_pos_embedding = use_keyframes_abs_pos_embedding
+        self.prompt_modulation = cross_attn_mod or audio_cross_attn_mod
+        self.use_prompt_adaln = self.prompt_modulation and use_prompt_adaln_single
+        self.ca_gate_timestep_factor = cross_attn_timestep_scale_multiplier / timestep_scale_multiplier
+        # diffusers applies STG only when the config says perturbed_attn; set True to follow the official
+        # code, which perturbs whatever the checkpoint (LTX-2.0 configs ship perturbed_attn=False).
+        self.stg_enabled = perturbed_attn
+
+        self.proj_in = nn.Linear(in_channels, dim)
+        self.audio_proj_in = nn.Linear(audio_in_channels, audio_dim)
+        if use_keyframes_abs_pos_embedding:
+            self.keyframes_abs_pos_embedding = nn.Parameter(torch.zeros(1, dim))
+        if use_prompt_embeddings:  # LTX-2.0: the caption projection lives here (LTX-2.3: in the connectors)
+            self.caption_projection = CaptionProjection(caption_channels, dim)
+            self.audio_caption_projection = CaptionProjection(caption_channels, audio_dim)
+
+        self.time_embed = LTX2AdaLNSingle(dim, 9 if cross_attn_mod else 6)
+        self.audio_time_embed = LTX2AdaLNSingle(audio_dim, 9 if audio_cross_attn_mod else 6)
+        self.av_cross_attn_video_scale_shift = LTX2AdaLNSingle(dim, 4)
+        self.av_cross_attn_audio_scale_shift = LTX2AdaLNSingle(audio_dim, 4)
+        self.av_cross_attn_video_a2v_gate = LTX2AdaLNSingle(dim, 1)
+        self.av_cross_attn_audio_v2a_gate = LTX2AdaLNSingle(audio_dim, 1)
+        self.scale_shift_table = nn.Parameter(torch.randn(2, dim) / dim**0.5)
+        self.audio_scale_shift_table = nn.Parameter(torch.randn(2, audio_dim) / audio_dim**0.5)
+        if self.use_prompt_adaln:
+            self.prompt_adaln = LTX2AdaLNSingle(dim, 2)
+            self.audio_prompt_adaln = LTX2AdaLNSingle(audio_dim, 2)
+
+        rope_common = dict(
+            theta=rope_theta,
+            causal_offset=causal_offset,
+            rope_type=rope_type,
+            double_precision=rope_double_precision,
+        )
+        self.rope = LTX2Rope(
+            dim, "video", patch_size, patch_size_t, pos_embed_max_pos, base_height, base_width,
+            scale_factors=vae_scale_factors, num_heads=num_attention_heads, **rope_common,
+        )  # fmt: skip
+        self.audio_rope = LTX2Rope(
+            audio_dim, "audio", audio_patch_size, audio_patch_size_t, audio_pos_embed_max_pos,
+            sampling_rate=audio_sampling_rate, hop_length=audio_hop_length, scale_factors=(audio_scale_factor,),
+            num_heads=audio_num_attention_heads, **rope_common,
+        )  # fmt: skip
+        # audio<->video cross-attention: time axis only, over the longer of the two base extents. The audio
+        # side takes the coordinates audio_rope prepared (audio scale factor), so only its extent matters here.
+        ca_max_pos = max(pos_embed_max_pos, audio_pos_embed_max_pos)
+        self.cross_attn_rope = LTX2Rope(
+            audio_cross_attention_dim, "video", patch_size, patch_size_t, ca_max_pos, base_height, base_width,
+            num_heads=num_attention_heads, **rope_common,
+        )  # fmt: skip
+        self.cross_attn_audio_rope = LTX2Rope(
+            audio_cross_attention_dim, "audio", audio_patch_size, audio_patch_size_t, ca_max_pos,
+            sampling_rate=audio_sampling_rate, hop_length=audio_hop_length,
+            num_heads=audio_num_attention_heads, **rope_common,
+        )  # fmt: skip
+
+        block_kwargs = dict(
+            dim=dim, num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
+            cross_attention_dim=cross_attention_dim, audio_dim=audio_dim,
+            audio_num_attention_heads=audio_num_attention_heads, audio_attention_head_dim=audio_attention_head_dim,
+            audio_cross_attention_dim=audio_cross_attention_dim, video_gated_attn=gated_attn,
+            video_cross_attn_adaln=cross_attn_mod, audio_gated_attn=audio_gated_attn,
+            audio_cross_attn_adaln=audio_cross_attn_mod, attention_bias=attention_bias,
+            attention_out_bias=attention_out_bias, eps=norm_eps, elementwise_affine=norm_elementwise_affine,
+            rope_type=rope_type, perturbed_attn=True, ff_bias=ff_bias, audio_ff_bias=audio_ff_bias,
+        )  # fmt: skip
+        self.transformer_blocks = nn.ModuleList([LTX2Block(**block_kwargs) for _ in range(num_layers)])
+
+        self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
+        self.proj_out = nn.Linear(dim, out_channels or in_channels)
+        self.audio_norm_out = nn.LayerNorm(audio_dim, eps=1e-6, elementwise_affine=False)
+        self.audio_proj_out = nn.Linear(audio_dim, audio_out_channels or audio_in_channels)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        audio_hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        audio_encoder_hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        audio_timestep: torch.Tensor | None = None,
+        sigma: torch.Tensor | None = None,
+        audio_sigma: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        audio_encoder_attention_mask: torch.Tensor | None = None,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        fps: float = 24.0,
+        audio_num_frames: int | None = None,
+        video_coords: torch.Tensor | None = None,
+        audio_coords: torch.Tensor | None = None,
+        isolate_modalities: bool = False,
+        spatio_temporal_guidance_blocks: list[int] | None = None,
+        perturbation_mask: torch.Tensor | None = None,
+        use_cross_timestep: bool = False,
+        attention_kwargs: dict[str, Any] | None = None,
+        video_self_attention_mask: torch.Tensor | None = None,
+        video_keyframes_mask: torch.Tensor | None = None,
+        return_dict: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity-style outputs (video [B, Tv, out], audio [B, Ta, audio_out]) for patchified inputs.
+
+        timestep/audio_timestep are sigma * timestep_scale_multiplier, shape [B] or [B, tokens]; sigma
+        and audio_sigma ([B]) feed the LTX-2.3 prompt modulation and use_cross_timestep.
+        attention_kwargs and return_dict are accepted for call compatibility and ignored.
+        """
+        batch = hidden_states.shape[0]
+        audio_timestep = timestep if audio_timestep is None else audio_timestep
+        audio_sigma = sigma if audio_sigma is None else audio_sigma
+        if video_coords is None:
+            video_coords = self.rope.prepare_video_coords(
+                batch, num_frames, height, width, hidden_states.device, fps=fps
+            )
+        if audio_coords is None:
+            audio_coords = self.audio_rope.prepare_audio_coords(
+                batch, audio_num_frames, audio_hidden_states.device
+            )
+
+        inputs, video_emb, audio_emb = self._embed_conditions(
+            batch, hidden_states.dtype, audio_hidden_states.dtype, timestep, audio_timestep, sigma, audio_sigma,
+            use_cross_timestep,
+        )  # fmt: skip
+        inputs.video_context, inputs.audio_context = self._project_prompts(
+            encoder_hidden_states, audio_encoder_hidden_states
+        )
+        inputs.video_context_mask = _text_bias(encoder_attention_mask, hidden_states.dtype)
+        inputs.audio_context_mask = _text_bias(audio_encoder_attention_mask, audio_hidden_states.dtype)
+        if video_self_attention_mask is not None:
+            keep = video_self_attention_mask.to(hidden_states.dtype)
+            inputs.video_self_mask = ((1 - keep) * _MASK_BIAS).unsqueeze(1)
+        inputs.video_rope, inputs.audio_rope = self.rope(video_coords), self.audio_rope(audio_coords)
+        inputs.video_ca_rope = self.cross_attn_rope(video_coords[:, 0:1])
+        inputs.audio_ca_rope = self.cross_attn_audio_rope(audio_coords[:, 0:1])
+        inputs.cross_modal = not isolate_modalities
+
+        video = self.proj_in(hidden_states)
+        audio = self.audio_proj_in(audio_hidden_states)
+        if self.use_keyframes_abs_pos_embedding and video_keyframes_mask is not None:
+            marker = (video_keyframes_mask > 0).to(video.dtype)
+            video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
+
+        perturbs = self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask)
+        video, audio = self._run_blocks(video, audio, inputs, perturbs)
+        return self._head(video, audio, video_emb, audio_emb)
+
+    def _run_blocks(
+        self,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        inputs: LTX2BlockInputs,
+        perturbs: list[torch.Tensor | str | None],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The one block loop: step caching, offload and parallelism wrap this method."""
+        for block, perturb in zip(self.transformer_blocks, perturbs):
+            video, audio = block(video, audio, inputs, perturb)
+        return video, audio
+
+    def _stg_plan(
+        self, blocks: list[int] | None, mask: torch.Tensor | None
+    ) -> list[torch.Tensor | str | None]:
+        """Per block: None (plain self-attention) or the STG perturbation for that block.
+
+        Without a perturbation_mask every sample is perturbed: attention is skipped, the values pass
+        through (what the reference computes, decided here without reading tensor values). A mask
+        (0 = perturb, 1 = keep) blends per sample.
+        """
+        plan: list[torch.Tensor | str | None] = [None] * len(self.transformer_blocks)
+        if not blocks or not self.stg_enabled:
+            return plan
+        if mask is None:
+            perturb: torch.Tensor | str = PERTURB_ALL
+        else:
+            perturb = mask[:, None, None] if mask.ndim == 1 else mask
+        for index in blocks:
+            plan[index] = perturb
+        return plan
+
+    def _embed_conditions(
+        self,
+        batch,
+        video_dtype,
+        audio_dtype,
+        timestep,
+        audio_timestep,
+        sigma,
+        audio_sigma,
+        use_cross_timestep,
+    ) -> tuple[LTX2BlockInputs, torch.Tensor, torch.Tensor]:
+        video_temb, video_emb = self.time_embed(timestep, batch, video_dtype)
+        audio_temb, audio_emb = self.audio_time_embed(audio_timestep, batch, audio_dtype)
+        video_prompt_temb = audio_prompt_temb = None
+        if self.use_prompt_adaln or use_cross_timestep:
+            _require(sigma, "sigma", "the LTX-2.3 prompt modulation and use_cross_timestep need it")
+        if self.use_prompt_adaln:
+            video_prompt_temb, _ = self.prompt_adaln(sigma, batch, video_dtype)
+            audio_prompt_temb, _ = self.audio_prompt_adaln(audio_sigma, batch, audio_dtype)
+        # Cross-modal modulation follows the other modality's sigma in LTX-2.3 (use_cross_timestep).
+        video_ca_t = audio_sigma.flatten() if use_cross_timestep else timestep.flatten()
+        audio_ca_t = sigma.flatten() if use_cross_timestep else audio_timestep.flatten()
+        gate_factor = self.ca_gate_timestep_factor
+        inputs = LTX2BlockInputs(
+            video_context=None, audio_context=None, video_context_mask=None, audio_context_mask=None,
+            video_temb=video_temb, audio_temb=audio_temb,
+            video_ca_temb=self.av_cross_attn_video_scale_shift(video_ca_t, batch, video_dtype)[0],
+            audio_ca_temb=self.av_cross_attn_audio_scale_shift(audio_ca_t, batch, audio_dtype)[0],
+            video_ca_gate_temb=self.av_cross_attn_video_a2v_gate(video_ca_t * gate_factor, batch, video_dtype)[0],
+            audio_ca_gate_temb=self.av_cross_attn_audio_v2a_gate(audio_ca_t * gate_factor, batch, audio_dtype)[0],
+            video_prompt_temb=video_prompt_temb, audio_prompt_temb=audio_prompt_temb,
+            video_rope=None, audio_rope=None, video_ca_rope=None, audio_ca_rope=None,
+        )  # fmt: skip
+        return inputs, video_emb, audio_emb
+
+    def _project_prompts(
+        self, video_text: torch.Tensor, audio_text: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.use_prompt_embeddings:
+            return video_text, audio_text
+        return self.caption_projection(video_text), self.audio_caption_projection(audio_text)
+
+    def _head(
+        self, video: torch.Tensor, audio: torch.Tensor, video_emb: torch.Tensor, audio_emb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        shift, scale = (self.scale_shift_table + video_emb.unsqueeze(2)).unbind(dim=2)
+        video_out = self.proj_out(modulate(self.norm_out(video), shift, scale))
+        shift, scale = (self.audio_scale_shift_table + audio_emb.unsqueeze(2)).unbind(dim=2)
+        audio_out = self.audio_proj_out(modulate(self.audio_norm_out(audio), shift, scale))
+        return video_out, audio_out
+
+
+def _text_bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """[B, L] keep-mask (1 = token) -> additive bias [B, 1, 1, L]; 3-D masks are taken as biases already."""
+    if mask is None:
+        return None
+    if mask.ndim == 2:
+        return ((1 - mask.to(dtype)) * _MASK_BIAS)[:, None, None, :]
+    return mask.unsqueeze(1) if mask.ndim == 3 else mask
+
+
+def _require(value: Any, name: str, why: str) -> None:
+    if value is None:
+        raise InvalidParameter(name, None, "is missing", why)
+
+
+__all__ = ["LTX2Transformer"]
