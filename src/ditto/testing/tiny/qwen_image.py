@@ -7,12 +7,13 @@ the VAE keeps four levels (8x spatial compression) as the real one.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
+from ditto.testing.tiny.tokenizers import QWEN_SPECIALS, save_qwen2_tokenizer
 
 TEXT_WIDTH = 32
 LATENT_CHANNELS = 4
@@ -75,6 +76,8 @@ def _text_encoder(tokenizer: Any) -> Any:
             "num_attention_heads": 2,
             "num_key_value_heads": 1,
             "max_position_embeddings": 2048,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
             # head dim 16: the three M-RoPE sections must sum to 8.
             "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
         },
@@ -104,38 +107,55 @@ _VISION_TOKENS = {
 }
 
 
-def allow_vl_processor_without_torchvision() -> None:
-    """Let transformers build a Qwen2VLProcessor where torchvision is not installed (as on this CPU box).
+def _image_processor() -> Any:
+    from transformers import Qwen2VLImageProcessor
 
-    ProcessorMixin checks its `video_processor` slot against `transformers.VideoProcessorMixin`, which the
-    package only exports when torchvision is present, so without it the processor cannot even be built
-    with no video processor. Test and builder code only: ditto's own pipeline does not need the class.
-    """
-    import transformers
-    from transformers import video_processing_utils
-
-    if not hasattr(transformers, "VideoProcessorMixin"):
-        transformers.VideoProcessorMixin = video_processing_utils.VideoProcessorMixin
-
-
-def _processor(tokenizer: Any) -> Any:
-    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor
-
-    allow_vl_processor_without_torchvision()
-
-    # At most 8x8 patches of 14 pixels: the condition image costs the tiny vision tower 16 merged tokens.
-    image_processor = Qwen2VLImageProcessor(
+    # At most 8x8 patches of 14 pixels: a condition image costs the tiny vision tower 16 merged tokens.
+    return Qwen2VLImageProcessor(
         min_pixels=28 * 28, max_pixels=112 * 112, patch_size=14, merge_size=2, temporal_patch_size=2
     )
-    return Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def reference_vl_processor(processor_dir: Path) -> Any:
+    """transformers' own Qwen2VLProcessor for a processor folder, for the diffusers reference in tests.
+
+    ProcessorMixin type-checks its `video_processor` slot against a class transformers only exports with
+    torchvision installed, so on a machine without torchvision (this CPU box) it cannot be built even with
+    no video processor. This subclass skips only that one check; every processing step stays transformers'.
+    """
+    from transformers import Qwen2Tokenizer, Qwen2VLImageProcessor, Qwen2VLProcessor
+
+    class Qwen2VLProcessorWithoutVideo(Qwen2VLProcessor):
+        def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> Any:
+            if argument_name == "video_processor" and argument is None:
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    return Qwen2VLProcessorWithoutVideo(
+        image_processor=Qwen2VLImageProcessor.from_pretrained(str(processor_dir)),
+        tokenizer=Qwen2Tokenizer.from_pretrained(str(processor_dir)),
+    )
+
+
+def _save_tokenizer(folder: Path) -> Any:
+    """The shared tiny Qwen2 tokenizer, with its control tokens registered as special (unsplittable) tokens.
+
+    Qwen's template and the VL processor rely on `<|im_start|>`, `<|image_pad|>`, ... being single tokens;
+    without this the processor finds no image placeholder ids and refuses the input.
+    """
+    from transformers import Qwen2Tokenizer
+
+    save_qwen2_tokenizer(folder)
+    tokenizer = Qwen2Tokenizer.from_pretrained(str(folder))
+    tokenizer.add_tokens(QWEN_SPECIALS, special_tokens=True)
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
 
 
 def _components(folder: Path, layers: int) -> dict[str, Any]:
     from diffusers import FlowMatchEulerDiscreteScheduler
-    from transformers import Qwen2Tokenizer
 
-    save_qwen2_tokenizer(folder / "tokenizer")
-    tokenizer = Qwen2Tokenizer.from_pretrained(str(folder / "tokenizer"))
+    tokenizer = _save_tokenizer(folder / "tokenizer")
     return {
         "scheduler": FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIG),
         "vae": _vae(),
@@ -156,11 +176,18 @@ def build_tiny_qwen_image(folder: Path, layers: int = 2, **options: Any) -> None
 
 
 def build_tiny_qwen_image_edit(folder: Path, layers: int = 2, **options: Any) -> None:
-    """Write a tiny QwenImageEditPlusPipeline folder (text encoder with a vision tower, VL processor)."""
-    from diffusers import QwenImageEditPlusPipeline
+    """Write a tiny QwenImageEditPlusPipeline folder (text encoder with a vision tower, VL processor).
 
+    The processor folder holds what Qwen2VLProcessor.save_pretrained writes for an image-only processor
+    (image processor config and tokenizer), written part by part since the processor class itself cannot be
+    built without torchvision here (see `reference_vl_processor`).
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    components = _components(folder, layers)
-    pipe = QwenImageEditPlusPipeline(processor=_processor(components["tokenizer"]), **components)
-    pipe.save_pretrained(str(folder))
+    build_tiny_qwen_image(folder, layers)
+    _image_processor().save_pretrained(str(folder / "processor"))
+    _save_tokenizer(folder / "processor")
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index["_class_name"] = "QwenImageEditPlusPipeline"
+    index["processor"] = ["transformers", "Qwen2VLProcessor"]
+    index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
