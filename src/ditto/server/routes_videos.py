@@ -58,7 +58,10 @@ def video_job(state: ServerState, job_id: str) -> Job:
     return job
 
 
-async def video_kwargs(state: ServerState, job_id: str, request: Request) -> tuple[str, dict[str, Any]]:
+async def video_kwargs(
+    state: ServerState, job_id: str, request: Request
+) -> tuple[str, dict[str, Any], float | None]:
+    """(prompt, engine kwargs, the clip length in seconds when that is what set the frame count)."""
     fields, files, from_form = await read_body(request)
     prompt = require_prompt(fields)
     state.check_model(fields.get("model"))
@@ -67,6 +70,7 @@ async def video_kwargs(state: ServerState, job_id: str, request: Request) -> tup
     size = parse_size(fields.get("size"))
     if size is not None:
         kwargs["width"], kwargs["height"] = size
+    seconds = None
     if fields.get("seconds") not in (None, "") and "num_frames" not in kwargs:
         seconds = coerce("seconds", fields["seconds"], float, from_form=True)
         if seconds <= 0:
@@ -85,10 +89,10 @@ async def video_kwargs(state: ServerState, job_id: str, request: Request) -> tup
     if "input_reference" in files:
         dest = state.store.uploads_dir / job_id / "input_reference.png"
         kwargs["image"] = [str(await save_image_upload(files["input_reference"][0], dest, "input_reference"))]
-    return prompt, kwargs
+    return prompt, kwargs, seconds
 
 
-def describe(validated: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+def describe(validated: Any, kwargs: dict[str, Any], seconds: float | None) -> dict[str, Any]:
     """`size` and `seconds` as the API echoes them, from the request or else the family's defaults."""
     width = kwargs.get("width") or getattr(validated, "width", None)
     height = kwargs.get("height") or getattr(validated, "height", None)
@@ -97,8 +101,10 @@ def describe(validated: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     meta = {}
     if width and height:
         meta["size"] = f"{width}x{height}"
-    if frames and rate:
-        meta["seconds"] = f"{frames / rate:g}"
+    if seconds is not None:
+        meta["seconds"] = f"{seconds:g}"  # echoed as asked, as OpenAI does
+    elif frames and rate:
+        meta["seconds"] = f"{round(frames / rate, 2):g}"
     return meta
 
 
@@ -107,7 +113,7 @@ async def create_video(request: Request) -> dict[str, Any]:
     state = ServerState.of(request)
     job_id = new_job_id("video")
     try:
-        prompt, kwargs = await video_kwargs(state, job_id, request)
+        prompt, kwargs, seconds = await video_kwargs(state, job_id, request)
     except APIError:
         state.store.remove_files(job_id)
         raise
@@ -118,7 +124,7 @@ async def create_video(request: Request) -> dict[str, Any]:
         model=state.model_name,
         prompt=prompt,
         params={"prompt": prompt, **kwargs},
-        meta=describe(validated, kwargs),
+        meta=describe(validated, kwargs, seconds),
         request_id=request.state.request_id,
     )
     return video_object(state.submit(job))

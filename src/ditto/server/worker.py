@@ -160,7 +160,7 @@ class Worker:
         paths = result.save(folder / name)
         timings = {**result.timings, "writing": time.perf_counter() - start}
         outputs = [str(path.relative_to(self.store.outputs_dir)) for path in paths]
-        return outputs, timings, {**job.meta, **result_meta(result)}
+        return outputs, timings, {**result_meta(result), **job.meta}  # what the request said wins
 
     def _completed(
         self, job: Job, started: float, outputs: list[str], timings: dict[str, float], meta: dict[str, Any]
@@ -207,7 +207,7 @@ def result_meta(result: Any) -> dict[str, Any]:
     """What the request may have left to the family defaults (size, duration), read off the result."""
     if result.frames is not None:
         frames, height, width = result.frames.shape[:3]
-        return {"size": f"{width}x{height}", "seconds": f"{frames / result.frame_rate:g}"}
+        return {"size": f"{width}x{height}", "seconds": f"{round(frames / result.frame_rate, 2):g}"}
     if result.images is not None:
         height, width = result.images.shape[1:3]
         return {"size": f"{width}x{height}"}
