@@ -4,6 +4,7 @@ Each token has an integer position per axis (FLUX.2: time, height, width, text i
 `axes_dim[i]` channels of a head; its frequencies are `theta ** (-2k / axes_dim[i])`. As the reference
 (diffusers `get_1d_rotary_pos_embed` with `freqs_dtype=float64`), the angle grid is built in float64 and
 only the final cos/sin are cast to float32; they are computed once per request, not per step.
+Apply them with `ditto.layers.rope.apply_interleaved_rope` (cos/sin broadcast to [1, seq, 1, head_dim]).
 """
 
 from __future__ import annotations
@@ -28,15 +29,3 @@ def rope_cos_sin_nd(
         cos_parts.append(angles.cos().repeat_interleave(2, dim=1).float())
         sin_parts.append(angles.sin().repeat_interleave(2, dim=1).float())
     return torch.cat(cos_parts, dim=-1), torch.cat(sin_parts, dim=-1)
-
-
-def apply_rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent channel pairs of x [batch, seq, heads, head_dim] by cos/sin [seq, head_dim].
-
-    Computed in float32 and cast back to x's dtype, as the reference does.
-    """
-    pairs = x.unflatten(-1, (-1, 2))
-    real, imag = pairs.unbind(-1)
-    rotated = torch.stack((-imag, real), dim=-1).flatten(-2)
-    cos, sin = cos[None, :, None, :], sin[None, :, None, :]
-    return (x.float() * cos + rotated.float() * sin).to(x.dtype)

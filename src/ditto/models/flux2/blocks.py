@@ -12,7 +12,7 @@ from torch import nn
 
 from ditto.layers.attention import attention
 from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
-from ditto.layers.rope_nd import apply_rope_interleaved
+from ditto.layers.rope import apply_interleaved_rope
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
 
@@ -57,8 +57,8 @@ def heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
 
 def rope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: Rope) -> torch.Tensor:
     """RoPE on q/k, joint attention, heads merged back: [B, S, H*D]."""
-    cos, sin = rope
-    q, k = apply_rope_interleaved(q, cos, sin), apply_rope_interleaved(k, cos, sin)
+    cos, sin = rope[0][None, :, None, :], rope[1][None, :, None, :]
+    q, k = apply_interleaved_rope(q, cos, sin), apply_interleaved_rope(k, cos, sin)
     return attention(q, k, v).flatten(2, 3).to(q.dtype)
 
 

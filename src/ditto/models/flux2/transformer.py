@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ditto.layers.embeddings import timestep_sinusoid
 from ditto.layers.norm import layer_norm_no_affine
 from ditto.layers.rope_nd import rope_cos_sin_nd
-from ditto.layers.sinusoidal import timestep_features
 from ditto.models.flux2.blocks import DoubleStreamBlock, Modulation, Rope, SingleStreamBlock
 
 
@@ -38,10 +38,10 @@ class TimestepGuidanceEmbed(nn.Module):
         self.guidance_embedder = TimestepMLP(channels, dim) if guidance_embeds else None
 
     def forward(self, timestep: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
-        temb = self.timestep_embedder(timestep_features(timestep, self.channels).to(timestep.dtype))
+        temb = self.timestep_embedder(timestep_sinusoid(timestep, self.channels).to(timestep.dtype))
         if guidance is not None and self.guidance_embedder is not None:
             temb = temb + self.guidance_embedder(
-                timestep_features(guidance, self.channels).to(guidance.dtype)
+                timestep_sinusoid(guidance, self.channels).to(guidance.dtype)
             )
         return temb
 
