@@ -1,0 +1,77 @@
+"""ditto.layers.attention.attention against the float64 definition naive_attention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ditto.layers.attention import attention, naive_attention
+
+torch.set_num_threads(1)
+
+TOLERANCE = 1e-5
+
+
+def _qkv(batch: int, q_len: int, k_len: int, heads: int, kv_heads: int, dim: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(batch, q_len, heads, dim, generator=g)
+    k = torch.randn(batch, k_len, kv_heads, dim, generator=g)
+    v = torch.randn(batch, k_len, kv_heads, dim, generator=g)
+    return q, k, v
+
+
+def _check(name: str, got: torch.Tensor, expected: torch.Tensor) -> None:
+    assert got.shape == expected.shape, f"{name}: shape {tuple(got.shape)} != {tuple(expected.shape)}"
+    measured = (got - expected).abs().max().item()
+    assert measured <= TOLERANCE, f"{name}: max abs diff {measured:.3e} > allowed {TOLERANCE:.1e}"
+
+
+@pytest.mark.parametrize("q_len,k_len", [(5, 5), (4, 9)])
+def test_unmasked(q_len: int, k_len: int) -> None:
+    q, k, v = _qkv(2, q_len, k_len, 3, 3, 8)
+    _check("unmasked", attention(q, k, v), naive_attention(q, k, v))
+
+
+def test_bool_keep_mask_per_sample() -> None:
+    q, k, v = _qkv(2, 4, 6, 2, 2, 8)
+    keep = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+    keep[1, ..., :3] = False  # left-padded second sample
+    out = attention(q, k, v, keep)
+    _check("bool mask", out, naive_attention(q, k, v, keep))
+    # A dropped key must not matter: changing it leaves the output unchanged.
+    k2, v2 = k.clone(), v.clone()
+    k2[1, :3], v2[1, :3] = 100.0, -100.0
+    _check("bool mask ignores dropped keys", attention(q, k2, v2, keep), out)
+
+
+def test_bool_mask_per_query() -> None:
+    q, k, v = _qkv(1, 5, 5, 2, 2, 4)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()[None, None]
+    _check("causal bool mask", attention(q, k, v, causal), naive_attention(q, k, v, causal))
+
+
+def test_additive_mask() -> None:
+    q, k, v = _qkv(2, 3, 7, 2, 2, 8)
+    bias = torch.zeros(2, 1, 1, 7)
+    bias[0, ..., -2:] = -10000.0
+    bias[1, ..., 0] = -1.5
+    _check("additive mask", attention(q, k, v, bias), naive_attention(q, k, v, bias))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_grouped_query_attention(masked: bool) -> None:
+    q, k, v = _qkv(2, 4, 6, 8, 2, 8)
+    keep = None
+    if masked:
+        keep = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+        keep[0, ..., 4:] = False
+    # Reference: each K/V head serves heads // kv_heads consecutive query heads.
+    expected = naive_attention(q, k.repeat_interleave(4, dim=2), v.repeat_interleave(4, dim=2), keep)
+    _check("gqa", attention(q, k, v, keep), expected)
+
+
+def test_float64_inputs_keep_dtype() -> None:
+    q, k, v = (t.double() for t in _qkv(1, 3, 3, 2, 2, 4))
+    out = attention(q, k, v)
+    assert out.dtype == torch.float64
+    _check("float64", out, naive_attention(q, k, v))
