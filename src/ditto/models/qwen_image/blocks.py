@@ -13,7 +13,7 @@ from torch import nn
 from ditto.layers.attention import attention
 from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
-from ditto.layers.rope_nd import apply_rope_interleaved
+from ditto.layers.rope import apply_interleaved_rope
 from ditto.models.qwen_image.rope import Rope
 
 
@@ -42,8 +42,9 @@ class JointAttention(nn.Module):
         q = q_norm(q_proj(x).unflatten(-1, (-1, self.head_dim)))
         k = k_norm(k_proj(x).unflatten(-1, (-1, self.head_dim)))
         v = v_proj(x).unflatten(-1, (-1, self.head_dim))
-        cos, sin = rope
-        return apply_rope_interleaved(q, cos, sin), apply_rope_interleaved(k, cos, sin), v
+        cos, sin = rope  # [S, D] -> [S, 1, D]: one table for every head
+        cos, sin = cos[:, None, :], sin[:, None, :]
+        return apply_interleaved_rope(q, cos, sin), apply_interleaved_rope(k, cos, sin), v
 
     def forward(
         self,

@@ -6,11 +6,11 @@ state_dict keys, so a diffusers `transformer/` folder loads strictly with no con
 
 from __future__ import annotations
 
+import math
 from math import prod
 
 import torch
 import torch.nn.functional as F
-from ditto.layers.sinusoidal import timestep_features
 from torch import nn
 
 from ditto.layers.embeddings import TimestepMLP
@@ -19,6 +19,19 @@ from ditto.models.qwen_image.blocks import QwenImageBlock
 from ditto.models.qwen_image.rope import ImageShape, Rope, qwen_rope
 
 ROPE_THETA = 10000
+
+
+def timestep_features(timestep: torch.Tensor, dim: int = 256, scale: float = 1000.0) -> torch.Tensor:
+    """[cos | sin] features of `scale * (t * freqs)`, float32.
+
+    Not `layers.embeddings.timestep_sinusoid(t * 1000)`: the reference scales after the product, and the
+    other rounding order moves the features by an ulp, which the blocks then amplify.
+    """
+    half = dim // 2
+    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32, device=timestep.device)
+    freqs = torch.exp(exponent / half)
+    angles = scale * (timestep[:, None].float() * freqs[None, :])
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
 
 class TimestepEmbed(nn.Module):
