@@ -46,16 +46,34 @@ LAYOUTS = {
     "2.0-split-stg": dict(TINY, rope_type="split", perturbed_attn=True),
     "2.3-split": dict(TINY, rope_type="split", **LTX23),
     "2.3-interleaved": dict(TINY, rope_type="interleaved", **LTX23),
+    # The later flags diffusers' class has: no video FF bias, static prompt K/V table, keyframe marker.
+    "2.5-split": dict(
+        TINY,
+        rope_type="split",
+        **LTX23,
+        ff_bias=False,
+        use_prompt_adaln_single=False,
+        use_keyframes_abs_pos_embedding=True,
+    ),
 }
+VIDEO_TOKENS = FRAMES * HEIGHT * WIDTH
 CASES = {
     "plain": {},
     "stg": dict(spatio_temporal_guidance_blocks=[1]),
     "stg_mask": dict(spatio_temporal_guidance_blocks=[0, 1], perturbation_mask=torch.tensor([0.0, 1.0])),
     "isolate": dict(isolate_modalities=True),
     "cross_timestep": dict(use_cross_timestep=True),
+    "self_mask": dict(
+        video_self_attention_mask=torch.rand(
+            BATCH, VIDEO_TOKENS, VIDEO_TOKENS, generator=torch.Generator().manual_seed(5)
+        )
+    ),
+    "keyframes": dict(
+        video_keyframes_mask=(torch.arange(VIDEO_TOKENS) < HEIGHT * WIDTH).float().view(1, -1, 1)
+    ),
     # Image-to-video: one timestep per video token (0 on the conditioning frame), audio per sample.
     "token_timestep": dict(
-        timestep=torch.linspace(100.0, 900.0, BATCH * FRAMES * HEIGHT * WIDTH).view(BATCH, -1),
+        timestep=torch.linspace(100.0, 900.0, BATCH * VIDEO_TOKENS).view(BATCH, -1),
         audio_timestep=torch.tensor([400.0, 800.0]),
     ),
 }
@@ -81,12 +99,12 @@ def pair(request) -> tuple[str, torch.nn.Module, LTX2Transformer]:
 
 def _inputs(layout: str) -> dict:
     g = torch.Generator().manual_seed(1)
-    v23 = layout.startswith("2.3")
+    v23 = not layout.startswith("2.0")
     video_ctx, audio_ctx = (32, 16) if v23 else (12, 12)
     text_mask = torch.ones(BATCH, TEXT, dtype=torch.long)
     text_mask[1, :3] = 0  # left padding on the second prompt
     return dict(
-        hidden_states=torch.randn(BATCH, FRAMES * HEIGHT * WIDTH, 8, generator=g),
+        hidden_states=torch.randn(BATCH, VIDEO_TOKENS, 8, generator=g),
         audio_hidden_states=torch.randn(BATCH, AUDIO_FRAMES, 4, generator=g),
         encoder_hidden_states=torch.randn(BATCH, TEXT, video_ctx, generator=g),
         audio_encoder_hidden_states=torch.randn(BATCH, TEXT, audio_ctx, generator=g),
@@ -122,15 +140,34 @@ def test_forward_matches_diffusers(pair, case: str) -> None:
 def test_guidance_cases_change_the_output() -> None:
     """Each guidance pass must really differ from the plain pass, or the parity cases above prove nothing."""
     torch.manual_seed(0)
-    model = LTX2Transformer(**LAYOUTS["2.3-split"]).eval()
+    model = LTX2Transformer(**LAYOUTS["2.5-split"]).eval()
     _randomize(model)
-    kwargs = _inputs("2.3-split")
+    kwargs = _inputs("2.5-split")
     with torch.no_grad():
         plain = model(**kwargs)
-        for case in ("stg", "stg_mask", "isolate", "cross_timestep"):
+        for case in ("stg", "stg_mask", "isolate", "cross_timestep", "self_mask", "keyframes"):
             out = model(**kwargs, **CASES[case])
             moved = max((a - b).abs().max().item() for a, b in zip(plain, out))
             assert moved > 1e-6, f"{case} left the output unchanged ({moved:.3e})"
+
+
+def test_stg_enabled_applies_stg_to_a_2_0_config() -> None:
+    """diffusers skips STG when perturbed_attn=False (the LTX-2.0 config); stg_enabled=True follows the
+    official code instead and must then equal diffusers built with perturbed_attn=True."""
+    torch.manual_seed(0)
+    reference = LTX2VideoTransformer3DModel(**LAYOUTS["2.0-split-stg"]).eval()
+    _randomize(reference)
+    ours = LTX2Transformer(**LAYOUTS["2.0-split"]).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    kwargs = {**_inputs("2.0-split"), **CASES["stg"]}
+    with torch.no_grad():
+        plain = ours(**kwargs)
+        ours.stg_enabled = True
+        perturbed = ours(**kwargs)
+        expected = reference(**kwargs, return_dict=False)
+    assert max((a - b).abs().max().item() for a, b in zip(plain, perturbed)) > 1e-6
+    for e, o in zip(expected, perturbed):
+        _assert_close("2.0 stg_enabled", (e - o).abs().max().item())
 
 
 def test_precomputed_coords_match_internal_ones() -> None:
