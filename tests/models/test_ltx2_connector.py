@@ -109,3 +109,11 @@ def test_constructor_keys_equal_diffusers() -> None:
     ref_keys = set(inspect.signature(ReferenceConnectors.__init__).parameters) - {"self"}
     our_keys = set(inspect.signature(LTX2TextConnectors.__init__).parameters) - {"self"}
     assert ref_keys == our_keys, f"config keys differ: {sorted(ref_keys ^ our_keys)}"
+
+
+def test_config_is_kept_and_model_deep_copies() -> None:
+    import copy
+
+    ours = LTX2TextConnectors(**LAYOUTS["2.3-split"])
+    assert ours.config.video_hidden_dim == 32 and ours.config["per_modality_projections"] is True
+    assert copy.deepcopy(ours).config == ours.config

@@ -15,6 +15,7 @@ from torch import nn
 from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.rope import rope_tables
 from ditto.models.ltx2.attention import LTX2Attention, Rope
+from ditto.models.ltx2.config import capture
 
 # Additive-mask values at or above this count as "keep" when registers replace padding.
 _KEEP_THRESHOLD = -9000.0
@@ -185,6 +186,7 @@ class LTX2TextConnectors(nn.Module):
         proj_bias: bool = False,
     ) -> None:
         super().__init__()
+        self.config = capture(locals())
         # causal_temporal_positioning is a config key the reference stores but never reads.
         self.caption_channels = caption_channels
         self.per_modality_projections = per_modality_projections

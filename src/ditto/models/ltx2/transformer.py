@@ -17,6 +17,7 @@ from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
 from ditto.models.ltx2.attention import PERTURB_ALL
 from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs
+from ditto.models.ltx2.config import capture
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
 
@@ -75,6 +76,7 @@ class LTX2Transformer(nn.Module):
         use_keyframes_abs_pos_embedding: bool = False,
     ) -> None:
         super().__init__()
+        self.config = capture(locals())
         if activation_fn != "gelu-approximate":
             raise InvalidParameter(
                 "activation_fn", activation_fn, "is not supported", "use 'gelu-approximate'"
@@ -100,63 +102,75 @@ class LTX2Transformer(nn.Module):
         if use_prompt_embeddings:  # LTX-2.0: the caption projection lives here (LTX-2.3: in the connectors)
             self.caption_projection = CaptionProjection(caption_channels, dim)
             self.audio_caption_projection = CaptionProjection(caption_channels, audio_dim)
+        self._build_conditioning(dim, audio_dim)
+        self._build_ropes(dim, audio_dim)
+        self.transformer_blocks = nn.ModuleList([self._make_block(dim, audio_dim) for _ in range(num_layers)])
+        self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
+        self.proj_out = nn.Linear(dim, out_channels or in_channels)
+        self.audio_norm_out = nn.LayerNorm(audio_dim, eps=1e-6, elementwise_affine=False)
+        self.audio_proj_out = nn.Linear(audio_dim, audio_out_channels or audio_in_channels)
 
-        self.time_embed = LTX2AdaLNSingle(dim, 9 if cross_attn_mod else 6)
-        self.audio_time_embed = LTX2AdaLNSingle(audio_dim, 9 if audio_cross_attn_mod else 6)
+    def _build_conditioning(self, dim: int, audio_dim: int) -> None:
+        c = self.config
+        self.time_embed = LTX2AdaLNSingle(dim, 9 if c.cross_attn_mod else 6)
+        self.audio_time_embed = LTX2AdaLNSingle(audio_dim, 9 if c.audio_cross_attn_mod else 6)
+        # Global audio<->video modulation (scale/shift for a2v and v2a, and each direction's gate).
         self.av_cross_attn_video_scale_shift = LTX2AdaLNSingle(dim, 4)
         self.av_cross_attn_audio_scale_shift = LTX2AdaLNSingle(audio_dim, 4)
         self.av_cross_attn_video_a2v_gate = LTX2AdaLNSingle(dim, 1)
         self.av_cross_attn_audio_v2a_gate = LTX2AdaLNSingle(audio_dim, 1)
         self.scale_shift_table = nn.Parameter(torch.randn(2, dim) / dim**0.5)
         self.audio_scale_shift_table = nn.Parameter(torch.randn(2, audio_dim) / audio_dim**0.5)
-        if self.use_prompt_adaln:
+        if self.use_prompt_adaln:  # LTX-2.3: sigma-dependent modulation of the text keys/values
             self.prompt_adaln = LTX2AdaLNSingle(dim, 2)
             self.audio_prompt_adaln = LTX2AdaLNSingle(audio_dim, 2)
 
-        rope_common = dict(
-            theta=rope_theta,
-            causal_offset=causal_offset,
-            rope_type=rope_type,
-            double_precision=rope_double_precision,
+    def _build_ropes(self, dim: int, audio_dim: int) -> None:
+        c = self.config
+        common = dict(
+            theta=c.rope_theta,
+            causal_offset=c.causal_offset,
+            rope_type=c.rope_type,
+            double_precision=c.rope_double_precision,
         )
+        video_patch = dict(patch_size=c.patch_size, patch_size_t=c.patch_size_t)
+        audio_patch = dict(patch_size=c.audio_patch_size, patch_size_t=c.audio_patch_size_t)
+        video_extent = dict(base_height=c.base_height, base_width=c.base_width)
+        audio_rate = dict(sampling_rate=c.audio_sampling_rate, hop_length=c.audio_hop_length)
         self.rope = LTX2Rope(
-            dim, "video", patch_size, patch_size_t, pos_embed_max_pos, base_height, base_width,
-            scale_factors=vae_scale_factors, num_heads=num_attention_heads, **rope_common,
+            dim, "video", **video_patch, **video_extent, base_num_frames=c.pos_embed_max_pos,
+            scale_factors=c.vae_scale_factors, num_heads=c.num_attention_heads, **common,
         )  # fmt: skip
         self.audio_rope = LTX2Rope(
-            audio_dim, "audio", audio_patch_size, audio_patch_size_t, audio_pos_embed_max_pos,
-            sampling_rate=audio_sampling_rate, hop_length=audio_hop_length, scale_factors=(audio_scale_factor,),
-            num_heads=audio_num_attention_heads, **rope_common,
+            audio_dim, "audio", **audio_patch, **audio_rate, base_num_frames=c.audio_pos_embed_max_pos,
+            scale_factors=(c.audio_scale_factor,), num_heads=c.audio_num_attention_heads, **common,
         )  # fmt: skip
         # audio<->video cross-attention: time axis only, over the longer of the two base extents. The audio
-        # side takes the coordinates audio_rope prepared (audio scale factor), so only its extent matters here.
-        ca_max_pos = max(pos_embed_max_pos, audio_pos_embed_max_pos)
+        # side is fed the coordinates audio_rope prepared (audio scale factor); only its extent matters here.
+        ca_frames = max(c.pos_embed_max_pos, c.audio_pos_embed_max_pos)
+        ca_dim = c.audio_cross_attention_dim
         self.cross_attn_rope = LTX2Rope(
-            audio_cross_attention_dim, "video", patch_size, patch_size_t, ca_max_pos, base_height, base_width,
-            num_heads=num_attention_heads, **rope_common,
+            ca_dim, "video", **video_patch, **video_extent, base_num_frames=ca_frames,
+            num_heads=c.num_attention_heads, **common,
         )  # fmt: skip
         self.cross_attn_audio_rope = LTX2Rope(
-            audio_cross_attention_dim, "audio", audio_patch_size, audio_patch_size_t, ca_max_pos,
-            sampling_rate=audio_sampling_rate, hop_length=audio_hop_length,
-            num_heads=audio_num_attention_heads, **rope_common,
+            ca_dim, "audio", **audio_patch, **audio_rate, base_num_frames=ca_frames,
+            num_heads=c.audio_num_attention_heads, **common,
         )  # fmt: skip
 
-        block_kwargs = dict(
-            dim=dim, num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
-            cross_attention_dim=cross_attention_dim, audio_dim=audio_dim,
-            audio_num_attention_heads=audio_num_attention_heads, audio_attention_head_dim=audio_attention_head_dim,
-            audio_cross_attention_dim=audio_cross_attention_dim, video_gated_attn=gated_attn,
-            video_cross_attn_adaln=cross_attn_mod, audio_gated_attn=audio_gated_attn,
-            audio_cross_attn_adaln=audio_cross_attn_mod, attention_bias=attention_bias,
-            attention_out_bias=attention_out_bias, eps=norm_eps, elementwise_affine=norm_elementwise_affine,
-            rope_type=rope_type, perturbed_attn=True, ff_bias=ff_bias, audio_ff_bias=audio_ff_bias,
+    def _make_block(self, dim: int, audio_dim: int) -> LTX2Block:
+        c = self.config
+        return LTX2Block(
+            dim=dim, num_attention_heads=c.num_attention_heads, attention_head_dim=c.attention_head_dim,
+            cross_attention_dim=c.cross_attention_dim, audio_dim=audio_dim,
+            audio_num_attention_heads=c.audio_num_attention_heads,
+            audio_attention_head_dim=c.audio_attention_head_dim,
+            audio_cross_attention_dim=c.audio_cross_attention_dim, video_gated_attn=c.gated_attn,
+            video_cross_attn_adaln=c.cross_attn_mod, audio_gated_attn=c.audio_gated_attn,
+            audio_cross_attn_adaln=c.audio_cross_attn_mod, attention_bias=c.attention_bias,
+            attention_out_bias=c.attention_out_bias, eps=c.norm_eps, elementwise_affine=c.norm_elementwise_affine,
+            rope_type=c.rope_type, perturbed_attn=True, ff_bias=c.ff_bias, audio_ff_bias=c.audio_ff_bias,
         )  # fmt: skip
-        self.transformer_blocks = nn.ModuleList([LTX2Block(**block_kwargs) for _ in range(num_layers)])
-
-        self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
-        self.proj_out = nn.Linear(dim, out_channels or in_channels)
-        self.audio_norm_out = nn.LayerNorm(audio_dim, eps=1e-6, elementwise_affine=False)
-        self.audio_proj_out = nn.Linear(audio_dim, audio_out_channels or audio_in_channels)
 
     def forward(
         self,

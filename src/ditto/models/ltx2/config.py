@@ -1,0 +1,21 @@
+"""A model's constructor arguments, kept for pipelines that read e.g. `transformer.config.patch_size`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelConfig(dict):
+    """Dict with attribute access (what diffusers' FrozenDict offers its callers). Treat it as read-only:
+    changing it does not rebuild the model."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as error:
+            raise AttributeError(name) from error
+
+
+def capture(arguments: dict[str, Any]) -> ModelConfig:
+    """ModelConfig from an __init__'s locals(), without self and the closure cell."""
+    return ModelConfig({k: v for k, v in arguments.items() if k not in ("self", "__class__")})
