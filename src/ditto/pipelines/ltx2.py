@@ -1,0 +1,185 @@
+"""LTX-2 / LTX-2.3 text-to-video with sound.
+
+Stages: validate -> encode text (positive and negative separately) -> prepare latents -> denoise -> decode.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.pipelines.ltx2_components import LTX2Components, load_components
+from ditto.pipelines.ltx2_decode import decode_audio, decode_video, sample_rate
+from ditto.pipelines.ltx2_denoise import DenoiseInputs, Passes, denoise
+from ditto.pipelines.ltx2_latents import (
+    LatentShape,
+    denormalize_audio_tokens,
+    denormalize_video,
+    given_audio_latents,
+    given_video_latents,
+    official_noise,
+    unpack_audio,
+    unpack_video,
+)
+from ditto.pipelines.ltx2_params import LTX2Params
+from ditto.pipelines.ltx2_text import encode_prompts, repeat_embeddings
+from ditto.result import Result
+from ditto.sampling.guidance import GuiderParams
+from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
+
+
+class LTX2Pipeline:
+    family: ClassVar[str] = "ltx2"
+    output_kind: ClassVar[str] = "video"
+
+    def __init__(self, components: LTX2Components) -> None:
+        self.components = components
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+    ) -> LTX2Pipeline:
+        if options:
+            from ditto.errors import InvalidParameter
+
+            name = next(iter(options))
+            raise InvalidParameter(name, options[name], "is not supported for LTX-2 diffusers-format folders")
+        # The official pipelines run in bfloat16; on the CPU float32 is the only fast, exact choice.
+        dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        return cls(load_components(Path(path), device, dtype))
+
+    @property
+    def version(self) -> str:
+        return self.components.version
+
+    def validate(self, **kwargs: Any) -> LTX2Params:
+        return LTX2Params.from_kwargs(kwargs).resolved(self.version, self.components.num_layers)
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        params = self.validate(**kwargs)
+        timer = StageTimer(self.components.device)
+        with timer.stage("text encoding"):
+            positive, negative = self._encode(params)
+        with timer.stage("denoising"):
+            inputs = self._prepare(params, positive, negative)
+            video, audio = self._denoise(inputs, progress)
+        video_latents = denormalize_video(unpack_video(video, inputs.shape), self.components.vae)
+        audio_latents = unpack_audio(denormalize_audio_tokens(audio, self.components.audio_vae), inputs.shape)
+        if params.output_type == "latent":
+            return Result(latents={"video": video_latents, "audio": audio_latents}, timings=timer.timings)
+        with timer.stage("decoding"):
+            frames = decode_video(self.components, video_latents)
+            waveform = decode_audio(self.components, audio_latents)
+        return self._result(params, frames, waveform, timer)
+
+    def _encode(self, params: LTX2Params):
+        components, repeat = self.components, params.num_videos_per_prompt
+        positive = encode_prompts(components, params.prompts, params.max_sequence_length)
+        negative = None
+        if Passes.of(*self._guiders(params)).uncond:
+            negative = encode_prompts(components, params.negative_prompts, params.max_sequence_length)
+            negative = repeat_embeddings(negative, repeat)
+        return repeat_embeddings(positive, repeat), negative
+
+    def _guiders(self, params: LTX2Params) -> tuple[GuiderParams, GuiderParams]:
+        video = GuiderParams(
+            params.guidance_scale, params.stg_scale, params.modality_scale, params.guidance_rescale
+        )
+        audio = GuiderParams(
+            params.audio_guidance_scale,
+            params.audio_stg_scale,
+            params.audio_modality_scale,
+            params.audio_guidance_rescale,
+        )
+        return video, audio
+
+    def latent_shape(self, params: LTX2Params) -> LatentShape:
+        vae, audio_vae = self.components.vae, self.components.audio_vae
+        # Audio latents per second: sample_rate / hop / temporal compression (25 for every LTX-2 checkpoint).
+        per_second = (
+            audio_vae.config.sample_rate
+            / audio_vae.config.mel_hop_length
+            / audio_vae.temporal_compression_ratio
+        )
+        return LatentShape(
+            frames=(params.num_frames - 1) // vae.temporal_compression_ratio + 1,
+            height=params.height // vae.spatial_compression_ratio,
+            width=params.width // vae.spatial_compression_ratio,
+            channels=vae.config.latent_channels,
+            audio_frames=round(params.num_frames / params.frame_rate * per_second),
+            audio_channels=audio_vae.config.latent_channels,
+            audio_mel_bins=audio_vae.config.mel_bins // audio_vae.mel_compression_ratio,
+        )
+
+    def _prepare(self, params: LTX2Params, positive, negative) -> DenoiseInputs:
+        components, shape = self.components, self.latent_shape(params)
+        batch = len(params.prompts) * params.num_videos_per_prompt
+        generator = params.generator or self._generator(params.seed)
+        video, audio = official_noise(batch, shape, generator, components.dtype, components.device)
+        if params.latents is not None:
+            video = given_video_latents(params.latents.to(components.device), shape, batch, components.vae)
+        if params.audio_latents is not None:
+            audio = given_audio_latents(
+                params.audio_latents.to(components.device), shape, batch, components.audio_vae
+            )
+        sigmas = (
+            explicit_sigmas(params.sigmas)
+            if params.sigmas is not None
+            else ltx2_sigmas(params.num_inference_steps)
+        )
+        video_guider, audio_guider = self._guiders(params)
+        return DenoiseInputs(
+            video=video,
+            audio=audio,
+            positive=positive,
+            negative=negative,
+            sigmas=sigmas.to(components.device),
+            shape=shape,
+            frame_rate=float(params.frame_rate),
+            video_guider=video_guider,
+            audio_guider=audio_guider,
+            stg_blocks=params.spatio_temporal_guidance_blocks,
+        )
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        seed = random.randrange(2**31) if seed is None else seed
+        return torch.Generator(device=self.components.device).manual_seed(seed)
+
+    def _denoise(self, inputs: DenoiseInputs, progress: ProgressCallback | None):
+        steps = len(inputs.sigmas) - 1
+        with tqdm(total=steps, desc="denoising", unit="step", leave=False) as bar:
+
+            def on_step(done: int, total: int) -> None:
+                bar.update(1)
+                if progress is not None:
+                    progress(done, total)
+
+            return denoise(self.components.transformer, self.components.dtype, inputs, on_step)
+
+    def _result(
+        self, params: LTX2Params, frames: torch.Tensor, waveform: torch.Tensor, timer: StageTimer
+    ) -> Result:
+        if params.output_type == "pil":
+            from PIL import Image
+
+            videos = [
+                [Image.fromarray((f * 255).round().astype(np.uint8)) for f in v] for v in frames.cpu().numpy()
+            ]
+        else:
+            videos = list(frames.cpu().numpy())
+        audios = list(waveform.cpu().numpy())
+        return Result(
+            frames=videos[0],
+            audio=audios[0],
+            sample_rate=sample_rate(self.components),
+            frame_rate=float(params.frame_rate),
+            timings=timer.timings,
+            batch_frames=videos,
+            batch_audio=audios,
+        )

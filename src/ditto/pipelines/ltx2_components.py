@@ -1,0 +1,101 @@
+"""Loading an LTX-2 / LTX-2.3 diffusers-format checkpoint: which parts are native, which are reference classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ditto.errors import CheckpointError
+from ditto.loading.folder import read_config, read_json, read_model_index
+from ditto.loading.modules import build_native
+
+REQUIRED = (
+    "transformer",
+    "connectors",
+    "text_encoder",
+    "tokenizer",
+    "vae",
+    "audio_vae",
+    "vocoder",
+    "scheduler",
+)
+
+
+@dataclass
+class LTX2Components:
+    tokenizer: Any
+    text_encoder: torch.nn.Module
+    connectors: torch.nn.Module
+    transformer: torch.nn.Module
+    vae: torch.nn.Module
+    audio_vae: torch.nn.Module
+    vocoder: torch.nn.Module
+    scheduler_config: dict[str, Any]
+    version: str  # "2.0" or "2.3": selects the official defaults
+    dtype: torch.dtype
+    device: torch.device
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.transformer.transformer_blocks)
+
+
+def detect_version(transformer_config: dict[str, Any]) -> str:
+    """LTX-2.3 is the layout with gated attention / prompt cross-attention modulation."""
+    return (
+        "2.3" if transformer_config.get("gated_attn") or transformer_config.get("cross_attn_mod") else "2.0"
+    )
+
+
+def check_folder(folder: Path) -> None:
+    index = read_model_index(folder)
+    missing = [name for name in REQUIRED if name not in index or not (folder / name).exists()]
+    if missing:
+        raise CheckpointError(f"{folder} is an incomplete LTX-2 checkpoint: missing components {missing}")
+
+
+def load_components(folder: Path, device: torch.device, dtype: torch.dtype) -> LTX2Components:
+    """Native transformer and connectors (meta-device init, strict keys); reference VAEs, vocoder, Gemma."""
+    from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video
+    from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
+
+    from ditto.models.ltx2.connector import LTX2TextConnectors
+    from ditto.models.ltx2.transformer import LTX2Transformer
+
+    check_folder(folder)
+    transformer_config = read_config(folder, "transformer")
+    connector_config = read_config(folder, "connectors")
+    transformer = build_native(
+        lambda: LTX2Transformer(**transformer_config), folder / "transformer", dtype, device
+    )
+    connectors = build_native(
+        lambda: LTX2TextConnectors(**connector_config), folder / "connectors", dtype, device
+    )
+    text_encoder = Gemma3ForConditionalGeneration.from_pretrained(str(folder / "text_encoder"), dtype=dtype)
+    return LTX2Components(
+        tokenizer=AutoTokenizer.from_pretrained(str(folder / "tokenizer")),
+        text_encoder=text_encoder.to(device).eval(),
+        connectors=connectors,
+        transformer=transformer,
+        vae=AutoencoderKLLTX2Video.from_pretrained(str(folder / "vae"), torch_dtype=dtype).to(device).eval(),
+        audio_vae=AutoencoderKLLTX2Audio.from_pretrained(str(folder / "audio_vae"), torch_dtype=dtype)
+        .to(device)
+        .eval(),
+        # The vocoder runs in float32, as the official code does, whatever the model dtype.
+        vocoder=_load_vocoder(folder / "vocoder").to(device).eval(),
+        scheduler_config=read_json(folder / "scheduler" / "scheduler_config.json"),
+        version=detect_version(transformer_config),
+        dtype=dtype,
+        device=device,
+    )
+
+
+def _load_vocoder(folder: Path) -> torch.nn.Module:
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder, LTX2VocoderWithBWE
+
+    config = read_json(folder / "config.json")
+    cls = LTX2VocoderWithBWE if config.get("_class_name") == "LTX2VocoderWithBWE" else LTX2Vocoder
+    return cls.from_pretrained(str(folder), torch_dtype=torch.float32)

@@ -1,0 +1,28 @@
+"""LTX-2 decoding: video latents through the video VAE, audio latents through the audio VAE and vocoder."""
+
+from __future__ import annotations
+
+import torch
+
+from ditto.pipelines.ltx2_components import LTX2Components
+
+
+def decode_video(components: LTX2Components, latents: torch.Tensor) -> torch.Tensor:
+    """Raw (denormalised) [B, C, F, H, W] latents -> frames [B, F, H, W, 3] float32 in [0, 1]."""
+    vae = components.vae
+    timestep = None
+    if vae.config.timestep_conditioning:
+        # decode_timestep = 0 (diffusers' and the official default): no decode noise is mixed in.
+        timestep = torch.zeros(latents.shape[0], device=latents.device, dtype=latents.dtype)
+    video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+    return (video.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1)
+
+
+def decode_audio(components: LTX2Components, latents: torch.Tensor) -> torch.Tensor:
+    """Raw [B, C, L, M] audio latents -> waveform [B, channels, samples] float32 (vocoder in float32)."""
+    mel = components.audio_vae.decode(latents.to(components.audio_vae.dtype), return_dict=False)[0]
+    return components.vocoder(mel.float()).float()
+
+
+def sample_rate(components: LTX2Components) -> int:
+    return int(components.vocoder.config.output_sampling_rate)

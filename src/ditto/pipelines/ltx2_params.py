@@ -1,0 +1,160 @@
+"""LTX-2 sampling parameters: diffusers' LTX2Pipeline keyword names, the official defaults, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ditto.errors import InvalidParameter
+from ditto.request import check_at_least, check_frames, check_multiple, check_prompt, reject_unknown
+
+# The official negative prompt (ltx_pipelines/utils/constants.py DEFAULT_NEGATIVE_PROMPT, ltx-pipelines 1.0.0).
+OFFICIAL_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+    "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+    "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+    "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+    "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+    "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+    "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+    "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+    "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+    "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+    "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+
+
+@dataclass(frozen=True)
+class OfficialDefaults:
+    """Per-version defaults of ltx-pipelines 1.0.0 (utils/constants.py: LTX_2_PARAMS / LTX_2_3_PARAMS)."""
+
+    num_inference_steps: int
+    stg_blocks: tuple[int, ...]
+    guidance_scale: float = 3.0  # video cfg_scale
+    stg_scale: float = 1.0
+    modality_scale: float = 3.0
+    guidance_rescale: float = 0.7
+    audio_guidance_scale: float = 7.0  # audio cfg_scale
+    height: int = 512
+    width: int = 768
+    num_frames: int = 121
+    frame_rate: float = 24.0
+
+
+OFFICIAL_DEFAULTS = {
+    "2.0": OfficialDefaults(num_inference_steps=40, stg_blocks=(29,)),
+    "2.3": OfficialDefaults(num_inference_steps=30, stg_blocks=(28,)),
+}
+
+
+@dataclass
+class LTX2Params:
+    """One LTX-2 request. None means "the official default for this checkpoint"."""
+
+    prompt: str | list[str] = ""
+    negative_prompt: str | list[str] | None = None
+    height: int | None = None
+    width: int | None = None
+    num_frames: int | None = None
+    frame_rate: float | None = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    stg_scale: float | None = None
+    modality_scale: float | None = None
+    guidance_rescale: float | None = None
+    audio_guidance_scale: float | None = None
+    audio_stg_scale: float | None = None
+    audio_modality_scale: float | None = None
+    audio_guidance_rescale: float | None = None
+    spatio_temporal_guidance_blocks: list[int] | None = None
+    num_videos_per_prompt: int = 1
+    seed: int | None = None
+    generator: torch.Generator | None = None
+    sigmas: list[float] | None = None
+    latents: torch.Tensor | None = None
+    audio_latents: torch.Tensor | None = None
+    max_sequence_length: int = 1024  # the official tokenizer always pads to 1024 tokens
+    output_type: str = "np"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> LTX2Params:
+        reject_unknown(cls, {k: v for k, v in kwargs.items() if k != "extra"}, "LTX-2")
+        return cls(**kwargs)
+
+    def resolved(self, version: str, num_layers: int) -> LTX2Params:
+        """Fill every None with the official default of `version`, then validate."""
+        official = OFFICIAL_DEFAULTS[version]
+        values = {}
+        for name in ("height", "width", "num_frames", "frame_rate", "num_inference_steps", "guidance_scale"):
+            values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
+        for name in ("stg_scale", "modality_scale", "guidance_rescale", "audio_guidance_scale"):
+            values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
+        # Audio falls back to the video value where the official audio guider has the same one.
+        for name in ("stg_scale", "modality_scale", "guidance_rescale"):
+            audio = getattr(self, f"audio_{name}")
+            values[f"audio_{name}"] = audio if audio is not None else values[name]
+        if self.negative_prompt is None:
+            values["negative_prompt"] = OFFICIAL_NEGATIVE_PROMPT
+        blocks = self.spatio_temporal_guidance_blocks
+        if blocks is None:
+            # A model shallower than the official STG block (the tiny test models) perturbs its last block.
+            blocks = [b for b in official.stg_blocks if b < num_layers] or [num_layers - 1]
+        values["spatio_temporal_guidance_blocks"] = list(blocks)
+        resolved = dataclasses.replace(self, **values)
+        resolved.validate(num_layers)
+        return resolved
+
+    def validate(self, num_layers: int) -> None:
+        prompts = check_prompt("prompt", self.prompt)
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
+            if not isinstance(self.negative_prompt, list) or len(self.negative_prompt) != len(prompts):
+                raise InvalidParameter(
+                    "negative_prompt", self.negative_prompt, f"must be a string or a list of {len(prompts)}"
+                )
+        check_multiple("height", self.height, 32)
+        check_multiple("width", self.width, 32)
+        check_frames("num_frames", self.num_frames, 8)
+        check_at_least("frame_rate", self.frame_rate, 1.0)
+        check_at_least("num_inference_steps", self.num_inference_steps, 1, int)
+        check_at_least("num_videos_per_prompt", self.num_videos_per_prompt, 1, int)
+        for name in ("guidance_scale", "audio_guidance_scale", "modality_scale", "audio_modality_scale"):
+            check_at_least(name, getattr(self, name), 0.0)
+        for name in ("stg_scale", "audio_stg_scale", "guidance_rescale", "audio_guidance_rescale"):
+            check_at_least(name, getattr(self, name), 0.0)
+        for block in self.spatio_temporal_guidance_blocks:
+            if not isinstance(block, int) or not 0 <= block < num_layers:
+                raise InvalidParameter(
+                    "spatio_temporal_guidance_blocks",
+                    self.spatio_temporal_guidance_blocks,
+                    f"names a block outside 0..{num_layers - 1}",
+                )
+        if self.output_type not in ("np", "pil", "latent"):
+            raise InvalidParameter(
+                "output_type", self.output_type, "is not known", 'use "np", "pil" or "latent"'
+            )
+        if self.sigmas is not None:
+            _check_sigmas(self.sigmas)
+
+    @property
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    @property
+    def negative_prompts(self) -> list[str]:
+        if isinstance(self.negative_prompt, str):
+            return [self.negative_prompt] * len(self.prompts)
+        return list(self.negative_prompt)
+
+
+def _check_sigmas(sigmas: list[float]) -> None:
+    values = list(sigmas)
+    if (
+        not values
+        or any(not 0.0 <= s <= 1.0 for s in values)
+        or any(a <= b for a, b in zip(values, values[1:]))
+    ):
+        raise InvalidParameter("sigmas", sigmas, "must be a non-empty, strictly decreasing list in [0, 1]")

@@ -1,0 +1,70 @@
+"""LTX-2 text path: Gemma-3 hidden states of every layer, then the text connectors, once per prompt set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ditto.pipelines.ltx2_components import LTX2Components
+
+
+@dataclass
+class PromptEmbeddings:
+    video: torch.Tensor  # [B, S, video cross-attention width]
+    audio: torch.Tensor  # [B, S, audio cross-attention width]
+    mask: torch.Tensor  # [B, S] 1 = attend
+
+
+def gemma_hidden_states(
+    components: LTX2Components, prompts: list[str], max_sequence_length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All hidden states (embeddings + every layer) stacked on the last axis, left-padded as the official code."""
+    tokenizer = components.tokenizer
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokens = tokenizer(
+        [p.strip() for p in prompts],
+        padding="max_length",
+        max_length=max_sequence_length,
+        truncation=True,
+        add_special_tokens=True,
+        return_tensors="pt",
+    )
+    ids = tokens.input_ids.to(components.device)
+    mask = tokens.attention_mask.to(components.device)
+    outputs = components.text_encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    hidden = torch.stack(outputs.hidden_states, dim=-1).flatten(2, 3)
+    return hidden.to(components.dtype), mask
+
+
+def encode_prompts(
+    components: LTX2Components, prompts: list[str], max_sequence_length: int
+) -> PromptEmbeddings:
+    """Gemma then connectors for one set of prompts.
+
+    The pipeline calls this separately for the positive and the negative prompts: the official code runs
+    the connector once per prompt set, and batching them together changes the numbers (seed lesson, 2.3).
+    """
+    hidden, mask = gemma_hidden_states(components, prompts, max_sequence_length)
+    padding_side = getattr(components.tokenizer, "padding_side", "left")
+    video, audio, connector_mask = components.connectors(hidden, mask, padding_side=padding_side)
+    return PromptEmbeddings(video=video, audio=audio, mask=connector_mask)
+
+
+def repeat_embeddings(embeds: PromptEmbeddings, times: int) -> PromptEmbeddings:
+    """num_videos_per_prompt: each prompt's row repeated `times` times, prompt by prompt."""
+    if times == 1:
+        return embeds
+    return PromptEmbeddings(
+        *(t.repeat_interleave(times, dim=0) for t in (embeds.video, embeds.audio, embeds.mask))
+    )
+
+
+def concat_embeddings(first: PromptEmbeddings, second: PromptEmbeddings) -> PromptEmbeddings:
+    return PromptEmbeddings(
+        video=torch.cat([first.video, second.video]),
+        audio=torch.cat([first.audio, second.audio]),
+        mask=torch.cat([first.mask, second.mask]),
+    )

@@ -1,0 +1,55 @@
+"""The official LTX-2 multimodal guider: CFG, STG, modality isolation and rescale, per modality.
+
+ltx_core/components/guiders.py (MultiModalGuider.calculate), applied to denoised (x0) predictions:
+    pred = cond + (cfg - 1)(cond - uncond) + stg (cond - perturbed) + (modality - 1)(cond - isolated)
+    pred *= rescale * std(cond) / std(pred) + (1 - rescale)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class GuiderParams:
+    cfg_scale: float
+    stg_scale: float
+    modality_scale: float
+    rescale: float
+
+    @property
+    def needs_uncond(self) -> bool:
+        return self.cfg_scale != 1.0
+
+    @property
+    def needs_perturbed(self) -> bool:
+        return self.stg_scale != 0.0
+
+    @property
+    def needs_isolated(self) -> bool:
+        return self.modality_scale != 1.0
+
+
+def guide(
+    params: GuiderParams,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | None,
+    perturbed: torch.Tensor | None,
+    isolated: torch.Tensor | None,
+) -> torch.Tensor:
+    """Combine the passes of one modality. Rescale uses each sample's own std (identical to the official
+    global std at batch 1; with a batch, a sample's result then does not depend on its batch-mates)."""
+    pred = cond
+    if uncond is not None:
+        pred = pred + (params.cfg_scale - 1) * (cond - uncond)
+    if perturbed is not None:
+        pred = pred + params.stg_scale * (cond - perturbed)
+    if isolated is not None:
+        pred = pred + (params.modality_scale - 1) * (cond - isolated)
+    if params.rescale > 0:
+        dims = list(range(1, cond.ndim))
+        ratio = cond.std(dim=dims, keepdim=True) / pred.std(dim=dims, keepdim=True)
+        pred = params.rescale * (pred * ratio) + (1 - params.rescale) * pred
+    return pred

@@ -1,0 +1,44 @@
+"""Sigma schedules for flow matching."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+# ltx_core/components/schedulers.py (ltx-core 1.0.0): the shift is interpolated between these token counts.
+BASE_SHIFT_ANCHOR = 1024
+MAX_SHIFT_ANCHOR = 4096
+
+
+def ltx2_sigmas(
+    steps: int,
+    tokens: int = MAX_SHIFT_ANCHOR,
+    base_shift: float = 0.95,
+    max_shift: float = 2.05,
+    terminal: float = 0.1,
+) -> torch.Tensor:
+    """The official LTX-2 schedule: `steps + 1` float32 sigmas from 1 to 0.
+
+    The official one-stage pipeline passes no latent, so the shift is computed as if the video had 4096
+    tokens (mu = max_shift) whatever its size, and the non-zero sigmas are stretched so the last equals
+    `terminal`. The rule is evaluated in float32 NumPy arithmetic, as diffusers' scheduler does, so at
+    4096 tokens ditto and diffusers agree to the bit; the official code's float32 torch arithmetic (which
+    divides by reciprocal-multiply) differs from both by at most ~4e-7 per sigma (docs/parity.md).
+    """
+    slope = (max_shift - base_shift) / (MAX_SHIFT_ANCHOR - BASE_SHIFT_ANCHOR)
+    mu = tokens * slope + (base_shift - slope * BASE_SHIFT_ANCHOR)
+    sigmas = np.linspace(1.0, 1.0 / steps, steps).astype(np.float32)
+    shifted = math.exp(mu) / (math.exp(mu) + (1.0 / sigmas - 1.0))
+    one_minus = 1.0 - shifted
+    stretched = 1.0 - one_minus / (one_minus[-1] / (1.0 - terminal))
+    return torch.tensor(np.append(stretched, 0.0), dtype=torch.float32)
+
+
+def explicit_sigmas(sigmas: list[float]) -> torch.Tensor:
+    """A user-given schedule, used as is; a final 0 is appended when missing (the last step lands on x0)."""
+    values = [float(s) for s in sigmas]
+    if values[-1] != 0.0:
+        values.append(0.0)
+    return torch.tensor(values, dtype=torch.float32)
