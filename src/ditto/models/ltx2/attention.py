@@ -67,7 +67,7 @@ class LTX2Attention(nn.Module):
         else:
             out = self._attend(x, context, value, mask, q_rope, k_rope)
             if perturb is not None:
-                out = torch.lerp(value, out, perturb.to(out.dtype))
+                out = torch.lerp(value, out, perturb.to(device=out.device, dtype=out.dtype))
         if self.to_gate_logits is not None:
             # 2 * sigmoid: zero-initialised logits give gates of exactly one.
             gates = 2.0 * torch.sigmoid(self.to_gate_logits(x))

@@ -145,8 +145,9 @@ class LTX2Transformer(nn.Module):
             audio_dim, "audio", **audio_patch, **audio_rate, base_num_frames=c.audio_pos_embed_max_pos,
             scale_factors=(c.audio_scale_factor,), num_heads=c.audio_num_attention_heads, **common,
         )  # fmt: skip
-        # audio<->video cross-attention: time axis only, over the longer of the two base extents. The audio
-        # side is fed the coordinates audio_rope prepared (audio scale factor); only its extent matters here.
+        # audio<->video cross-attention: time axis only, over the longer of the two base extents. Both sides
+        # are fed the forward's coordinates (the audio ones built with the audio scale factor); the audio
+        # scale factor is also set here so coordinates prepared from this rope would be right too.
         ca_frames = max(c.pos_embed_max_pos, c.audio_pos_embed_max_pos)
         ca_dim = c.audio_cross_attention_dim
         self.cross_attn_rope = LTX2Rope(
@@ -155,7 +156,7 @@ class LTX2Transformer(nn.Module):
         )  # fmt: skip
         self.cross_attn_audio_rope = LTX2Rope(
             ca_dim, "audio", **audio_patch, **audio_rate, base_num_frames=ca_frames,
-            num_heads=c.audio_num_attention_heads, **common,
+            scale_factors=(c.audio_scale_factor,), num_heads=c.audio_num_attention_heads, **common,
         )  # fmt: skip
 
     def _make_block(self, dim: int, audio_dim: int) -> LTX2Block:
