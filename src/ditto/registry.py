@@ -91,3 +91,14 @@ def detect_family(folder: Path) -> Family:
     raise CheckpointError(
         f"model={str(folder)!r} is a {class_name or 'unnamed'} checkpoint, which ditto does not run; known: {known}"
     )
+
+
+register(
+    Family(
+        name="flux2-klein",
+        class_names=("Flux2KleinPipeline",),
+        pipeline="ditto.pipelines.flux2:Flux2KleinPipeline",
+        tiny_builder="ditto.testing.tiny.flux2:build_tiny_flux2_klein",
+        tiny_aliases=("tiny-flux2-klein",),
+    )
+)

@@ -1,0 +1,124 @@
+"""ditto's Flux2KleinPipeline against diffusers' on the same tiny checkpoint and seed (float32, CPU).
+
+The seed alone decides the noise: ditto gets `seed=S`, diffusers `generator=torch.Generator("cpu").manual_seed(S)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest_flux2 import check_close, psnr, reference_image, thresholds, tiny_klein
+
+SEED = 1234
+# Most cases cut the text to 128 tokens (a diffusers keyword too) to keep the suite fast; "one_prompt"
+# and the padded-batch test keep the default 512.
+SIZE = dict(height=64, width=64, num_inference_steps=3, max_sequence_length=128)
+LONG_PROMPT = (
+    "a photo of a city street at night with neon signs, rain, reflections and people walking, "
+    "cinematic lighting, highly detailed, the camera pans slowly to the left while a red fox "
+    "crosses the road and an astronaut rides a horse on the moon in the distance"
+)
+REF_A = reference_image(90, 70, seed=1)  # cropped to 80x64 (multiples of 16)
+REF_B = reference_image(64, 96, seed=2)
+
+CASES = {
+    "one_prompt": (
+        "distilled",
+        dict(prompt="a red fox in the snow", height=64, width=64, num_inference_steps=3),
+    ),
+    "batch_two_lengths": ("distilled", dict(prompt=["a cat", LONG_PROMPT], **SIZE)),
+    "images_per_prompt_2": ("distilled", dict(prompt="a dog on the beach", num_images_per_prompt=2, **SIZE)),
+    "edit_one_reference": (
+        "distilled",
+        dict(prompt="make it red", image=[REF_A], num_inference_steps=2, max_sequence_length=128),
+    ),
+    "edit_two_references": ("distilled", dict(prompt="put both together", image=[REF_A, REF_B], **SIZE)),
+    "distilled_guidance_ignored": ("distilled", dict(prompt="a bowl of ramen", guidance_scale=4.0, **SIZE)),
+    "base_cfg": ("base", dict(prompt=["a bowl of ramen", LONG_PROMPT], guidance_scale=3.5, **SIZE)),
+    "base_cfg_edit_2_per_prompt": (
+        "base",
+        dict(prompt="the cat, in snow", image=[REF_B], guidance_scale=2.0, num_images_per_prompt=2, **SIZE),
+    ),
+    "base_guidance_off": ("base", dict(prompt="waves on rocks", guidance_scale=1.0, **SIZE)),
+}
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    from diffusers import Flux2KleinPipeline
+
+    from ditto.engine import Engine
+
+    out = {}
+    for variant in ("distilled", "base"):
+        folder = tiny_klein(variant)
+        reference = Flux2KleinPipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
+        reference.set_progress_bar_config(disable=True)
+        out[variant] = (Engine.from_pretrained(folder, device="cpu", dtype="float32"), reference)
+    return out
+
+
+def run_both(pipelines, variant: str, kwargs: dict, output_type: str):
+    engine, reference = pipelines[variant]
+    ours = engine.generate(**kwargs, seed=SEED, output_type=output_type)
+    with torch.no_grad():
+        theirs = reference(
+            **kwargs, generator=torch.Generator("cpu").manual_seed(SEED), output_type=output_type
+        )
+    if output_type == "latent":
+        return ours.latents["image"], theirs.images
+    return ours.images, theirs.images
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_latents_match_diffusers(pipelines, case):
+    variant, kwargs = CASES[case]
+    ours, theirs = run_both(pipelines, variant, kwargs, "latent")
+    assert ours.shape == theirs.shape, f"{case}: shape {tuple(ours.shape)} != diffusers {tuple(theirs.shape)}"
+    check_close(case, (ours - theirs).abs().max().item(), thresholds()["latents_max_abs"])
+
+
+@pytest.mark.parametrize("case", ["one_prompt", "edit_two_references", "base_cfg"])
+def test_images_match_diffusers(pipelines, case):
+    variant, kwargs = CASES[case]
+    ours, theirs = run_both(pipelines, variant, kwargs, "np")
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape, f"{case}: {ours.shape} vs {theirs.shape}"
+    assert 0.0 <= ours.min() and ours.max() <= 1.0
+    measured = psnr(ours, theirs)
+    allowed = thresholds()["image_psnr_db"]
+    print(f"[flux2-klein] {case}: image PSNR = {measured:.1f} dB (allowed >= {allowed})")
+    assert measured >= allowed, f"{case}: image PSNR measured {measured:.2f} dB < allowed {allowed} dB"
+
+
+def test_pil_output_matches_diffusers(pipelines):
+    ours, theirs = run_both(pipelines, "distilled", CASES["one_prompt"][1], "pil")
+    assert [im.size for im in ours] == [im.size for im in theirs] == [(64, 64)]
+    diff = np.abs(np.asarray(ours[0], np.int16) - np.asarray(theirs[0], np.int16)).max()
+    assert diff <= 1, f"pil: max uint8 diff {diff} > 1"
+
+
+def test_padded_batch_does_not_change_a_prompt(pipelines):
+    """A short prompt alone and next to a much longer one (more real tokens, same padded length)."""
+    engine, reference = pipelines["base"]
+    kwargs = dict(guidance_scale=3.0, height=64, width=64, num_inference_steps=2)
+    alone = engine.generate(prompt="a cat", seed=SEED, output_type="latent", **kwargs).latents["image"]
+    batch = engine.generate(prompt=["a cat", LONG_PROMPT], seed=SEED, output_type="latent", **kwargs)
+    # diffusers draws the batch's noise in one call; its first sample equals the lone draw with the same seed.
+    check_close(
+        "padded_batch",
+        (batch.latents["image"][:1] - alone).abs().max().item(),
+        thresholds()["batch_invariance_max_abs"],
+        "alone vs in batch max abs diff",
+    )
+
+
+def test_progress_and_timings(pipelines):
+    engine, _ = pipelines["distilled"]
+    calls = []
+    result = engine.generate(
+        prompt="a cat", seed=0, progress=lambda done, total: calls.append((done, total)), **SIZE
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert result.images.shape == (1, 64, 64, 3)
+    assert {"encode_text", "denoise", "decode"} <= set(result.timings)
