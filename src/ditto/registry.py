@@ -102,3 +102,23 @@ register(
         tiny_aliases=("tiny-flux2-klein",),
     )
 )
+register(
+    Family(
+        name="qwen-image",
+        class_names=("QwenImagePipeline",),
+        pipeline="ditto.pipelines.qwen_image:QwenImagePipeline",
+        tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image",
+        tiny_aliases=("tiny-qwen-image",),
+    )
+)
+register(
+    Family(
+        name="qwen-image-edit",
+        # Not QwenImageEditPipeline (the first Edit release): it templates and sizes the image differently,
+        # so running it through Edit-Plus would silently differ from the reference.
+        class_names=("QwenImageEditPlusPipeline",),
+        pipeline="ditto.pipelines.qwen_image:QwenImageEditPlusPipeline",
+        tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image_edit",
+        tiny_aliases=("tiny-qwen-image-edit",),
+    )
+)
