@@ -74,6 +74,9 @@ def load_components(folder: Path, device: torch.device, dtype: torch.dtype) -> L
     connectors = build_native(
         lambda: LTX2TextConnectors(**connector_config), folder / "connectors", dtype, device
     )
+    # The official guider always perturbs self-attention at the STG blocks; diffusers does so only when the
+    # config says perturbed_attn=True, which its LTX-2.0 conversion leaves False (docs/parity.md).
+    transformer.stg_enabled = True
     text_encoder = Gemma3ForConditionalGeneration.from_pretrained(str(folder / "text_encoder"), dtype=dtype)
     return LTX2Components(
         tokenizer=AutoTokenizer.from_pretrained(str(folder / "tokenizer")),

@@ -1,0 +1,49 @@
+"""Tiny LTX-2 folders built once per test process, and the engine / diffusers pipelines on them."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ditto.testing.tiny.ltx2 import build_tiny
+
+_ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-"))
+atexit.register(shutil.rmtree, _ROOT, True)
+
+
+@functools.cache
+def tiny_ltx2(version: str) -> Path:
+    folder = _ROOT / f"ltx{version}"
+    build_tiny(folder, version)
+    return folder
+
+
+@functools.cache
+def ditto_engine(version: str):
+    from ditto import Engine
+
+    return Engine.from_pretrained(tiny_ltx2(version), device="cpu", dtype="float32")
+
+
+@functools.cache
+def diffusers_pipe(version: str, verbatim_sigmas: bool):
+    from ltx2_reference import load_diffusers_ltx2
+
+    return load_diffusers_ltx2(tiny_ltx2(version), verbatim_sigmas)
+
+
+def start_latents(engine, batch: int, **request) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random starting points for both sides: packed video [B, T, C], raw audio [B, C, L, M]."""
+    params = engine.validate(**request)
+    shape = engine.pipeline.latent_shape(params)
+    generator = torch.Generator().manual_seed(1234)
+    video = torch.randn(batch, shape.video_tokens, shape.channels, generator=generator)
+    audio = torch.randn(
+        batch, shape.audio_channels, shape.audio_frames, shape.audio_mel_bins, generator=generator
+    )
+    return video, audio

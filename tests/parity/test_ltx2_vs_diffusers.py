@@ -1,0 +1,99 @@
+"""ditto's LTX-2 against diffusers' LTX2Pipeline on the same tiny folder and starting latents (float32 CPU)."""
+
+from __future__ import annotations
+
+import pytest
+from ltx2_fixtures import diffusers_pipe, ditto_engine, start_latents
+from ltx2_reference import run_diffusers
+from thresholds import check_at_least, check_at_most
+
+from ditto.testing.metrics import max_abs, psnr
+
+GROUP = "ltx2_vs_diffusers"
+NO_GUIDANCE = dict(
+    guidance_scale=1.0,
+    stg_scale=0.0,
+    modality_scale=1.0,
+    guidance_rescale=0.0,
+    audio_guidance_scale=1.0,
+    audio_stg_scale=0.0,
+    audio_modality_scale=1.0,
+    audio_guidance_rescale=0.0,
+)
+CFG_ONLY = {**NO_GUIDANCE, "guidance_scale": 3.0, "audio_guidance_scale": 7.0}
+# Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).
+FULL_GUIDANCE = dict(
+    guidance_scale=3.0,
+    stg_scale=1.0,
+    modality_scale=3.0,
+    guidance_rescale=0.7,
+    audio_guidance_scale=7.0,
+    audio_stg_scale=1.0,
+    audio_modality_scale=3.0,
+    audio_guidance_rescale=0.7,
+    spatio_temporal_guidance_blocks=[1],
+)
+PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
+
+
+def compare_latents(version: str, request: dict, case: str, batch: int = 1) -> None:
+    engine = ditto_engine(version)
+    video, audio = start_latents(engine, batch, **request)
+    request = {**request, "latents": video, "audio_latents": audio, "output_type": "latent"}
+    reference_video, reference_audio = run_diffusers(diffusers_pipe(version, "sigmas" in request), request)
+    result = engine.generate(**request)
+    check_at_most(
+        GROUP, "latents_max_abs", max_abs(result.latents["video"], reference_video), f"{case} video"
+    )
+    check_at_most(
+        GROUP, "latents_max_abs", max_abs(result.latents["audio"], reference_audio), f"{case} audio"
+    )
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+@pytest.mark.parametrize("guidance", ["cfg", "full"])
+def test_4096_tokens_with_each_side_own_schedule(version: str, guidance: str) -> None:
+    """512x512x121 is 4096 video tokens, where the official shift rule and diffusers' agree: no sigmas given."""
+    terms = CFG_ONLY if guidance == "cfg" else FULL_GUIDANCE
+    request = dict(**PROMPT, **terms, height=512, width=512, num_frames=121, num_inference_steps=3)
+    compare_latents(version, request, f"{version} 4096 tokens {guidance}")
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+@pytest.mark.parametrize(("height", "width", "num_frames"), [(64, 96, 17), (128, 64, 9), (96, 160, 25)])
+def test_other_sizes_with_the_same_sigmas(version: str, height: int, width: int, num_frames: int) -> None:
+    request = dict(
+        **PROMPT, **FULL_GUIDANCE, height=height, width=width, num_frames=num_frames, num_inference_steps=4
+    )
+    request["sigmas"] = [1.0, 0.8, 0.45, 0.1]
+    compare_latents(version, request, f"{version} {width}x{height}x{num_frames}")
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_batch_of_two_prompts(version: str) -> None:
+    request = dict(
+        prompt=["a red fox in the snow", "waves crashing on rocks at night, thunder"],
+        negative_prompt=["blurry", "low quality, distorted voice"],
+        **FULL_GUIDANCE,
+        height=64,
+        width=64,
+        num_frames=9,
+        num_inference_steps=3,
+        sigmas=[1.0, 0.6, 0.2],
+    )
+    compare_latents(version, request, f"{version} batch of two", batch=2)
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_decoded_frames_and_audio(version: str) -> None:
+    engine = ditto_engine(version)
+    request = dict(**PROMPT, **FULL_GUIDANCE, height=64, width=96, num_frames=17, num_inference_steps=3)
+    request["sigmas"] = [1.0, 0.6, 0.2]
+    video, audio = start_latents(engine, 1, **request)
+    request.update(latents=video, audio_latents=audio, output_type="np")
+    reference_frames, reference_audio = run_diffusers(diffusers_pipe(version, True), request)
+    result = engine.generate(**request)
+    assert result.frames.shape == reference_frames[0].shape == (17, 64, 96, 3)
+    check_at_least(GROUP, "frames_psnr_db", psnr(result.frames, reference_frames[0]), f"{version} frames")
+    assert result.audio.shape == tuple(reference_audio[0].shape)
+    check_at_most(GROUP, "audio_max_abs", max_abs(result.audio, reference_audio[0]), f"{version} audio")
