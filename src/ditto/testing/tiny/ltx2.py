@@ -153,6 +153,21 @@ SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
+# The published x2 spatial upsampler's structure (3D convs, pixel-shuffle x2) at tiny width; GroupNorm(32)
+# needs mid_channels to be a multiple of 32.
+UPSAMPLER_CONFIG: dict[str, Any] = dict(
+    in_channels=VIDEO_LATENT_CHANNELS,
+    mid_channels=32,
+    num_blocks_per_stage=1,
+    dims=3,
+    spatial_upsample=True,
+    temporal_upsample=False,
+    use_rational_resampler=False,
+)
+DISTILLED_LORA_NAME = "ltx-2-distilled-lora.safetensors"
+DISTILLED_LORA_RANK = 4
+
+
 def gemma_model(vocab_size: int):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
@@ -195,8 +210,12 @@ def _set_latent_statistics(vae: torch.nn.Module, seed: int) -> None:
         vae.latents_std.copy_(1.0 + torch.rand(vae.latents_std.shape, generator=generator) * 0.5)
 
 
-def build_tiny(folder: Path, version: str = "2.0") -> None:
-    """Write a tiny LTX-2 (version "2.0") or LTX-2.3 (version "2.3") checkpoint to `folder`."""
+def build_tiny(
+    folder: Path, version: str = "2.0", with_upsampler: bool = False, with_distilled_lora: bool = False
+) -> None:
+    """Write a tiny LTX-2 (version "2.0") or LTX-2.3 (version "2.3") checkpoint to `folder`; optionally the
+    x2 latent upsampler (`latent_upsampler/`) and a distilled LoRA in the official layout (`distilled_lora/`),
+    which the two-stage pipeline needs. The default components do not depend on the options."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder, LTX2VocoderWithBWE
@@ -228,6 +247,10 @@ def build_tiny(folder: Path, version: str = "2.0") -> None:
         _save(vocoder, folder / "vocoder", 6)
     write_json(folder / "scheduler" / "scheduler_config.json", SCHEDULER_CONFIG)
     write_json(folder / "model_index.json", _model_index(version))
+    if with_upsampler:
+        build_tiny_upsampler(folder / "latent_upsampler")
+    if with_distilled_lora:
+        build_tiny_distilled_lora(folder / "distilled_lora" / DISTILLED_LORA_NAME, version)
 
 
 def _model_index(version: str) -> dict[str, Any]:
@@ -246,9 +269,45 @@ def _model_index(version: str) -> dict[str, Any]:
     }
 
 
-def build_tiny_ltx2(folder: Path) -> None:
-    build_tiny(folder, "2.0")
+def build_tiny_ltx2(folder: Path, **options: bool) -> None:
+    build_tiny(folder, "2.0", **options)
 
 
-def build_tiny_ltx23(folder: Path) -> None:
-    build_tiny(folder, "2.3")
+def build_tiny_ltx23(folder: Path, **options: bool) -> None:
+    build_tiny(folder, "2.3", **options)
+
+
+def build_tiny_upsampler(folder: Path) -> None:
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(6)
+        _save(LTX2LatentUpsamplerModel(**UPSAMPLER_CONFIG), folder, 7)
+
+
+def build_tiny_distilled_lora(path: Path, version: str = "2.0") -> None:
+    """A random rank-4 LoRA on every linear layer of the transformer blocks and on the input projection,
+    written in the official layout (`diffusion_model.<official name>.lora_A/B.weight`, no alpha) as
+    Lightricks publishes the distilled LoRA; `proj_in` is stored under its official name `patchify_proj`."""
+    from diffusers import LTX2VideoTransformer3DModel
+    from safetensors.torch import save_file
+
+    with torch.device("meta"):
+        transformer = LTX2VideoTransformer3DModel(**transformer_config(version))
+    generator = torch.Generator().manual_seed(8)
+    tensors = {}
+    for name, module in sorted(transformer.named_modules()):
+        if not isinstance(module, torch.nn.Linear) or not (
+            name.startswith("transformer_blocks.") or name == "proj_in"
+        ):
+            continue
+        official = "patchify_proj" if name == "proj_in" else name
+        rank, (out_features, in_features) = DISTILLED_LORA_RANK, module.weight.shape
+        tensors[f"diffusion_model.{official}.lora_A.weight"] = (
+            torch.randn(rank, in_features, generator=generator) * 0.2
+        )
+        tensors[f"diffusion_model.{official}.lora_B.weight"] = (
+            torch.randn(out_features, rank, generator=generator) * 0.2
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
