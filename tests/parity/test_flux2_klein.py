@@ -122,3 +122,34 @@ def test_progress_and_timings(pipelines):
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert result.images.shape == (1, 64, 64, 3)
     assert {"encode_text", "denoise", "decode"} <= set(result.timings)
+
+
+def test_text_encoder_matches_diffusers_and_ignores_batch_mates(pipelines):
+    """Qwen3 embeddings: equal to diffusers' for a padded batch, and a prompt's rows do not depend on the batch.
+
+    Every prompt is padded to max_sequence_length on the right and the encoder runs a masked causal
+    attention, so padding neither leaks into real tokens nor depends on the other prompts.
+    """
+    engine, reference = pipelines["distilled"]
+    prompts = ["a cat", LONG_PROMPT, "a cat"]
+    with torch.no_grad():
+        theirs = reference._get_qwen3_prompt_embeds(reference.text_encoder, reference.tokenizer, prompts)
+        theirs_alone = reference._get_qwen3_prompt_embeds(
+            reference.text_encoder, reference.tokenizer, prompts[:1]
+        )
+    encoder = engine.pipeline.text_encoder
+    ours = encoder.encode(prompts, 512, (9, 18, 27), torch.float32)
+    ours_alone = encoder.encode(prompts[:1], 512, (9, 18, 27), torch.float32)
+    allowed = thresholds()["batch_invariance_max_abs"]
+    check_close(
+        "text_embeds",
+        (ours - theirs).abs().max().item(),
+        thresholds()["latents_max_abs"],
+        "embeds max abs diff",
+    )
+    check_close(
+        "text_alone_vs_batch", (ours[:1] - ours_alone).abs().max().item(), allowed, "embeds alone vs batch"
+    )
+    print(
+        f"[flux2-klein] diffusers' own alone-vs-batch embeds diff = {(theirs[:1] - theirs_alone).abs().max():.3g}"
+    )
