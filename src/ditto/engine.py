@@ -82,6 +82,19 @@ class Engine:
     def validate(self, **kwargs: Any) -> Any:
         return self.pipeline.validate(**kwargs)
 
+    def load_lora(self, path: str | os.PathLike, scale: float = 1.0) -> None:
+        """Fuse a LoRA into the weights in place (diffusers/PEFT or the official LTX layout)."""
+        if not hasattr(self.pipeline, "load_lora"):
+            from ditto.errors import InvalidParameter
+
+            raise InvalidParameter("lora", str(path), f"is not supported by the {self.family} pipeline")
+        self.pipeline.load_lora(path, scale)
+
+    def unload_lora(self) -> None:
+        """Unfuse every loaded LoRA; the weights are restored bit for bit."""
+        if hasattr(self.pipeline, "unload_lora"):
+            self.pipeline.unload_lora()
+
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         with torch.inference_mode():
             return self.pipeline.generate(progress=progress, **kwargs)

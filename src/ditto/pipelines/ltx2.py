@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
+from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2_components import LTX2Components, load_components
 from ditto.pipelines.ltx2_decode import decode_audio, decode_video, sample_rate
@@ -29,6 +31,7 @@ from ditto.pipelines.ltx2_latents import (
 )
 from ditto.pipelines.ltx2_params import LTX2Params
 from ditto.pipelines.ltx2_text import encode_prompts, repeat_embeddings
+from ditto.pipelines.ltx2_two_stage import attach_stage_two_parts, check_stages, default_pipeline, run_stages
 from ditto.result import Result
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
@@ -40,11 +43,18 @@ class LTX2Pipeline:
 
     def __init__(self, components: LTX2Components) -> None:
         self.components = components
+        # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
+        keep = None if components.device.type == "cpu" else torch.device("cpu")
+        self.loras = LoraStack(
+            {"transformer": components.transformer, "connectors": components.connectors}, keep
+        )
 
     @classmethod
     def from_pretrained(
         cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
     ) -> LTX2Pipeline:
+        loras = options.pop("loras", None) or []
+        stage_two = {key: options.pop(key) for key in ("upsampler", "distilled_lora") if key in options}
         if options:
             from ditto.errors import InvalidParameter
 
@@ -52,25 +62,54 @@ class LTX2Pipeline:
             raise InvalidParameter(name, options[name], "is not supported for LTX-2 diffusers-format folders")
         # The official pipelines run in bfloat16; on the CPU float32 is the only fast, exact choice.
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
-        return cls(load_components(Path(path), device, dtype))
+        components = load_components(Path(path), device, dtype)
+        attach_stage_two_parts(components, Path(path), **stage_two)
+        pipeline = cls(components)
+        for spec in loras:
+            pipeline.load_lora(*parse_lora_spec(spec))
+        return pipeline
+
+    def load_lora(self, path: str | Path, scale: float = 1.0) -> None:
+        """Fuse a LoRA file (diffusers/PEFT or official LTX layout) into the transformer/connectors in place."""
+        self.loras.fuse(read_lora(path, ltx2_lora_key), scale)
+
+    def unload_lora(self) -> None:
+        """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
+        self.loras.unfuse_all()
 
     @property
     def version(self) -> str:
         return self.components.version
 
     def validate(self, **kwargs: Any) -> LTX2Params:
-        return LTX2Params.from_kwargs(kwargs).resolved(self.version, self.components.num_layers)
+        raw = LTX2Params.from_kwargs(kwargs)
+        params = raw.resolved(self.version, self.components.num_layers, default_pipeline(self.components))
+        check_stages(raw, params, self.components)
+        return params
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
+        if params.pipeline != "one-stage":
+            return run_stages(self, params, progress)
         timer = StageTimer(self.components.device)
         with timer.stage("text encoding"):
             positive, negative = self._encode(params)
         with timer.stage("denoising"):
             inputs = self._prepare(params, positive, negative)
             video, audio = self._denoise(inputs, progress)
-        video_latents = denormalize_video(unpack_video(video, inputs.shape), self.components.vae)
-        audio_latents = unpack_audio(denormalize_audio_tokens(audio, self.components.audio_vae), inputs.shape)
+        return self._finish(params, inputs.shape, video, audio, timer)
+
+    def _finish(
+        self,
+        params: LTX2Params,
+        shape: LatentShape,
+        video: torch.Tensor,
+        audio: torch.Tensor,
+        timer: StageTimer,
+    ) -> Result:
+        """Denoised packed tokens -> raw latents, then frames and waveform (or the latents when asked)."""
+        video_latents = denormalize_video(unpack_video(video, shape), self.components.vae)
+        audio_latents = unpack_audio(denormalize_audio_tokens(audio, self.components.audio_vae), shape)
         if params.output_type == "latent":
             return Result(latents={"video": video_latents, "audio": audio_latents}, timings=timer.timings)
         with timer.stage("decoding"):

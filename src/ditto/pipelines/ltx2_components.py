@@ -37,6 +37,9 @@ class LTX2Components:
     version: str  # "2.0" or "2.3": selects the official defaults
     dtype: torch.dtype
     device: torch.device
+    # Two-stage / distilled pipelines (ltx2_two_stage.py): the x2 latent upsampler and the distilled LoRA file.
+    latent_upsampler: torch.nn.Module | None = None
+    distilled_lora: Path | None = None
 
     @property
     def num_layers(self) -> int:

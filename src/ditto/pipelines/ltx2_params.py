@@ -78,6 +78,9 @@ class LTX2Params:
     audio_latents: torch.Tensor | None = None
     max_sequence_length: int = 1024  # the official tokenizer always pads to 1024 tokens
     output_type: str = "np"
+    pipeline: str | None = (
+        None  # "one-stage" | "two-stage" | "distilled" (ltx2_two_stage.py); None: the model's default
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -85,10 +88,10 @@ class LTX2Params:
         reject_unknown(cls, {k: v for k, v in kwargs.items() if k != "extra"}, "LTX-2")
         return cls(**kwargs)
 
-    def resolved(self, version: str, num_layers: int) -> LTX2Params:
-        """Fill every None with the official default of `version`, then validate."""
+    def resolved(self, version: str, num_layers: int, pipeline: str = "one-stage") -> LTX2Params:
+        """Fill every None with the official default of `version` (and `pipeline`), then validate."""
         official = OFFICIAL_DEFAULTS[version]
-        values = {}
+        values: dict[str, Any] = {"pipeline": self.pipeline or pipeline}
         for name in ("height", "width", "num_frames", "frame_rate", "num_inference_steps", "guidance_scale"):
             values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
         for name in ("stg_scale", "modality_scale", "guidance_rescale", "audio_guidance_scale"):
