@@ -59,6 +59,27 @@ register(
 )
 
 
+register(
+    Family(
+        name="ltx2-official",
+        class_names=(),  # a single .safetensors file with the official "config" metadata, not a folder
+        pipeline="ditto.pipelines.ltx2_official:LTX2OfficialPipeline",
+        tiny_builder="ditto.testing.tiny.ltx_official:build_tiny_official",
+    )
+)
+
+
+def _official_file_family(path: Path) -> Family:
+    from ditto.loading.ltx_official import is_official_file
+
+    if not is_official_file(path):
+        raise CheckpointError(
+            f"model={str(path)!r} is a .safetensors file without the official LTX-2 'config' metadata; "
+            "ditto runs official LTX-2 single files and diffusers-format folders"
+        )
+    return FAMILIES["ltx2-official"]
+
+
 def family_by_tiny_name(name: str) -> Family | None:
     for family in FAMILIES.values():
         if name in family.tiny_aliases:
@@ -74,6 +95,8 @@ def detect_family(folder: Path) -> Family:
     """Read model_index.json's `_class_name` and map it to a family; anything else is a clear error."""
     from ditto.loading.folder import read_model_index
 
+    if folder.is_file() and folder.suffix == ".safetensors":
+        return _official_file_family(folder)
     if not folder.exists():
         raise CheckpointError(
             f"model={str(folder)!r} does not exist; give a checkpoint folder or one of {tiny_names()}"

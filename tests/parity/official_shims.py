@@ -1,0 +1,53 @@
+"""Test-only shims that let the official ltx-core / ltx-pipelines 1.0.0 run here (CPU, transformers v5).
+
+- torchaudio: imported by every ltx_pipelines module, used only for audio input; a stub module suffices.
+- torch.cuda.synchronize: called unconditionally by the official pipelines; a no-op on the CPU.
+- Gemma: the official configurators hard-code Gemma-3-12B's config (GEMMA3_CONFIG_FOR_LTX) and load it
+  through rope-buffer mutations written for transformers 4.5x; the tests give the official pipeline the
+  tiny Gemma (loaded by transformers) wrapped in the official GemmaTextEncoder and tokenizer instead.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+import types
+from pathlib import Path
+
+
+def install() -> None:
+    if "torchaudio" not in sys.modules:
+        stub = types.ModuleType("torchaudio")
+        stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+        sys.modules["torchaudio"] = stub
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.cuda.synchronize = lambda *args, **kwargs: None
+
+
+def use_tiny_gemma_config(gemma_dir: Path) -> None:
+    """Make the official feature extractor size itself from the tiny Gemma instead of Gemma-3-12B."""
+    from ltx_core.text_encoders.gemma.encoders import encoder_configurator
+    from transformers import Gemma3Config
+
+    encoder_configurator.GEMMA3_CONFIG_FOR_LTX = Gemma3Config.from_pretrained(str(gemma_dir))
+
+
+def official_ledger(checkpoint: Path, gemma_dir: Path, dtype, device):
+    """The official ModelLedger whose text_encoder() is the tiny Gemma in the official wrapper."""
+    import torch
+    from ltx_core.text_encoders.gemma.encoders.base_encoder import GemmaTextEncoder
+    from ltx_core.text_encoders.gemma.tokenizer import LTXVGemmaTokenizer
+    from ltx_pipelines.utils.model_ledger import ModelLedger
+    from transformers import Gemma3ForConditionalGeneration
+
+    use_tiny_gemma_config(gemma_dir)
+
+    class TinyGemmaLedger(ModelLedger):
+        def text_encoder(self):
+            model = Gemma3ForConditionalGeneration.from_pretrained(str(gemma_dir), dtype=self.dtype)
+            tokenizer = LTXVGemmaTokenizer(str(gemma_dir), 1024)
+            return GemmaTextEncoder(model=model.to(self.device).eval(), tokenizer=tokenizer, dtype=self.dtype)
+
+    return TinyGemmaLedger(dtype=dtype, device=torch.device(device), checkpoint_path=str(checkpoint))
