@@ -48,13 +48,13 @@ def client(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=30)
 
 
-def wait_status(api: openai.OpenAI, video_id: str, timeout: float = 20.0) -> list:
+def wait_status(api: openai.OpenAI, video_id: str, timeout: float = 20.0, interval: float = 0.02) -> list:
     """Poll until the job is finished; returns every Video seen (to check progress)."""
     seen = [api.videos.retrieve(video_id)]
     deadline = time.monotonic() + timeout
     while seen[-1].status not in ("completed", "failed"):
         assert time.monotonic() < deadline, seen[-1]
-        time.sleep(0.02)
+        time.sleep(interval)
         seen.append(api.videos.retrieve(video_id))
     return seen
 

@@ -32,6 +32,18 @@ CLEAN_EXIT = (0, -signal.SIGTERM)
 IMAGE = {"size": "64x64", "extra_body": {"num_inference_steps": 2, "seed": 1}}
 
 
+def wait_done(api: openai.OpenAI, video_id: str) -> list:
+    """Poll gently: on 2 shared cores a tight poll loop steals time from the job it waits for."""
+    return wait_status(api, video_id, timeout=180, interval=0.1)
+
+
+def wait_running(api: openai.OpenAI, video_id: str, min_progress: int = 0) -> None:
+    deadline = time.monotonic() + 120
+    while (video := api.videos.retrieve(video_id)).status != "in_progress" or video.progress < min_progress:
+        assert video.status in ("queued", "in_progress") and time.monotonic() < deadline, video
+        time.sleep(0.05)
+
+
 def needs_tiny(name: str):
     return pytest.mark.skipif(
         family_by_tiny_name(name) is None,
@@ -59,7 +71,7 @@ def test_video_create_progress_download_list_delete(ltx_server, tmp_path):
     api = client(ltx_server.base_url)
     video = api.videos.create(model="tiny-ltx2", prompt="a fox in the snow", **VIDEO)
     assert video.status == "queued" and video.size == "64x64"
-    seen = wait_status(api, video.id, timeout=60)
+    seen = wait_done(api, video.id)
     progress = [v.progress for v in seen]
     assert seen[-1].status == "completed", seen[-1].error
     assert progress == sorted(progress) and progress[-1] == 100
@@ -78,15 +90,26 @@ def test_delete_cancels_a_running_job(ltx_server):
     slow = api.videos.create(
         prompt="slow", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
     )
-    deadline = time.monotonic() + 60
-    while api.videos.retrieve(slow.id).status != "in_progress":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_running(api, slow.id)
     assert api.videos.delete(slow.id).deleted
     after = api.videos.create(prompt="after the cancel", **VIDEO)
-    assert wait_status(api, after.id, timeout=60)[-1].status == "completed"  # the worker moved on
+    assert wait_done(api, after.id)[-1].status == "completed"  # the worker moved on
     assert 'outcome="cancelled"} 1' in httpx.get(f"{ltx_server.base_url}/metrics").text
     assert "job " + slow.id + " cancelled" in ltx_server.log_text()
+
+
+def test_input_reference_runs_or_is_refused_clearly(ltx_server):
+    api = client(ltx_server.base_url)
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(picture, format="PNG")
+    try:
+        video = api.videos.create(
+            prompt="x", input_reference=("ref.png", picture.getvalue(), "image/png"), **VIDEO
+        )
+    except openai.BadRequestError as exc:  # a family without image conditioning says so, naming the field
+        assert exc.body["param"] == "input_reference", exc.body
+        return
+    assert wait_done(api, video.id)[-1].status == "completed"
 
 
 def test_sixteen_concurrent_requests_complete(ltx_server, tmp_path):
@@ -94,7 +117,7 @@ def test_sixteen_concurrent_requests_complete(ltx_server, tmp_path):
 
     def one(index: int) -> tuple[str, str]:
         video = api.videos.create(prompt=f"clip {index}", **VIDEO)
-        return video.id, wait_status(api, video.id, timeout=120)[-1].status
+        return video.id, wait_done(api, video.id)[-1].status
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(16)))
@@ -127,7 +150,7 @@ def test_video_bad_requests_keep_the_server_up(ltx_server):
 
 
 @needs_tiny("tiny-flux2-klein")
-def test_images_generate_edit_and_sixteen_concurrent(flux_server):
+def test_images_generate_edit_and_concurrent(flux_server):
     api = client(flux_server.base_url)
     result = api.images.generate(
         model="tiny-flux2-klein", prompt="a cat", n=2, response_format="b64_json", **IMAGE
@@ -139,14 +162,14 @@ def test_images_generate_edit_and_sixteen_concurrent(flux_server):
         image=("ref.png", reference.getvalue(), "image/png"), prompt="make it red", **IMAGE
     )
     assert png_size(edited.data[0].b64_json) == (64, 64)
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(4) as pool:  # requests that each await their own queued job
         sizes = list(
             pool.map(
                 lambda i: png_size(api.images.generate(prompt=f"cat {i}", **IMAGE).data[0].b64_json),
-                range(16),
+                range(4),
             )
         )
-    assert sizes == [(64, 64)] * 16
+    assert sizes == [(64, 64)] * 4
     with pytest.raises(openai.BadRequestError, match="readable image"):
         api.images.edit(image=("x.png", b"\x89PNG broken", "image/png"), prompt="x")
     with pytest.raises(openai.BadRequestError, match="n=-1"):
@@ -160,18 +183,16 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
     api = client(first.base_url)
     try:
         done = api.videos.create(prompt="finished before the crash", **VIDEO)
-        assert wait_status(api, done.id, timeout=60)[-1].status == "completed"
+        assert wait_done(api, done.id)[-1].status == "completed"
         running = api.videos.create(
             prompt="running", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
         )
+        wait_running(api, running.id, min_progress=6)  # a few denoising steps in
         waiting = api.videos.create(prompt="queued at the crash", **VIDEO)
-        with pytest.raises(openai.RateLimitError) as full:
+        with pytest.raises(openai.RateLimitError) as full:  # --max-queue 1: one waiting job fills it
             api.videos.create(prompt="no room", **VIDEO)
         assert full.value.response.headers["retry-after"].isdigit()
-        deadline = time.monotonic() + 60
-        while api.videos.retrieve(running.id).progress <= 5:  # a few denoising steps in
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert full.value.body["code"] == "queue_full"
     finally:
         first.kill()
 
@@ -186,12 +207,11 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
         crashed = listed[running.id]
         assert crashed.status == "failed" and crashed.error.code == "interrupted"
         assert "interrupted" in crashed.error.message
-        assert wait_status(api, waiting.id, timeout=60)[-1].status == "completed"  # re-queued and run
+        assert wait_done(api, waiting.id)[-1].status == "completed"  # re-queued and run
         cut = api.videos.create(
             prompt="cut by SIGTERM", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
         )
-        while api.videos.retrieve(cut.id).status != "in_progress":
-            time.sleep(0.05)
+        wait_running(api, cut.id)
     finally:
         assert second.stop(timeout=60) in CLEAN_EXIT, second.log_text()[-3000:]
     job = JobStore(data).get(cut.id)  # recorded by the shutdown itself, not by a later recovery

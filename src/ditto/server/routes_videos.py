@@ -117,7 +117,12 @@ async def create_video(request: Request) -> dict[str, Any]:
     except APIError:
         state.store.remove_files(job_id)
         raise
-    validated = await state.validate(job_id, prompt=prompt, **kwargs)
+    try:
+        validated = await state.validate(job_id, prompt=prompt, **kwargs)
+    except APIError as exc:
+        if exc.param == "image":  # the engine's name for what OpenAI's API calls input_reference
+            exc.param, exc.message = "input_reference", f"input_reference: {exc.message}"
+        raise
     job = Job(
         id=job_id,
         kind="video",
