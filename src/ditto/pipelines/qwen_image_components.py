@@ -57,11 +57,17 @@ def load_transformer(folder: Path, device: torch.device, dtype: torch.dtype) -> 
         raise CheckpointError(f"{folder / 'transformer'}: unsupported config ({exc})") from None
 
 
+def _image_processor(folder: Path) -> Any:
+    from transformers import Qwen2VLImageProcessor
+
+    return Qwen2VLImageProcessor.from_pretrained(str(folder / "processor"))
+
+
 def load_components(
     folder: Path, device: torch.device, dtype: torch.dtype, edit: bool
 ) -> QwenImageComponents:
     from diffusers import AutoencoderKLQwenImage
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer, Qwen2VLImageProcessor
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
 
     # The edit reference tokenizes through its processor, whose folder carries its own tokenizer files.
     text_folder = "processor" if edit else "tokenizer"
@@ -76,7 +82,7 @@ def load_components(
         vae=AutoencoderKLQwenImage.from_pretrained(str(folder / "vae"), torch_dtype=dtype).to(device).eval(),
         text_encoder=text_encoder.to(device).eval(),
         tokenizer=Qwen2Tokenizer.from_pretrained(str(folder / text_folder)),
-        image_processor=Qwen2VLImageProcessor.from_pretrained(str(folder / "processor")) if edit else None,
+        image_processor=_image_processor(folder) if edit else None,
         scheduler_config=scheduler_config,
         device=device,
         dtype=dtype,

@@ -129,8 +129,10 @@ class QwenImageParams:
             raise InvalidParameter("prompt", self.prompt, "must be a single prompt for an edit model")
 
 
-def _describe(image: Any) -> str:
-    return image if isinstance(image, (str, Path)) else type(image).__name__
+def _describe(image: Any) -> Any:
+    if isinstance(image, (list, tuple)):
+        return [_describe(item) for item in image]
+    return str(image) if isinstance(image, (str, Path)) else type(image).__name__
 
 
 def load_images(image: Any) -> list[Any]:
