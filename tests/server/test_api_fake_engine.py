@@ -216,6 +216,14 @@ def test_bad_requests_get_openai_errors(image_server, method, path, kwargs, stat
     assert httpx.get(f"{base_url}/health").json()["status"] == "ok"
 
 
+def test_oversized_body_without_length_is_refused(image_server):
+    base_url, _ = image_server
+    chunks = (b"x" * 65536 for _ in range(40))  # streamed (chunked): refused while it arrives
+    response = httpx.post(f"{base_url}/v1/images/generations", content=chunks)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    assert httpx.get(f"{base_url}/health").status_code == 200
+
+
 def test_video_errors(video_server):
     base_url, _ = video_server
     api = client(base_url)

@@ -6,6 +6,7 @@ image request that chose to await its own result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -118,8 +119,11 @@ class Worker:
         while (job := self._next()) is not None:
             try:
                 self._run(job)
-            except Exception:  # a bug here must not kill the only worker
+            except Exception as exc:  # a bug here must not kill the only worker, nor strand a waiter
                 log.exception("job %s: unexpected failure in the worker", job.id)
+                with contextlib.suppress(Exception):
+                    self._failed(job, time.time(), "server_error", f"{exc.__class__.__name__}: {exc}")
+                self._finish_waiter(job, cancelled=True)
             finally:
                 with self._cond:
                     self._running = None
