@@ -96,7 +96,7 @@ class LTX2Pipeline:
             positive, negative = self._encode(params)
         with timer.stage("denoising"):
             inputs = self._prepare(params, positive, negative)
-            video, audio = self._denoise(inputs, progress)
+            video, audio = self._denoise(inputs, progress, params.sampler)
         return self._finish(params, inputs.shape, video, audio, timer)
 
     def _finish(
@@ -190,7 +190,7 @@ class LTX2Pipeline:
         seed = random.randrange(2**31) if seed is None else seed
         return torch.Generator(device=self.components.device).manual_seed(seed)
 
-    def _denoise(self, inputs: DenoiseInputs, progress: ProgressCallback | None):
+    def _denoise(self, inputs: DenoiseInputs, progress: ProgressCallback | None, sampler: str = "euler"):
         steps = len(inputs.sigmas) - 1
         with tqdm(total=steps, desc="denoising", unit="step", leave=False) as bar:
 
@@ -199,6 +199,10 @@ class LTX2Pipeline:
                 if progress is not None:
                     progress(done, total)
 
+            if sampler == "res2s":
+                from ditto.pipelines.ltx2_res2s import denoise_res2s
+
+                return denoise_res2s(self.components.transformer, self.components.dtype, inputs, on_step)
             return denoise(self.components.transformer, self.components.dtype, inputs, on_step)
 
     def _result(

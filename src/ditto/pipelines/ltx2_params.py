@@ -78,6 +78,9 @@ class LTX2Params:
     audio_latents: torch.Tensor | None = None
     max_sequence_length: int = 1024  # the official tokenizer always pads to 1024 tokens
     output_type: str = "np"
+    sampler: str = (
+        "euler"  # "euler" (official one-stage) or "res2s" (official second-order, sampling/res2s.py)
+    )
     pipeline: str | None = (
         None  # "one-stage" | "two-stage" | "distilled" (ltx2_two_stage.py); None: the model's default
     )
@@ -135,6 +138,8 @@ class LTX2Params:
                     self.spatio_temporal_guidance_blocks,
                     f"names a block outside 0..{num_layers - 1}",
                 )
+        if self.sampler not in ("euler", "res2s"):
+            raise InvalidParameter("sampler", self.sampler, "is not known", 'use "euler" or "res2s"')
         if self.output_type not in ("np", "pil", "latent"):
             raise InvalidParameter(
                 "output_type", self.output_type, "is not known", 'use "np", "pil" or "latent"'
