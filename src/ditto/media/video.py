@@ -26,6 +26,7 @@ def write_mp4(
     audio: np.ndarray | None = None,
     sample_rate: int | None = None,
     crf: int = 18,
+    preset: str = "veryfast",
 ) -> Path:
     """Write frames [F, H, W, 3] and optional audio [channels, samples] (float in [-1, 1]) to an MP4.
 
@@ -38,7 +39,8 @@ def write_mp4(
         video = container.add_stream("libx264", rate=Fraction(frame_rate).limit_denominator(1001))
         video.width, video.height = pixels.shape[2], pixels.shape[1]
         video.pix_fmt = "yuv420p"
-        video.options = {"crf": str(crf)}
+        # CRF 18 is visually lossless; "veryfast" encodes ~4x faster than x264's default "medium" at that quality.
+        video.options = {"crf": str(crf), "preset": preset}
         audio_stream = _add_audio_stream(container, audio, sample_rate)
         for frame in pixels:
             container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

@@ -1,0 +1,99 @@
+"""LTX-2 request parameters: official defaults per version, and every explicit value surviving the merge."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from ditto.errors import InvalidParameter
+from ditto.pipelines.ltx2_params import OFFICIAL_DEFAULTS, OFFICIAL_NEGATIVE_PROMPT, LTX2Params
+
+
+def test_defaults_are_the_official_ones_per_version() -> None:
+    v20 = LTX2Params(prompt="x").resolved("2.0", num_layers=48)
+    v23 = LTX2Params(prompt="x").resolved("2.3", num_layers=48)
+    assert (v20.num_inference_steps, v23.num_inference_steps) == (40, 30)
+    assert (v20.spatio_temporal_guidance_blocks, v23.spatio_temporal_guidance_blocks) == ([29], [28])
+    assert (v20.guidance_scale, v20.audio_guidance_scale, v20.guidance_rescale) == (3.0, 7.0, 0.7)
+    assert (v20.height, v20.width, v20.num_frames, v20.frame_rate) == (512, 768, 121, 24.0)
+    assert v20.negative_prompt == OFFICIAL_NEGATIVE_PROMPT
+
+
+def test_explicit_falsy_values_survive_the_merge_with_defaults() -> None:
+    """The seeds' lesson ("disable autocast" lost in a config merge): 0, 0.0 and [] are values, not "unset"."""
+    explicit = dict(
+        stg_scale=0.0,
+        audio_stg_scale=0.0,
+        guidance_rescale=0.0,
+        audio_guidance_rescale=0.0,
+        guidance_scale=0.0,
+        audio_guidance_scale=0.0,
+        modality_scale=0.0,
+        audio_modality_scale=0.0,
+        spatio_temporal_guidance_blocks=[],
+        negative_prompt="",
+    )
+    resolved = LTX2Params(prompt="x", **explicit).resolved("2.0", num_layers=48)
+    for name, value in explicit.items():
+        assert getattr(resolved, name) == value, name
+
+
+def test_every_field_given_survives_unchanged() -> None:
+    given = LTX2Params(
+        prompt=["a", "b"],
+        negative_prompt=["c", "d"],
+        height=256,
+        width=320,
+        num_frames=33,
+        frame_rate=30.0,
+        num_inference_steps=5,
+        guidance_scale=2.5,
+        stg_scale=0.5,
+        modality_scale=2.0,
+        guidance_rescale=0.3,
+        audio_guidance_scale=5.0,
+        audio_stg_scale=0.25,
+        audio_modality_scale=1.5,
+        audio_guidance_rescale=0.2,
+        spatio_temporal_guidance_blocks=[3, 7],
+        seed=11,
+    )
+    resolved = given.resolved("2.3", num_layers=48)
+    for field in dataclasses.fields(LTX2Params):
+        if getattr(given, field.name) is not None:
+            assert getattr(resolved, field.name) == getattr(given, field.name), field.name
+
+
+def test_audio_values_fall_back_to_video_values_only_when_unset() -> None:
+    resolved = LTX2Params(prompt="x", stg_scale=0.4, modality_scale=2.0).resolved("2.0", num_layers=48)
+    assert (resolved.audio_stg_scale, resolved.audio_modality_scale) == (0.4, 2.0)
+    assert resolved.audio_guidance_scale == OFFICIAL_DEFAULTS["2.0"].audio_guidance_scale
+
+
+def test_shallow_models_perturb_their_last_block_by_default() -> None:
+    assert LTX2Params(prompt="x").resolved("2.0", num_layers=2).spatio_temporal_guidance_blocks == [1]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_frames", 120, "num_frames=120 is not 8k+1; try 121"),
+        ("height", 500, "height=500 is not a positive multiple of 32; try 512"),
+        ("num_inference_steps", 0, "num_inference_steps=0 must be a int >= 1"),
+        ("stg_scale", -0.5, "stg_scale=-0.5 must be a float >= 0.0"),
+        ("spatio_temporal_guidance_blocks", [48], "names a block outside 0..47"),
+        ("output_type", "mp4", "output_type='mp4' is not known"),
+        ("sigmas", [0.5, 0.9], "strictly decreasing"),
+    ],
+)
+def test_bad_values_name_field_value_and_fix(field: str, value, message: str) -> None:
+    with pytest.raises(InvalidParameter, match=re.escape(message)) as raised:
+        LTX2Params(prompt="x", **{field: value}).resolved("2.0", num_layers=48)
+    assert raised.value.field == field
+
+
+def test_unknown_keyword_is_named() -> None:
+    with pytest.raises(InvalidParameter, match="num_images_per_prompt"):
+        LTX2Params.from_kwargs({"prompt": "x", "num_images_per_prompt": 2})
