@@ -71,9 +71,24 @@ def generate_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def quiet_third_party() -> None:
+    """transformers/diffusers print weight-loading bars and advice to stderr; ditto prints its own progress."""
+    import warnings
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for library in (diffusers_logging, transformers_logging):
+        library.disable_progress_bar()
+        library.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from ditto.engine import Engine
 
+    quiet_third_party()
     options = {}
     if args.text_encoder:
         options["text_encoder"] = args.text_encoder
