@@ -55,5 +55,6 @@ def build_native(
     """Construct with `factory` on the meta device (no memory), then fill from `component_dir`'s safetensors."""
     with torch.device("meta"):
         module = factory()
-    state = load_state_dict(component_dir)
+    # Tensors are read straight onto the target device: no full CPU copy of a 19B model on the way.
+    state = load_state_dict(component_dir, device)
     return load_into(module, state, component_dir.name, dtype, device)
