@@ -61,7 +61,8 @@ class ServeProcess:
         self.log_path = data_dir.parent / f"{data_dir.name}-{self.port}.log"
         command = [sys.executable, "-m", "ditto.cli", "serve", "--model", model, "--port", str(self.port)]
         command += ["--data-dir", str(data_dir), *extra]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        # One intra-op thread: on 2 shared cores, spinning OpenMP workers fight the HTTP thread and the test.
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
