@@ -84,3 +84,16 @@ def test_forward_matches_diffusers(guidance_embeds):
     diff = (got - expected).abs().max().item()
     assert diff <= TOLERANCE, f"transformer max abs diff {diff:.3g} > allowed {TOLERANCE}"
     assert torch.equal(got, got_cached_rope)
+
+
+def test_bfloat16_forward_matches_diffusers():
+    """In bf16 the q/k RMS norm must round once (weight inside the fused op) as torch.nn.RMSNorm does;
+    rounding before and after the weight moved the output by ~0.19 on this case."""
+    reference, native = reference_and_native(guidance_embeds=False)
+    reference, native = reference.to(torch.bfloat16), native.to(torch.bfloat16)
+    kwargs = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in inputs().items()}
+    with torch.no_grad():
+        diff = (
+            (native(**kwargs).float() - reference(**kwargs, return_dict=False)[0].float()).abs().max().item()
+        )
+    assert diff <= 0.02, f"bf16 transformer max abs diff {diff:.3g} > allowed 0.02"

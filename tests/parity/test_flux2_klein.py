@@ -53,7 +53,7 @@ def pipelines():
     out = {}
     for variant in ("distilled", "base"):
         folder = tiny_klein(variant)
-        reference = Flux2KleinPipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
+        reference = Flux2KleinPipeline.from_pretrained(str(folder), dtype=torch.float32)
         reference.set_progress_bar_config(disable=True)
         out[variant] = (Engine.from_pretrained(folder, device="cpu", dtype="float32"), reference)
     return out

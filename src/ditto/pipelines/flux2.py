@@ -84,7 +84,7 @@ class Flux2KleinPipeline:
             lambda: Flux2Transformer.from_config(config), path / "transformer", dtype, device
         )
         try:
-            vae = AutoencoderKLFlux2.from_pretrained(str(path / "vae"), torch_dtype=dtype).to(device).eval()
+            vae = AutoencoderKLFlux2.from_pretrained(str(path / "vae"), dtype=dtype).to(device).eval()
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{path / 'vae'}: cannot load the FLUX.2 VAE: {exc}") from None
         text_encoder = KleinTextEncoder.from_pretrained(path, device, dtype)

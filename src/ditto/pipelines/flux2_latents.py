@@ -74,9 +74,13 @@ def fit_reference(image: Image.Image, multiple: int) -> Image.Image:
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL RGB -> [1, 3, H, W] float32 in [-1, 1]."""
-    array = np.array(image.convert("RGB")).astype(np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0) * 2.0 - 1.0
+    """PIL RGB -> [1, 3, H, W] float32 in [-1, 1], laid out channels-last in memory.
+
+    The layout is the reference's (a transposed [1, H, W, 3] array): the VAE's convolutions pick their
+    algorithm by memory format, and a contiguous copy would move the latents by about 1e-6.
+    """
+    array = (np.array(image.convert("RGB")).astype(np.float32) / 255.0)[None]
+    return torch.from_numpy(array.transpose(0, 3, 1, 2)) * 2.0 - 1.0
 
 
 def latent_norm(vae) -> tuple[torch.Tensor, torch.Tensor]:

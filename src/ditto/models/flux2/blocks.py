@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ditto.layers.attention import attention
-from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
+from ditto.layers.norm import layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
@@ -27,6 +27,19 @@ def split_modulation(mod: torch.Tensor, sets: int) -> list[tuple[torch.Tensor, .
     """[B, 3*sets*dim] -> `sets` triples (shift, scale, gate), each [B, 1, dim]."""
     parts = mod.unsqueeze(1).chunk(3 * sets, dim=-1)
     return [tuple(parts[3 * i : 3 * i + 3]) for i in range(sets)]
+
+
+class QKNorm(nn.Module):
+    """RMS norm over a head's channels with the weight applied inside the fused op, as torch.nn.RMSNorm
+    (what the reference uses): in bf16 the result is rounded once, not before and after the weight."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
 class Modulation(nn.Module):
@@ -70,12 +83,12 @@ class JointAttention(nn.Module):
         inner = num_heads * head_dim
         self.head_dim = head_dim
         self.to_q, self.to_k, self.to_v = (nn.Linear(dim, inner, bias=False) for _ in range(3))
-        self.norm_q, self.norm_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.norm_q, self.norm_k = QKNorm(head_dim, eps), QKNorm(head_dim, eps)
         self.to_out = nn.ModuleList([nn.Linear(inner, dim, bias=False)])
         self.add_q_proj, self.add_k_proj, self.add_v_proj = (
             nn.Linear(dim, inner, bias=False) for _ in range(3)
         )
-        self.norm_added_q, self.norm_added_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.norm_added_q, self.norm_added_k = QKNorm(head_dim, eps), QKNorm(head_dim, eps)
         self.to_add_out = nn.Linear(inner, dim, bias=False)
 
     def forward(self, img: torch.Tensor, txt: torch.Tensor, rope: Rope) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +145,7 @@ class ParallelSelfAttention(nn.Module):
         self.inner = num_heads * head_dim
         self.mlp_hidden = int(dim * mlp_ratio)
         self.to_qkv_mlp_proj = nn.Linear(dim, 3 * self.inner + 2 * self.mlp_hidden, bias=False)
-        self.norm_q, self.norm_k = RMSNorm(head_dim, eps), RMSNorm(head_dim, eps)
+        self.norm_q, self.norm_k = QKNorm(head_dim, eps), QKNorm(head_dim, eps)
         self.to_out = nn.Linear(self.inner + self.mlp_hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:

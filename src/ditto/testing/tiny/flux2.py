@@ -88,7 +88,9 @@ def tiny_text_encoder(vocab_size: int, pad_token_id: int):
     return Qwen3ForCausalLM(config).eval()
 
 
-def build_tiny_flux2_klein(folder: Path, distilled: bool = True, guidance_embeds: bool = False, **_: Any) -> None:
+def build_tiny_flux2_klein(
+    folder: Path, distilled: bool = True, guidance_embeds: bool = False, **_: Any
+) -> None:
     """Write the checkpoint to `folder` (model_index.json `_class_name: Flux2KleinPipeline`).
 
     `distilled=False` writes the base (CFG) variant: `is_distilled: false` in model_index.json.
