@@ -82,6 +82,7 @@ def test_shallow_models_perturb_their_last_block_by_default() -> None:
         ("num_frames", 120, "num_frames=120 is not 8k+1; try 121"),
         ("height", 500, "height=500 is not a positive multiple of 32; try 512"),
         ("num_inference_steps", 0, "num_inference_steps=0 must be a int >= 1"),
+        ("width", 32, "width=32 is below the smallest size this model decodes (64); try 64"),
         ("stg_scale", -0.5, "stg_scale=-0.5 must be a float >= 0.0"),
         ("spatio_temporal_guidance_blocks", [48], "names a block outside 0..47"),
         ("output_type", "mp4", "output_type='mp4' is not known"),
@@ -97,3 +98,10 @@ def test_bad_values_name_field_value_and_fix(field: str, value, message: str) ->
 def test_unknown_keyword_is_named() -> None:
     with pytest.raises(InvalidParameter, match="num_images_per_prompt"):
         LTX2Params.from_kwargs({"prompt": "x", "num_images_per_prompt": 2})
+
+
+def test_one_step_schedule_is_noise_to_x0() -> None:
+    """The stretch-to-terminal rule divides 0 by 0 at one step (NaN in the references); ditto gives [1, 0]."""
+    from ditto.sampling.schedules import ltx2_sigmas
+
+    assert ltx2_sigmas(1).tolist() == [1.0, 0.0]

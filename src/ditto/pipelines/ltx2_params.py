@@ -121,8 +121,9 @@ class LTX2Params:
                 raise InvalidParameter(
                     "negative_prompt", self.negative_prompt, f"must be a string or a list of {len(prompts)}"
                 )
-        check_multiple("height", self.height, 32)
-        check_multiple("width", self.width, 32)
+        # The video VAE decoder pads spatially by more than one latent pixel: 2 latent pixels (64) at least.
+        check_multiple("height", self.height, 32, minimum=64)
+        check_multiple("width", self.width, 32, minimum=64)
         check_frames("num_frames", self.num_frames, 8)
         check_at_least("frame_rate", self.frame_rate, 1.0)
         check_at_least("num_inference_steps", self.num_inference_steps, 1, int)

@@ -27,6 +27,10 @@ def ltx2_sigmas(
     4096 tokens ditto and diffusers agree to the bit; the official code's float32 torch arithmetic (which
     divides by reciprocal-multiply) differs from both by at most ~4e-7 per sigma (docs/parity.md).
     """
+    if steps == 1:
+        # One step goes from pure noise to x0; the stretch below would divide 0 by 0 (the official and
+        # diffusers' code both return NaN here), so the single-step schedule is [1, 0].
+        return torch.tensor([1.0, 0.0], dtype=torch.float32)
     slope = (max_shift - base_shift) / (MAX_SHIFT_ANCHOR - BASE_SHIFT_ANCHOR)
     mu = tokens * slope + (base_shift - slope * BASE_SHIFT_ANCHOR)
     sigmas = np.linspace(1.0, 1.0 / steps, steps).astype(np.float32)
