@@ -8,12 +8,16 @@ from typing import Any
 from ditto.errors import InvalidParameter
 
 
-def check_multiple(field: str, value: int, multiple: int) -> None:
+def check_multiple(field: str, value: int, multiple: int, minimum: int = 0) -> None:
     if not isinstance(value, int) or value <= 0 or value % multiple:
         nearest = (
             max(multiple, round(value / multiple) * multiple) if isinstance(value, (int, float)) else multiple
         )
-        raise InvalidParameter(field, value, f"is not a positive multiple of {multiple}", f"try {nearest}")
+        hint = f"try {max(nearest, minimum)}"
+        raise InvalidParameter(field, value, f"is not a positive multiple of {multiple}", hint)
+    if value < minimum:
+        problem = f"is below the smallest size this model decodes ({minimum})"
+        raise InvalidParameter(field, value, problem, f"try {minimum}")
 
 
 def check_frames(field: str, value: int, temporal: int) -> None:
