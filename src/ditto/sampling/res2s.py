@@ -121,7 +121,7 @@ class Res2s:
             for _ in range(BONG_ITERATIONS):
                 anchors = [m - h * a21 * e for m, e in zip(mids, eps_1)]
                 eps_1 = [d.double() - x for d, x in zip(first, anchors)]
-        second = denoise([m.to(self.model_dtype) for m in mids], sub_sigma.to(sigmas.dtype))
+        second = denoise([m.to(self.model_dtype) for m in mids], sub_sigma)  # float64, as the official loop
         eps_2 = [d.double() - x for d, x in zip(second, anchors)]
         nexts = [x + h * (b1 * e1 + b2 * e2) for x, e1, e2 in zip(anchors, eps_1, eps_2)]
         nexts = [

@@ -1,0 +1,116 @@
+"""The official one-stage text-to-video run (ltx_pipelines TI2VidOneStagePipeline.__call__'s steps), in
+float32: the official pipeline hard-codes bfloat16, so its steps are called here with dtype=float32."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from pathlib import Path
+
+import official_shims
+import torch
+
+
+def official_one_stage(checkpoint: Path, gemma: Path, kwargs: dict, sampler: str = "euler"):
+    """(video latent [B,C,F,H,W], audio latent [B,C,L,M], waveform [B,2,S]) — official normalised latents."""
+    official_shims.install()
+    from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
+    from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory
+    from ltx_core.components.noisers import GaussianNoiser
+    from ltx_core.components.schedulers import LTX2Scheduler
+    from ltx_core.model.audio_vae import decode_audio
+    from ltx_core.types import VideoPixelShape
+    from ltx_pipelines.utils import (
+        denoise_audio_video,
+        encode_prompts,
+        euler_denoising_loop,
+        multi_modal_guider_factory_denoising_func,
+    )
+    from ltx_pipelines.utils.samplers import res2s_audio_video_denoising_loop
+
+    dtype, device = torch.float32, torch.device("cpu")
+    ledger = official_shims.official_ledger(checkpoint, gemma, dtype, device)
+    ctx_p, ctx_n = encode_prompts([kwargs["prompt"], kwargs["negative_prompt"]], ledger)
+    transformer = ledger.transformer()
+    sigmas = LTX2Scheduler().execute(steps=kwargs["num_inference_steps"]).to(dtype=torch.float32)
+
+    def guider(prefix: str, context) -> object:
+        params = MultiModalGuiderParams(
+            cfg_scale=kwargs[f"{prefix}guidance_scale"],
+            stg_scale=kwargs["stg_scale"],
+            rescale_scale=kwargs["guidance_rescale"],
+            modality_scale=kwargs["modality_scale"],
+            stg_blocks=kwargs["spatio_temporal_guidance_blocks"],
+        )
+        return create_multimodal_guider_factory(params=params, negative_context=context)
+
+    denoise_fn = multi_modal_guider_factory_denoising_func(
+        video_guider_factory=guider("", ctx_n.video_encoding),
+        audio_guider_factory=guider("audio_", ctx_n.audio_encoding),
+        v_context=ctx_p.video_encoding,
+        a_context=ctx_p.audio_encoding,
+        transformer=transformer,
+    )
+
+    def loop(sigmas, video_state, audio_state, stepper):
+        if sampler == "res2s":
+            return res2s_audio_video_denoising_loop(
+                sigmas, video_state, audio_state, stepper, denoise_fn, model_dtype=dtype
+            )
+        return euler_denoising_loop(
+            sigmas=sigmas,
+            video_state=video_state,
+            audio_state=audio_state,
+            stepper=stepper,
+            denoise_fn=denoise_fn,
+        )
+
+    shape = VideoPixelShape(
+        batch=1,
+        frames=kwargs["num_frames"],
+        width=kwargs["width"],
+        height=kwargs["height"],
+        fps=kwargs["frame_rate"],
+    )
+    generator = torch.Generator(device=device).manual_seed(kwargs["seed"])
+    with _audio_latent_channels(ledger):
+        video_state, audio_state = denoise_audio_video(
+            output_shape=shape,
+            conditionings=[],
+            noiser=GaussianNoiser(generator=generator),
+            sigmas=sigmas,
+            stepper=Res2sDiffusionStep() if sampler == "res2s" else EulerDiffusionStep(),
+            denoising_loop_fn=loop,
+            components=_components(dtype, device, video_state_channels(ledger)),
+            dtype=dtype,
+            device=device,
+        )
+    audio = decode_audio(audio_state.latent, ledger.audio_decoder(), ledger.vocoder())
+    return video_state.latent, audio_state.latent, audio
+
+
+def video_state_channels(ledger) -> int:
+    """The official pipelines assume 128 latent channels; the tiny model has its own width."""
+    return ledger.video_decoder().per_channel_statistics.get_buffer("mean-of-means").shape[0]
+
+
+def _components(dtype, device, channels: int):
+    from ltx_pipelines.utils.types import PipelineComponents
+
+    components = PipelineComponents(dtype=dtype, device=device)
+    components.video_latent_channels = channels
+    return components
+
+
+@contextlib.contextmanager
+def _audio_latent_channels(ledger):
+    """The official pipelines assume 8 audio latent channels (x 16 mel bins); the tiny model has 4."""
+    from ltx_core.types import AudioLatentShape
+
+    channels = ledger.audio_decoder().per_channel_statistics.get_buffer("mean-of-means").shape[0] // 16
+    original = AudioLatentShape.from_video_pixel_shape
+    AudioLatentShape.from_video_pixel_shape = staticmethod(functools.partial(original, channels=channels))
+    try:
+        yield
+    finally:
+        AudioLatentShape.from_video_pixel_shape = staticmethod(original)
