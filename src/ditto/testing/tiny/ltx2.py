@@ -285,7 +285,7 @@ def build_tiny_upsampler(folder: Path) -> None:
         _save(LTX2LatentUpsamplerModel(**UPSAMPLER_CONFIG), folder, 7)
 
 
-def build_tiny_distilled_lora(path: Path, version: str = "2.0") -> None:
+def build_tiny_distilled_lora(path: Path, version: str = "2.0", config: dict[str, Any] | None = None) -> None:
     """A random rank-4 LoRA on every linear layer of the transformer blocks and on the input projection,
     written in the official layout (`diffusion_model.<official name>.lora_A/B.weight`, no alpha) as
     Lightricks publishes the distilled LoRA; `proj_in` is stored under its official name `patchify_proj`."""
@@ -293,7 +293,7 @@ def build_tiny_distilled_lora(path: Path, version: str = "2.0") -> None:
     from safetensors.torch import save_file
 
     with torch.device("meta"):
-        transformer = LTX2VideoTransformer3DModel(**transformer_config(version))
+        transformer = LTX2VideoTransformer3DModel(**(config or transformer_config(version)))
     generator = torch.Generator().manual_seed(8)
     tensors = {}
     for name, module in sorted(transformer.named_modules()):
