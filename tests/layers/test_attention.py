@@ -75,3 +75,35 @@ def test_float64_inputs_keep_dtype() -> None:
     out = attention(q, k, v)
     assert out.dtype == torch.float64
     _check("float64", out, naive_attention(q, k, v))
+
+
+def test_backend_order_names_and_errors() -> None:
+    from ditto.layers.attention import attention_backends, set_attention_backends
+
+    before = attention_backends()
+    try:
+        set_attention_backends(["flash", "math"])
+        assert attention_backends() == ["flash", "math"]
+        # fa4 needs its package and a Hopper GPU; without them it drops out of the order silently.
+        set_attention_backends(["fa4", "cudnn"])
+        assert attention_backends() in (["cudnn"], ["fa4", "cudnn"])
+        with pytest.raises(ValueError, match="unknown \\['fast'\\]"):
+            set_attention_backends(["fast"])
+        with pytest.raises(ValueError, match="no SDPA backend after fa4"):
+            set_attention_backends(["fa4"])
+    finally:
+        set_attention_backends(before)
+
+
+def test_cpu_attention_ignores_cuda_backend_choice() -> None:
+    from ditto.layers.attention import attention, attention_backends, set_attention_backends
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 5, 2, 8, generator=g) for _ in range(3))
+    before = attention_backends()
+    try:
+        set_attention_backends(["fa4", "math"])
+        got = attention(q, k, v)
+    finally:
+        set_attention_backends(before)
+    assert (got - naive_attention(q, k, v)).abs().max() < 1e-6

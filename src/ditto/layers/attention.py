@@ -3,12 +3,64 @@
 Layout: q, k, v are [batch, seq, heads, head_dim] (the layout projections produce without a copy).
 mask: None, a boolean keep-mask (True = attend) or an additive float mask, broadcastable to
 [batch, heads, q_len, k_len].
+
+Backends (CUDA only; the CPU path is plain SDPA): PyTorch's default SDPA order is flash (FA2),
+memory-efficient, math, cuDNN. On Hopper, cuDNN's fused attention uses the chip's own matrix
+instructions and is much faster than FA2 for the long video sequences, so ditto puts it first;
+SDPA falls through to the next backend when one cannot take the inputs (e.g. a mask or head size).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from ditto.layers.attention_fa4 import fa4_accepts, fa4_attention, fa4_available
+
+# "fa4" is FlashAttention-4 (optional package, unmasked half-precision calls only); the rest are SDPA's.
+BACKENDS = {
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+}
+DEFAULT_CUDA_ORDER = ("cudnn", "flash", "efficient", "math")
+
+# Priority order used on CUDA; None = PyTorch's own choice. Changed only through set_attention_backends.
+_cuda_order: list[SDPBackend] | None = [BACKENDS[name] for name in DEFAULT_CUDA_ORDER]
+_use_fa4 = False  # set when "fa4" leads the order and the package is usable
+
+
+def set_attention_backends(order: Sequence[str] | None) -> None:
+    """Choose the CUDA SDPA backends in priority order (names from BACKENDS), or None for PyTorch's default.
+
+    Compiled graphs read this when traced: set it before compiling (torch.compile recompiles on change).
+    """
+    global _cuda_order, _use_fa4
+    _use_fa4 = False
+    if order is None:
+        _cuda_order = None
+        return
+    unknown = [name for name in order if name not in BACKENDS and name != "fa4"]
+    sdpa = [name for name in order if name != "fa4"]
+    if unknown or not sdpa:
+        raise ValueError(
+            f"attention backends {list(order)!r}: unknown {unknown} or no SDPA backend after fa4; "
+            f"choose from {sorted(BACKENDS) + ['fa4']}"
+        )
+    _use_fa4 = order[0] == "fa4" and fa4_available()
+    _cuda_order = [BACKENDS[name] for name in sdpa]
+
+
+def attention_backends() -> list[str] | None:
+    """The current CUDA priority order as names (None = PyTorch's default)."""
+    if _cuda_order is None:
+        return None
+    names = {backend: name for name, backend in BACKENDS.items()}
+    return ["fa4"] * _use_fa4 + [names[backend] for backend in _cuda_order]
 
 
 def attention(
@@ -22,9 +74,14 @@ def attention(
         v = v.repeat_interleave(repeat, dim=2)
     if mask is not None and mask.dtype != torch.bool and mask.dtype != q.dtype:
         mask = mask.to(q.dtype)
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-    )
+    if _use_fa4 and fa4_accepts(q, k, mask):
+        return fa4_attention(q, k, v)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    if q.is_cuda and _cuda_order is not None:
+        with sdpa_kernel(_cuda_order, set_priority=True):
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.transpose(1, 2)
 
 

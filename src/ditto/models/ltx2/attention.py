@@ -1,16 +1,19 @@
 """LTX-2 attention layer: QK RMS-norm across heads, separate query/key RoPE, optional per-head gates.
 
 Parameter names follow diffusers' LTX2Attention (to_q, to_k, to_v, norm_q, norm_k, to_out.0,
-to_gate_logits). The three projections stay separate Linear layers so a fused QKV can be built
-from them later without renaming checkpoint keys.
+to_gate_logits). The projections are separate Linear layers (the checkpoint format);
+`fuse_projections` builds one QKV (self-attention) or KV (cross-attention) matrix from them at load
+time, kept as non-persistent buffers so state_dict keys do not change.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ditto.layers.attention import attention
+from ditto.layers.linear import fuse_linears
 from ditto.layers.rope import apply_rope
 
 Rope = tuple[torch.Tensor, torch.Tensor]
@@ -45,6 +48,20 @@ class LTX2Attention(nn.Module):
         # Slot 1 holds no weights (a dropout in diffusers); an identity keeps the index of to_out.0.
         self.to_out = nn.ModuleList([nn.Linear(inner, query_dim, bias=out_bias), nn.Identity()])
         self.to_gate_logits = nn.Linear(query_dim, heads, bias=True) if gated else None
+        # Set by fuse_projections: None, "qkv" (one product for self-attention) or "kv" (cross-attention).
+        self.fused: str | None = None
+        self.register_buffer("fused_weight", None, persistent=False)
+        self.register_buffer("fused_bias", None, persistent=False)
+
+    def fuse_projections(self, self_attention: bool) -> None:
+        """Fuse Q, K and V (self_attention) or K and V (cross-attention: they read the same context).
+
+        The outputs equal the unfused ones up to matrix-product rounding; the separate layers keep
+        working (they become views into the fused weight), e.g. for the STG value-only path.
+        """
+        layers = [self.to_q, self.to_k, self.to_v] if self_attention else [self.to_k, self.to_v]
+        self.fused_weight, self.fused_bias = fuse_linears(layers)
+        self.fused = "qkv" if self_attention else "kv"
 
     def forward(
         self,
@@ -60,12 +77,13 @@ class LTX2Attention(nn.Module):
         perturb (STG): None = plain attention; PERTURB_ALL = every sample's output is its values
         (no attention computed); a tensor w broadcastable to [B, S, 1] blends lerp(values, attn, w).
         """
+        self_attention = context is None
         context = x if context is None else context
-        value = self.to_v(context)
         if isinstance(perturb, str):
-            out = value
+            out = value = self.to_v(context)
         else:
-            out = self._attend(x, context, value, mask, q_rope, k_rope)
+            q, k, value = self._project(x, context, self_attention)
+            out = self._attend(q, k, value, mask, q_rope, k_rope)
             if perturb is not None:
                 out = torch.lerp(value, out, perturb.to(device=out.device, dtype=out.dtype))
         if self.to_gate_logits is not None:
@@ -74,17 +92,33 @@ class LTX2Attention(nn.Module):
             out = (out.unflatten(-1, (self.heads, -1)) * gates.unsqueeze(-1)).flatten(-2)
         return self.to_out[0](out)
 
+    def _project(
+        self, x: torch.Tensor, context: torch.Tensor, self_attention: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.fused == "qkv" and self_attention:
+            q, k, v = F.linear(x, self.fused_weight, self.fused_bias).chunk(3, dim=-1)
+            return q, k, v
+        if self.fused is not None:
+            k, v = F.linear(context, self.fused_weight[-2 * self.to_k.out_features :], self._kv_bias()).chunk(
+                2, dim=-1
+            )
+            return self.to_q(x), k, v
+        return self.to_q(x), self.to_k(context), self.to_v(context)
+
+    def _kv_bias(self) -> torch.Tensor | None:
+        return None if self.fused_bias is None else self.fused_bias[-2 * self.to_k.out_features :]
+
     def _attend(
         self,
-        x: torch.Tensor,
-        context: torch.Tensor,
+        q: torch.Tensor,
+        k: torch.Tensor,
         value: torch.Tensor,
         mask: torch.Tensor | None,
         q_rope: Rope | None,
         k_rope: Rope | None,
     ) -> torch.Tensor:
-        q = self.norm_q(self.to_q(x))
-        k = self.norm_k(self.to_k(context))
+        q = self.norm_q(q)
+        k = self.norm_k(k)
         if q_rope is not None:
             q = apply_rope(q, q_rope, self.rope_type)
             k = apply_rope(k, k_rope if k_rope is not None else q_rope, self.rope_type)

@@ -12,10 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ditto.acceleration.compile import compile_blocks
 from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
-from ditto.models.ltx2.attention import PERTURB_ALL
+from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention
 from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs
 from ditto.models.ltx2.config import capture
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
@@ -245,6 +246,22 @@ class LTX2Transformer(nn.Module):
         perturbs = self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask)
         video, audio = self._run_blocks(video, audio, inputs, perturbs)
         return self._head(video, audio, video_emb, audio_emb)
+
+    def fuse_projections(self) -> LTX2Transformer:
+        """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.
+
+        Call after moving the model to its device and dtype. state_dict keys and values are unchanged.
+        """
+        for block in self.transformer_blocks:
+            for name, module in block.named_children():
+                if isinstance(module, LTX2Attention):
+                    module.fuse_projections(self_attention=name in ("attn1", "audio_attn1"))
+        return self
+
+    def compile_blocks(self, mode: str | None = None) -> LTX2Transformer:
+        """Regional torch.compile: one compiled graph serves all transformer blocks."""
+        compile_blocks(self.transformer_blocks, mode=mode)
+        return self
 
     def _run_blocks(
         self,

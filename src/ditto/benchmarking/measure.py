@@ -1,0 +1,316 @@
+"""Build once, load the same weights into both networks, check parity, time, count FLOPs.
+
+Memory: ditto's model is built on the meta device and takes diffusers' parameter tensors themselves
+(load_state_dict(assign=True)), so the two share one copy of the weights; fusing projections later adds
+only the fused matrices. That is what lets two 19B LTX-2 models sit on one 80 GB card.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ditto.benchmarking.specs import ModelSpec, Shape, outputs
+
+WEIGHT_STD = 0.02
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running a network. Variants run in list order; fuse/compile are in place and stay on."""
+
+    name: str
+    library: str  # "diffusers" | "ditto"
+    compile: bool = False
+    fused: bool = False
+    attention: tuple[str, ...] | None = ("cudnn", "flash", "efficient", "math")  # ditto's CUDA order
+    mode: str | None = None  # torch.compile mode
+    quick: bool = False  # 1 warm-up + 3 runs instead of the full count (ablations)
+
+
+def build_reference(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int = 0) -> nn.Module:
+    """diffusers' model with N(0, 0.02) weights, constructed directly on the device in `dtype` (fast)."""
+    torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.set_default_device(device)
+        torch.set_default_dtype(dtype)
+        try:
+            model = spec.reference()
+        finally:
+            # None, not "cpu": a "cpu" default-device mode left active breaks torch.compile.
+            torch.set_default_dtype(torch.float32)
+            torch.set_default_device(None)
+    else:
+        model = spec.reference().to(device=device, dtype=dtype)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0, WEIGHT_STD)
+    return model.eval()
+
+
+def native_sharing_weights(spec: ModelSpec, reference: nn.Module) -> nn.Module:
+    """ditto's model on the reference's own parameter tensors (strict: every key must match)."""
+    with torch.device("meta"):
+        native = spec.native(spec.config)
+    native.load_state_dict(reference.state_dict(), strict=True, assign=True)
+    left = [name for name, t in [*native.named_parameters(), *native.named_buffers()] if t.is_meta]
+    if left:
+        raise RuntimeError(f"{spec.name}: tensors not in the state_dict stayed on meta: {left[:5]}")
+    return native.eval()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_ms(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Per-run milliseconds: CUDA events on a GPU (no host clock in the loop), perf_counter on the CPU."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def parity(expected: tuple[torch.Tensor, ...], got: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    """Cosine similarity and relative L2 error (float64) of the first output (video/image), then of all."""
+    result: dict[str, float] = {}
+    pairs = [("", expected[:1], got[:1]), ("all_", expected, got)]
+    for prefix, exp, out in pairs:
+        e = torch.cat([t.detach().double().flatten() for t in exp])
+        o = torch.cat([t.detach().double().flatten() for t in out])
+        result[prefix + "cosine"] = float(torch.nn.functional.cosine_similarity(e, o, dim=0))
+        result[prefix + "rel_l2"] = float((o - e).norm() / e.norm())
+        result[prefix + "finite"] = bool(torch.isfinite(o).all())
+    return result
+
+
+def kernel_categories(names_times: list[tuple[str, float]]) -> dict[str, float]:
+    """Group device kernel time (ms) by kind: matrix products, attention, compiled (Triton), other."""
+    totals = {"gemm": 0.0, "attention": 0.0, "triton": 0.0, "other": 0.0}
+    for name, ms in names_times:
+        low = name.lower()
+        if any(k in low for k in ("fmha", "flash", "attention", "sdpa", "attn")):
+            totals["attention"] += ms
+        elif any(k in low for k in ("gemm", "nvjet", "xmma", "cutlass", "cublas", "matmul", "splitk")):
+            totals["gemm"] += ms
+        elif low.startswith("triton"):
+            totals["triton"] += ms
+        else:
+            totals["other"] += ms
+    return totals
+
+
+def profile(fn: Callable[[], Any], top: int = 25) -> tuple[dict[str, float], str]:
+    """One run under torch.profiler: (ms per kernel category, a table of the top kernels)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    rows = [
+        (e.key, e.device_time_total / 1e3, e.count)
+        for e in prof.key_averages()
+        if e.device_time_total > 0 and e.device_type == torch.autograd.DeviceType.CUDA
+    ]
+    rows.sort(key=lambda r: -r[1])
+    totals = kernel_categories([(name, ms) for name, ms, _ in rows])
+    lines = [f"{ms:10.2f} ms {count:6d}x  {name[:140]}" for name, ms, count in rows[:top]]
+    return totals, "\n".join(lines)
+
+
+def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> None:
+    """Put `model` in the variant's configuration (fuse/compile once; they cannot be undone)."""
+    from ditto.layers.attention import set_attention_backends
+
+    if variant.library == "ditto":
+        set_attention_backends(variant.attention)
+        if variant.fused and not state.get("fused"):
+            # Models without fused projections yet run unfused; the report says which did.
+            if hasattr(model, "fuse_projections"):
+                model.fuse_projections()
+            state["fused"] = hasattr(model, "fuse_projections")
+    if variant.compile and state.get("compiled", "not compiled") != variant.mode:
+        if variant.library == "diffusers":
+            model.compile_repeated_blocks(fullgraph=True, dynamic=False, mode=variant.mode)
+        elif hasattr(model, "compile_blocks"):
+            model.compile_blocks(mode=variant.mode)
+        else:  # regional compile of every block list (FLUX.2 has two kinds of block)
+            from ditto.acceleration.compile import compile_blocks
+
+            for name, child in model.named_children():
+                if name.endswith("blocks") and isinstance(child, nn.ModuleList):
+                    compile_blocks(child, mode=variant.mode)
+        state["compiled"] = variant.mode
+
+
+def run_case(
+    spec: ModelSpec,
+    shapes: list[Shape],
+    variants: list[Variant],
+    device: torch.device,
+    dtype: torch.dtype = torch.bfloat16,
+    warmup: int = 2,
+    repeats: int = 5,
+    profile_variants: tuple[str, ...] = (),
+    on_update: Callable[[dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every variant on every shape; parity is against diffusers eager on the same inputs."""
+    t0 = time.perf_counter()
+    reference = build_reference(spec, device, dtype)
+    params = sum(p.numel() for p in reference.parameters())
+    log(f"[{spec.name}] built {params / 1e9:.2f} B params in {time.perf_counter() - t0:.1f} s")
+    report: dict[str, Any] = {
+        "model": spec.name, "parameters": params, "dtype": str(dtype).removeprefix("torch."),
+        "weight_std": WEIGHT_STD, "runs": [], "profiles": {},
+    }  # fmt: skip
+    generator = torch.Generator().manual_seed(1)
+    inputs = {shape: spec.inputs(spec.config, shape, device, dtype, generator) for shape in shapes}
+    expected: dict[Shape, tuple[torch.Tensor, ...]] = {}
+    expected_compiled: dict[Shape, tuple[torch.Tensor, ...]] = {}
+    flops: dict[Shape, int] = {}
+    native: nn.Module | None = None
+    states: dict[str, dict[str, Any]] = {"diffusers": {}, "ditto": {}}
+    for variant in variants:
+        if variant.library == "ditto" and native is None:
+            native = native_sharing_weights(spec, reference)
+        model = reference if variant.library == "diffusers" else native
+        t_setup = time.perf_counter()
+        apply_variant(model, variant, states[variant.library])
+        for shape in shapes:
+            kwargs = inputs[shape][0 if variant.library == "diffusers" else 1]
+            try:
+                run, out = _measure(model, kwargs, variant, shape, device, warmup, repeats, expected, flops)
+            except Exception as exc:  # noqa: BLE001 (a failed variant is reported, the others still run)
+                log(
+                    f"[{spec.name}] {shape.label()} {variant.name} FAILED: {type(exc).__name__}: {exc}"[:2000]
+                )
+                report.setdefault("failures", []).append({"variant": variant.name, "error": repr(exc)[:2000]})
+                continue
+            # bf16 rounding differs between eager and compiled kernels (diffusers' own compiled output moves by
+            # ~1e-2 relative L2 at random weights), so compiled runs are also compared with diffusers compiled.
+            if variant.library == "diffusers" and variant.compile:
+                expected_compiled[shape] = out
+            elif shape in expected_compiled and variant.compile:
+                run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
+            report["runs"].append(run)
+            log(
+                f"[{spec.name}] {shape.label():28s} {variant.name:28s} {run['ms']:9.1f} ms "
+                f"{run['tflops_per_s']:6.1f} TFLOP/s cos {run['cosine']:.6f} relL2 {run['rel_l2']:.2e} "
+                f"(first call {run['first_call_s']:.1f} s, setup {time.perf_counter() - t_setup:.1f} s)"
+            )
+            if variant.name in profile_variants and device.type == "cuda":
+                with torch.inference_mode():
+                    totals, top = profile(lambda: model(**kwargs))  # noqa: B023 (called right here)
+                report["profiles"][f"{variant.name} {shape.label()}"] = {"totals_ms": totals, "top": top}
+                log(f"profile {variant.name} {shape.label()}: {totals}\n{top}")
+            if on_update:
+                on_update(report)
+    del native, reference
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return report
+
+
+@torch.inference_mode()
+def _measure(
+    model: nn.Module,
+    kwargs: dict[str, Any],
+    variant: Variant,
+    shape: Shape,
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    expected: dict[Shape, tuple[torch.Tensor, ...]],
+    flops: dict[Shape, int],
+) -> tuple[dict[str, Any], tuple[torch.Tensor, ...]]:
+    """Time one variant at one shape; the first run of a shape (diffusers eager) is the parity reference."""
+
+    def fn() -> Any:
+        return model(**kwargs)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t_first = time.perf_counter()
+    out = outputs(fn())  # the first call compiles, for compiled variants
+    sync(device)
+    first_s = time.perf_counter() - t_first
+    if shape not in expected:
+        expected[shape] = tuple(t.clone() for t in out)
+    if shape not in flops:
+        flops[shape] = count_flops(fn)
+    warm, reps = (1, 3) if variant.quick else (warmup, repeats)
+    times = time_ms(fn, device, max(warm - 1, 0), reps)  # the first call above was a warm-up too
+    out = outputs(fn())
+    ms = statistics.median(times)
+    run = {
+        "variant": variant.name, **asdict(variant), "shape": asdict(shape), "label": shape.label(),
+        "ms": ms, "ms_all": times, "first_call_s": first_s, "flops": flops[shape],
+        "tflops_per_s": flops[shape] / (ms * 1e-3) / 1e12,
+        "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+        "fused_applied": bool(getattr(model, "fuse_projections", None)) and variant.fused,
+        "attention_used": _attention_in_use(variant),
+        **parity(expected[shape], out),
+    }  # fmt: skip
+    return run, out
+
+
+def _attention_in_use(variant: Variant) -> list[str] | None:
+    """ditto's backend order as it really was (fa4 drops out where its package cannot load)."""
+    from ditto.layers.attention import attention_backends
+
+    return attention_backends() if variant.library == "ditto" else None
+
+
+def add_ratios(report: dict[str, Any]) -> None:
+    """Per run: speed relative to diffusers eager and diffusers compiled on the same shape (>1 = faster)."""
+    for run in report["runs"]:
+        for base in ("diffusers-eager", "diffusers-compiled"):
+            ref = [r for r in report["runs"] if r["variant"] == base and r["label"] == run["label"]]
+            if ref:
+                run[f"speedup_vs_{base}"] = ref[0]["ms"] / run["ms"]
+
+
+def table(reports: list[dict[str, Any]]) -> str:
+    header = (
+        f"{'model':16s} {'shape':28s} {'variant':28s} {'ms':>9s} {'TFLOP/s':>8s} {'vs eager':>8s} "
+        f"{'vs comp':>8s} {'cosine':>9s} {'rel L2':>9s} {'relL2 vs comp':>13s}"
+    )
+    lines = [header, "-" * len(header)]
+    for report in reports:
+        for r in report["runs"]:
+            lines.append(
+                f"{report['model']:16s} {r['label']:28s} {r['variant']:28s} {r['ms']:9.1f} "
+                f"{r['tflops_per_s']:8.1f} {r.get('speedup_vs_diffusers-eager', float('nan')):8.2f} "
+                f"{r.get('speedup_vs_diffusers-compiled', float('nan')):8.2f} {r['cosine']:9.6f} {r['rel_l2']:9.2e} {r.get('vs_compiled_rel_l2', float('nan')):13.2e}"
+            )
+    return "\n".join(lines)
