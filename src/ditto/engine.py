@@ -83,7 +83,8 @@ class Engine:
         return self.pipeline.validate(**kwargs)
 
     def load_lora(self, path: str | os.PathLike, scale: float = 1.0) -> None:
-        """Fuse a LoRA into the weights in place (diffusers/PEFT or the official LTX layout)."""
+        """Fuse a LoRA into the weights in place (diffusers/PEFT layout, or the model's official one:
+        LTX-2's, FLUX.2's BFL or kohya names)."""
         if not hasattr(self.pipeline, "load_lora"):
             from ditto.errors import InvalidParameter
 

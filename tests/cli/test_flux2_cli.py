@@ -79,3 +79,49 @@ def test_make_tiny_writes_a_klein_folder(tmp_path, capsys):
 
     assert main(["make-tiny", "flux2-klein", str(tmp_path / "klein")]) == 0
     assert detect_family(tmp_path / "klein").name == "flux2-klein"
+
+
+def test_lora_flag_with_a_scale_end_to_end(tmp_path):
+    """`--lora PATH:0.5` (a BFL-layout LoRA) gives the picture of Engine.load_lora(PATH, 0.5)."""
+    import numpy as np
+
+    from ditto.engine import Engine
+    from ditto.testing.tiny.flux2_lora import build_tiny_flux2_lora
+
+    folder = tiny_klein("distilled")
+    lora = build_tiny_flux2_lora(tmp_path / "style.safetensors", folder, "bfl", seed=3)
+    request = dict(prompt="a cat", width=48, height=32, num_inference_steps=2, seed=7)
+    done = ditto(
+        "generate", "--model", str(folder), "--prompt", request["prompt"], "--width", "48", "--height", "32",
+        "--steps", "2", "--seed", "7", "--lora", f"{lora}:0.5", "--output", str(tmp_path / "cat.png"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ours = np.asarray(Image.open(tmp_path / "cat.png"), dtype=np.int16)
+    engine = Engine.from_pretrained(folder, device="cpu", dtype="float32")
+    plain = np.asarray(engine.generate(**request, output_type="pil").images[0], dtype=np.int16)
+    engine.load_lora(lora, 0.5)
+    with_lora = np.asarray(engine.generate(**request, output_type="pil").images[0], dtype=np.int16)
+    assert np.abs(ours - with_lora).max() <= 1  # thread counts may move float32 by ~1e-6: one level at most
+    assert np.abs(ours - plain).mean() > 2, "the LoRA did not change the picture"
+
+
+def test_lora_for_another_model_is_a_one_line_error(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    from ditto.cli import main
+
+    path = tmp_path / "ltx.safetensors"
+    save_file(
+        {f"transformer.transformer_blocks.0.attn1.to_q.lora_{x}.weight": torch.zeros(4, 4) for x in "AB"},
+        str(path),
+    )
+    code = main([
+        "generate", "--model", str(tiny_klein("distilled")), "--prompt", "a cat",
+        "--lora", f"{path}:0.5", "--output", str(tmp_path / "x.png"),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "transformer.transformer_blocks.0.attn1.to_q" in errors[0], err
+    assert "is it a LoRA for another model?" in errors[0]

@@ -7,7 +7,8 @@ point). Only touched weights are kept; on an accelerator they are kept in host m
 never needs a second copy of the transformer on the device.
 
 A family gives a `KeyMapper` that turns a file's module path (the key without `.lora_A.weight` etc.) into
-`component.module.path` of ditto's modules (diffusers names), or None for a key it does not know.
+`component.module.path` of ditto's modules (diffusers names), a `RowBlocks` when one module of the file is
+several of ours (a fused qkv projection), or None for a key it does not know.
 """
 
 from __future__ import annotations
@@ -22,7 +23,21 @@ import torch
 
 from ditto.errors import CheckpointError, InvalidParameter
 
-KeyMapper = Callable[[str], "str | None"]
+
+@dataclass(frozen=True)
+class RowBlocks:
+    """One module of the file stands for several row blocks of ours. Its up matrix is cut into
+    `len(order)` equal row blocks, put in `order`, and shared out evenly over `targets`; the down matrix is
+    shared (so the delta of each target is exactly its rows of the file's delta).
+
+    A fused qkv -> to_q/to_k/to_v is `RowBlocks((q, k, v), (0, 1, 2))`; a (shift, scale) modulation stored
+    as (scale, shift) by ditto is `RowBlocks((name,), (1, 0))`."""
+
+    targets: tuple[str, ...]
+    order: tuple[int, ...]
+
+
+KeyMapper = Callable[[str], "str | RowBlocks | None"]
 
 # Key endings -> role. PEFT/diffusers and the official LTX files use lora_A/lora_B; kohya uses down/up.
 SUFFIXES = {
@@ -63,9 +78,16 @@ def parse_lora_spec(spec: str | Path | tuple[str | Path, float]) -> tuple[Path, 
     return Path(text), 1.0
 
 
-def read_lora(path: str | Path, key_mapper: KeyMapper) -> LoraFile:
+def read_lora(
+    path: str | Path,
+    key_mapper: KeyMapper,
+    modules: dict[str, torch.nn.Module] | None = None,
+    model: str = "this model",
+) -> LoraFile:
     """Read a .safetensors LoRA and name each pair by the ditto module it changes. Unknown keys are an error
-    naming them: a silently skipped LoRA key is a wrong picture nobody can explain."""
+    naming them: a silently skipped LoRA key is a wrong picture nobody can explain. With `modules` (component
+    name -> module), a key whose target is not a weight there counts as unknown too, so a LoRA for another
+    model is refused before anything is touched."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -79,22 +101,62 @@ def read_lora(path: str | Path, key_mapper: KeyMapper) -> LoraFile:
     pairs: dict[str, LoraPair] = {}
     for module, parts in sorted(groups.items()):
         target = key_mapper(module)
-        if target is None:
+        if target is None or (modules is not None and not _all_weights(modules, target)):
             unknown.append(module)
             continue
         if "down" not in parts or "up" not in parts:
             raise CheckpointError(
                 f"{path}: LoRA module {module} lacks its {'up' if 'down' in parts else 'down'} matrix"
             )
-        pairs[target] = LoraPair(parts["down"], parts["up"], _multiplier(module, parts, adapter))
+        pair = LoraPair(parts["down"], parts["up"], _multiplier(module, parts, adapter))
+        for name, piece in _split(pair, target, f"{path}: {module}"):
+            if name in pairs:
+                raise CheckpointError(
+                    f"{path}: two LoRA keys change the same module {name} (one is {module})"
+                )
+            pairs[name] = piece
     if unknown:
         shown = ", ".join(sorted(unknown)[:MAX_KEYS_SHOWN]) + (
             " ..." if len(unknown) > MAX_KEYS_SHOWN else ""
         )
-        raise CheckpointError(f"{path}: {len(unknown)} LoRA keys name no module of this model: {shown}")
+        raise InvalidParameter(
+            "lora",
+            str(path),
+            f"has {len(unknown)} keys that name no module of {model}: {shown}",
+            "is it a LoRA for another model?",
+        )
     if not pairs:
         raise CheckpointError(f"{path} holds no LoRA weights (no lora_A/lora_B or lora_down/lora_up keys)")
     return LoraFile(str(path), pairs)
+
+
+def _split(pair: LoraPair, target: str | RowBlocks, where: str) -> list[tuple[str, LoraPair]]:
+    if isinstance(target, str):
+        return [(target, pair)]
+    rows = pair.up.shape[0]
+    if rows % len(target.order) or rows % len(target.targets):
+        raise CheckpointError(f"{where}: {rows} up rows do not split into {len(target.order)} equal blocks")
+    blocks = pair.up.chunk(len(target.order), dim=0)
+    up = torch.cat([blocks[i] for i in target.order], dim=0)
+    return [
+        (name, LoraPair(pair.down, piece.contiguous(), pair.multiplier))
+        for name, piece in zip(target.targets, up.chunk(len(target.targets), dim=0))
+    ]
+
+
+def _all_weights(modules: dict[str, torch.nn.Module], target: str | RowBlocks) -> bool:
+    names = (target,) if isinstance(target, str) else target.targets
+    return all(_find_weight(modules, name) is not None for name in names)
+
+
+def _find_weight(modules: dict[str, torch.nn.Module], target: str) -> torch.nn.Parameter | None:
+    component, _, module_path = target.partition(".")
+    try:
+        module = modules[component].get_submodule(module_path)
+    except (KeyError, AttributeError):
+        return None
+    weight = getattr(module, "weight", None)
+    return weight if isinstance(weight, torch.nn.Parameter) else None
 
 
 def _group(state: dict[str, torch.Tensor]) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
@@ -163,9 +225,7 @@ class LoraStack:
 
     def fuse(self, lora: LoraFile, scale: float = 1.0) -> FusedLayer:
         layer = FusedLayer(f"{lora.path}:{scale}")
-        targets = {
-            name: self._parameter(name, lora.path) for name in lora.pairs
-        }  # check all before changing any
+        targets = self._check(lora)  # all names and shapes, before changing any weight
         with torch.inference_mode(False), torch.no_grad():
             for name, pair in lora.pairs.items():
                 if scale == 0.0:
@@ -191,14 +251,28 @@ class LoraStack:
         while self.layers:
             self.unfuse_last()
 
+    def _check(self, lora: LoraFile) -> dict[str, torch.nn.Parameter]:
+        """Every target of the LoRA as a parameter; wrong names or shapes are one error naming them."""
+        targets, problems = {}, []
+        for name, pair in lora.pairs.items():
+            param = _find_weight(self.modules, name)
+            if param is None:
+                problems.append(f"{name} (no such weight)")
+                continue
+            delta_shape = (pair.up.flatten(1).shape[0], pair.down.flatten(1).shape[1])
+            if delta_shape != tuple(param.flatten(1).shape):
+                problems.append(f"{name} (LoRA {delta_shape} vs weight {tuple(param.shape)})")
+            targets[name] = param
+        if problems:
+            shown = ", ".join(problems[:MAX_KEYS_SHOWN]) + (" ..." if len(problems) > MAX_KEYS_SHOWN else "")
+            raise InvalidParameter(
+                "lora", lora.path, f"does not fit this model: {shown}", "is it a LoRA for another model?"
+            )
+        return targets
+
     def _parameter(self, target: str, source: str) -> torch.nn.Parameter:
-        component, _, module_path = target.partition(".")
-        try:
-            module = self.modules[component].get_submodule(module_path)
-        except (KeyError, AttributeError):
-            module = None
-        weight = getattr(module, "weight", None)
-        if not isinstance(weight, torch.nn.Parameter):
+        weight = _find_weight(self.modules, target)
+        if weight is None:
             raise CheckpointError(f"{source}: LoRA target {target} is not a weight of this model")
         return weight
 

@@ -16,6 +16,8 @@ from tqdm.auto import tqdm
 
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.folder import read_config, read_json, read_model_index
+from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
+from ditto.loading.lora_flux2 import flux2_lora_key
 from ditto.loading.modules import build_native
 from ditto.models.flux2 import Flux2Transformer
 from ditto.pipelines.base import ProgressCallback, StageTimer
@@ -62,11 +64,15 @@ class Flux2KleinPipeline:
         self.defaults = KleinDefaults.for_checkpoint(is_distilled)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self.multiple = self.vae_scale_factor * 2  # VAE downsampling, then 2x2 patches
+        # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
+        keep = None if torch.device(device).type == "cpu" else torch.device("cpu")
+        self.loras = LoraStack({"transformer": transformer}, keep)
 
     @classmethod
     def from_pretrained(
         cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
     ) -> Flux2KleinPipeline:
+        loras = options.pop("loras", None) or []
         if options:
             raise InvalidParameter(
                 next(iter(options)), next(iter(options.values())), "is not a flux2-klein option"
@@ -88,7 +94,19 @@ class Flux2KleinPipeline:
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{path / 'vae'}: cannot load the FLUX.2 VAE: {exc}") from None
         text_encoder = KleinTextEncoder.from_pretrained(path, device, dtype)
-        return cls(transformer, vae, text_encoder, scheduler_config, is_distilled, device)
+        pipeline = cls(transformer, vae, text_encoder, scheduler_config, is_distilled, device)
+        for spec in loras:
+            pipeline.load_lora(*parse_lora_spec(spec))
+        return pipeline
+
+    def load_lora(self, path: str | Path, scale: float = 1.0) -> None:
+        """Fuse a LoRA file (diffusers/PEFT, BFL or kohya layout) into the transformer in place."""
+        modules = {"transformer": self.transformer}
+        self.loras.fuse(read_lora(path, flux2_lora_key, modules, "a FLUX.2 transformer"), scale)
+
+    def unload_lora(self) -> None:
+        """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
+        self.loras.unfuse_all()
 
     @property
     def dtype(self) -> torch.dtype:
