@@ -11,8 +11,13 @@ import official_shims
 import torch
 
 
-def official_one_stage(checkpoint: Path, gemma: Path, kwargs: dict, sampler: str = "euler"):
-    """(video latent [B,C,F,H,W], audio latent [B,C,L,M], waveform [B,2,S]) — official normalised latents."""
+def official_one_stage(
+    checkpoint: Path, gemma: Path, kwargs: dict, sampler: str = "euler", images: tuple = ()
+):
+    """(video latent [B,C,F,H,W], audio latent [B,C,L,M], waveform [B,2,S]) — official normalised latents.
+
+    images: (path, frame_idx, strength, crf) tuples, conditioned as TI2VidOneStagePipeline does
+    (combined_image_conditionings: frame 0 replaces latent frame 0, later frames are appended keyframes)."""
     official_shims.install()
     from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
     from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory
@@ -21,6 +26,7 @@ def official_one_stage(checkpoint: Path, gemma: Path, kwargs: dict, sampler: str
     from ltx_core.model.audio_vae import decode_audio
     from ltx_core.types import VideoPixelShape
     from ltx_pipelines.utils import (
+        combined_image_conditionings,
         denoise_audio_video,
         encode_prompts,
         euler_denoising_loop,
@@ -73,10 +79,22 @@ def official_one_stage(checkpoint: Path, gemma: Path, kwargs: dict, sampler: str
         fps=kwargs["frame_rate"],
     )
     generator = torch.Generator(device=device).manual_seed(kwargs["seed"])
+    conditionings = []
+    if images:
+        from ltx_pipelines.utils.args import ImageConditioningInput
+
+        conditionings = combined_image_conditionings(
+            images=[ImageConditioningInput(*image) for image in images],
+            height=shape.height,
+            width=shape.width,
+            video_encoder=ledger.video_encoder(),
+            dtype=dtype,
+            device=device,
+        )
     with _audio_latent_channels(ledger):
         video_state, audio_state = denoise_audio_video(
             output_shape=shape,
-            conditionings=[],
+            conditionings=conditionings,
             noiser=GaussianNoiser(generator=generator),
             sigmas=sigmas,
             stepper=Res2sDiffusionStep() if sampler == "res2s" else EulerDiffusionStep(),

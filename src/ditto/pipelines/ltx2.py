@@ -17,8 +17,10 @@ from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2_components import LTX2Components, load_components
+from ditto.pipelines.ltx2_conditioning import VideoConditioning, build_conditioning, with_image_conditions
 from ditto.pipelines.ltx2_decode import decode_audio, decode_video, sample_rate
 from ditto.pipelines.ltx2_denoise import DenoiseInputs, Passes, denoise
+from ditto.pipelines.ltx2_images import check_image_crf
 from ditto.pipelines.ltx2_latents import (
     LatentShape,
     denormalize_audio_tokens,
@@ -85,7 +87,7 @@ class LTX2Pipeline:
         raw = LTX2Params.from_kwargs(kwargs)
         params = raw.resolved(self.version, self.components.num_layers, default_pipeline(self.components))
         check_stages(raw, params, self.components)
-        return params
+        return with_image_conditions(params)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
@@ -160,9 +162,14 @@ class LTX2Pipeline:
         components, shape = self.components, self.latent_shape(params)
         batch = len(params.prompts) * params.num_videos_per_prompt
         generator = params.generator or self._generator(params.seed)
-        video, audio = official_noise(batch, shape, generator, components.dtype, components.device)
+        conditioning = self._conditioning(params, shape, batch)
+        extra = conditioning.extra_tokens if conditioning is not None else 0
+        video, audio = official_noise(batch, shape, generator, components.dtype, components.device, extra)
         if params.latents is not None:
-            video = given_video_latents(params.latents.to(components.device), shape, batch, components.vae)
+            given = given_video_latents(params.latents.to(components.device), shape, batch, components.vae)
+            video = torch.cat([given, video[:, shape.video_tokens :]], dim=1)
+        if conditioning is not None:
+            video = conditioning.initial(video)
         if params.audio_latents is not None:
             audio = given_audio_latents(
                 params.audio_latents.to(components.device), shape, batch, components.audio_vae
@@ -184,7 +191,26 @@ class LTX2Pipeline:
             video_guider=video_guider,
             audio_guider=audio_guider,
             stg_blocks=params.spatio_temporal_guidance_blocks,
+            conditioning=conditioning,
         )
+
+    def _conditioning(self, params: LTX2Params, shape: LatentShape, batch: int) -> VideoConditioning | None:
+        """Encoded images, masks and positions for image-to-video / keyframes (None without images)."""
+        if not params.image:
+            return None
+        components = self.components
+        conditioning = build_conditioning(
+            params.image,
+            components.vae,
+            components.transformer.rope,
+            shape,
+            batch,
+            float(params.frame_rate),
+            (params.height, params.width),
+            check_image_crf(params.image_crf),
+        )
+        conditioning.x0_rule = params.image_conditioning
+        return conditioning
 
     def _generator(self, seed: int | None) -> torch.Generator:
         seed = random.randrange(2**31) if seed is None else seed

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ditto.pipelines.ltx2_conditioning import VideoConditioning
 from ditto.pipelines.ltx2_latents import LatentShape
 from ditto.pipelines.ltx2_text import PromptEmbeddings, concat_embeddings
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
@@ -29,6 +30,8 @@ class DenoiseInputs:
     video_guider: GuiderParams
     audio_guider: GuiderParams
     stg_blocks: list[int]
+    # Image / keyframe conditioning (ltx2_conditioning.py); None for text-to-video.
+    conditioning: VideoConditioning | None = None
 
 
 @dataclass
@@ -55,9 +58,13 @@ class Denoiser:
         self.inputs = inputs
         self.passes = Passes.of(inputs.video_guider, inputs.audio_guider)
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
-        self.video_coords = transformer.rope.prepare_video_coords(
-            batch, shape.frames, shape.height, shape.width, device, fps=inputs.frame_rate
-        )
+        self.conditioning = inputs.conditioning
+        if self.conditioning is not None:
+            self.video_coords = self.conditioning.coords
+        else:
+            self.video_coords = transformer.rope.prepare_video_coords(
+                batch, shape.frames, shape.height, shape.width, device, fps=inputs.frame_rate
+            )
         self.audio_coords = transformer.audio_rope.prepare_audio_coords(batch, shape.audio_frames, device)
         # The CFG pair runs as one batch: [negative, positive], as diffusers batches it.
         self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.uncond else None
@@ -67,13 +74,19 @@ class Denoiser:
     ) -> tuple[torch.Tensor, ...]:
         repeat = embeds.video.shape[0] // video.shape[0]
         timestep = (sigma * 1000).expand(video.shape[0] * repeat)
+        video_timestep = timestep
+        if self.conditioning is not None:
+            # Per-token timestep sigma * denoise_mask (ltx_pipelines timesteps_from_mask): 0 on kept images.
+            mask = self.conditioning.repeat(repeat)[0]
+            video_timestep = (mask * sigma) * 1000
         shape = self.inputs.shape
         out_video, out_audio = self.transformer(
             hidden_states=video.repeat(repeat, 1, 1).to(self.dtype),
             audio_hidden_states=audio.repeat(repeat, 1, 1).to(self.dtype),
             encoder_hidden_states=embeds.video,
             audio_encoder_hidden_states=embeds.audio,
-            timestep=timestep,
+            timestep=video_timestep,
+            audio_timestep=timestep,
             sigma=timestep,
             encoder_attention_mask=embeds.mask,
             audio_encoder_attention_mask=embeds.mask,
@@ -103,7 +116,8 @@ class Denoiser:
     ) -> tuple[torch.Tensor, ...]:
         """Every needed pass, converted to x0 (denoised), combined by the guider per modality."""
         passes, positive = self.passes, self.inputs.positive
-        to_x0 = lambda out: (velocity_to_x0(video, out[0], sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
+        video_sigma = self.video_x0_sigma(sigma)
+        to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
         uncond = perturbed = isolated = (None, None)
         if passes.uncond:
             pair_video, pair_audio = self.forward(video, audio, self.pair, sigma)
@@ -121,7 +135,16 @@ class Denoiser:
             isolated = to_x0(self.forward(video, audio, positive, sigma, isolate_modalities=True))
         video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
         audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
+        if self.conditioning is not None:
+            video_x0 = self.conditioning.blend(video_x0)
         return video_x0, audio_x0
+
+    def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The official X0Model converts each token with its own timestep (sigma * mask), so a kept image
+        token's x0 is the token itself; diffusers uses sigma everywhere (docs/parity.md)."""
+        if self.conditioning is None or self.conditioning.x0_rule == "diffusers":
+            return sigma
+        return self.conditioning.mask * sigma
 
 
 def denoise(
@@ -136,4 +159,6 @@ def denoise(
     for index in range(steps):
         video, audio = denoiser.step(video, audio, index)
         on_step(index + 1, steps)
+    if inputs.conditioning is not None:
+        video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video, audio

@@ -71,12 +71,21 @@ def denormalize_audio_tokens(tokens: torch.Tensor, audio_vae: torch.nn.Module) -
 
 
 def official_noise(
-    batch: int, shape: LatentShape, generator: torch.Generator, dtype: torch.dtype, device: torch.device
+    batch: int,
+    shape: LatentShape,
+    generator: torch.Generator,
+    dtype: torch.dtype,
+    device: torch.device,
+    extra_video_tokens: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ltx_core GaussianNoiser: randn in the model dtype on the packed [B, tokens, C] shapes, video then
-    audio, from one generator; kept in float32 afterwards for the Euler updates."""
+    audio, from one generator; kept in float32 afterwards for the Euler updates. Appended keyframe tokens
+    (extra_video_tokens) are part of the official video state, so they are part of its one draw."""
     video = torch.randn(
-        (batch, shape.video_tokens, shape.channels), generator=generator, dtype=dtype, device=device
+        (batch, shape.video_tokens + extra_video_tokens, shape.channels),
+        generator=generator,
+        dtype=dtype,
+        device=device,
     )
     audio = torch.randn(
         (batch, shape.audio_frames, shape.audio_token_channels),

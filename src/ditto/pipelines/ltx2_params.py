@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ditto.errors import InvalidParameter
+from ditto.pipelines.ltx2_images import check_image_crf
 from ditto.request import check_at_least, check_frames, check_multiple, check_prompt, reject_unknown
 
 # The official negative prompt (ltx_pipelines/utils/constants.py DEFAULT_NEGATIVE_PROMPT, ltx-pipelines 1.0.0).
@@ -84,6 +85,11 @@ class LTX2Params:
     pipeline: str | None = (
         None  # "one-stage" | "two-stage" | "distilled" (ltx2_two_stage.py); None: the model's default
     )
+    # Image-to-video / keyframes (ltx2_images.py): one image (frame 0) or a list of conditionings.
+    image: Any = None
+    image_crf: int | None = None  # None: the official 33; 0 skips the H.264 re-compression
+    # "official" (default) or "diffusers": how a kept image token's x0 is formed (docs/parity.md).
+    image_conditioning: str = "official"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -147,6 +153,11 @@ class LTX2Params:
             )
         if self.sigmas is not None:
             _check_sigmas(self.sigmas)
+        check_image_crf(self.image_crf)
+        if self.image_conditioning not in ("official", "diffusers"):
+            raise InvalidParameter(
+                "image_conditioning", self.image_conditioning, "is not known", 'use "official" or "diffusers"'
+            )
 
     @property
     def prompts(self) -> list[str]:

@@ -1,0 +1,90 @@
+"""ditto's LTX-2 image-to-video against diffusers' LTX2ImageToVideoPipeline, same tiny folder, same
+starting noise, image and sigmas (float32 CPU)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from ltx2_fixtures import ditto_engine, start_latents, tiny_ltx2
+from ltx2_i2v_reference import load_diffusers_i2v, run_diffusers_i2v, start_with_image
+from PIL import Image
+from test_ltx2_vs_diffusers import FULL_GUIDANCE, PROMPT
+from thresholds import check_at_least, check_at_most
+
+from ditto.testing.metrics import max_abs, psnr
+
+GROUP = "ltx2_i2v_vs_diffusers"
+SIZE = dict(height=64, width=96, num_frames=17, sigmas=[1.0, 0.6, 0.2])
+
+
+@functools.cache
+def diffusers_i2v(version: str):
+    return load_diffusers_i2v(tiny_ltx2(version))
+
+
+def picture(width: int, height: int, seed: int = 3) -> Image.Image:
+    """A smooth colour picture (a gradient plus a disc): H.264 keeps it close, as with a real photo."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    disc = ((x - width * 0.6) ** 2 + (y - height * 0.4) ** 2 < (height * 0.3) ** 2).astype(np.float32)
+    rgb = np.stack([x / width, y / height, 0.5 + 0.4 * disc * np.sin(seed)], axis=-1)
+    return Image.fromarray((rgb * 255).round().astype(np.uint8))
+
+
+def run_both(version: str, request: dict, crf: int, output_type: str):
+    engine = ditto_engine(version)
+    noise, audio = start_latents(engine, 1, **request)
+    image = picture(request["width"], request["height"])
+    pipe = diffusers_i2v(version)
+    video = start_with_image(pipe, image, noise, request, crf)
+    reference = run_diffusers_i2v(
+        pipe, image, video, {**request, "audio_latents": audio, "output_type": output_type}, crf
+    )
+    result = engine.generate(
+        **request,
+        image=image,
+        image_crf=crf,
+        image_conditioning="diffusers",
+        latents=video,
+        audio_latents=audio,
+        output_type=output_type,
+    )
+    return result, reference
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_latents_from_the_same_start(version: str) -> None:
+    request = dict(**PROMPT, **FULL_GUIDANCE, **SIZE)
+    result, (ref_video, ref_audio) = run_both(version, request, crf=33, output_type="latent")
+    check_at_most(GROUP, "latents_max_abs", max_abs(result.latents["video"], ref_video), f"{version} video")
+    check_at_most(GROUP, "latents_max_abs", max_abs(result.latents["audio"], ref_audio), f"{version} audio")
+
+
+def test_official_rule_differs_only_through_rescale() -> None:
+    """ditto's default (official) x0 on kept tokens equals diffusers exactly when no rescale reads their std."""
+    request = dict(**PROMPT, **FULL_GUIDANCE, **SIZE)
+    request.update(guidance_rescale=0.0, audio_guidance_rescale=0.0)
+    engine = ditto_engine("2.0")
+    noise, audio = start_latents(engine, 1, **request)
+    image = picture(request["width"], request["height"])
+    pipe = diffusers_i2v("2.0")
+    video = start_with_image(pipe, image, noise, request, 33)
+    ref_video, _ = run_diffusers_i2v(
+        pipe, image, video, {**request, "audio_latents": audio, "output_type": "latent"}, 33
+    )
+    result = engine.generate(**request, image=image, latents=video, audio_latents=audio, output_type="latent")
+    check_at_most(
+        GROUP, "latents_max_abs", max_abs(result.latents["video"], ref_video), "official rule, no rescale"
+    )
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_decoded_frames_and_audio(version: str) -> None:
+    request = dict(**PROMPT, **FULL_GUIDANCE, **SIZE)
+    result, (ref_frames, ref_audio) = run_both(version, request, crf=0, output_type="np")
+    assert result.frames.shape == ref_frames[0].shape == (17, 64, 96, 3)
+    check_at_least(GROUP, "frames_psnr_db", psnr(result.frames, ref_frames[0]), f"{version} frames")
+    assert result.audio.shape == tuple(ref_audio[0].shape)
+    check_at_most(GROUP, "audio_max_abs", max_abs(result.audio, ref_audio[0]), f"{version} audio")

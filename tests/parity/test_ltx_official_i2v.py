@@ -1,0 +1,81 @@
+"""ditto's image-to-video and keyframes vs the official ltx-pipelines path (combined_image_conditionings,
+denoise_audio_video, the Euler loop) on tiny official-layout weights, same seed, float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest_ltx_official import check, max_abs, official_checkpoints  # noqa: F401
+from ltx_official_reference import official_one_stage
+from PIL import Image
+from test_ltx_official import REQUEST
+
+from ditto.engine import Engine
+from ditto.pipelines.ltx2_images import ImageCondition, prepared_pixels
+from ditto.pipelines.ltx2_latents import (
+    LatentShape,
+    denormalize_audio_tokens,
+    denormalize_video,
+    pack_audio,
+    unpack_audio,
+)
+
+
+def write_picture(path, width: int, height: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([x / width, y / height, np.full_like(x, 0.3 + 0.1 * seed)], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1)
+    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def engines(official_checkpoints):  # noqa: F811
+    return {
+        v: Engine.from_pretrained(path, text_encoder=gemma, dtype="float32")
+        for v, (path, gemma) in official_checkpoints.items()
+    }
+
+
+@pytest.mark.parametrize(("width", "height", "crf"), [(80, 50, 33), (41, 97, 33), (64, 64, 0), (200, 30, 18)])
+def test_pixels_as_the_official_loader(tmp_path, width, height, crf):
+    """CRF re-compression, aspect-preserving bilinear fill and centre crop, scaling: bit-equal."""
+    from conftest_ltx_official import official_shims
+
+    official_shims.install()
+    from ltx_pipelines.utils.media_io import load_image_conditioning
+
+    path = write_picture(tmp_path / "p.png", width, height, seed=1)
+    ref = load_image_conditioning(path, 64, 96, torch.float32, torch.device("cpu"), crf=crf)
+    ours = prepared_pixels(ImageCondition(np.asarray(Image.open(path).convert("RGB"))), 64, 96, crf)
+    check("i2v_pixels", max_abs(ours, ref))
+
+
+def compare(engines, official_checkpoints, version, images, ours_image, case):  # noqa: F811
+    path, gemma = official_checkpoints[version]
+    ref_video, ref_audio, _ = official_one_stage(path, gemma, REQUEST, images=images)
+    engine = engines[version]
+    result = engine.generate(**REQUEST, image=ours_image, output_type="latent")
+    components = engine.pipeline.components
+    ref_video = denormalize_video(ref_video, components.vae)
+    shape = LatentShape(0, 0, 0, 0, ref_audio.shape[2], ref_audio.shape[1], ref_audio.shape[-1])
+    ref_audio = unpack_audio(denormalize_audio_tokens(pack_audio(ref_audio), components.audio_vae), shape)
+    check(f"{case}_video_latents", max_abs(result.latents["video"], ref_video))
+    check(f"{case}_audio_latents", max_abs(result.latents["audio"], ref_audio))
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_image_to_video(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+    image = write_picture(tmp_path / "first.png", 80, 50, seed=2)  # resized and cropped to 64x64
+    compare(engines, official_checkpoints, version, [(image, 0, 1.0, 33)], image, "i2v")
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_keyframes(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+    """A first frame plus an appended keyframe at pixel frame 8 with strength 0.6 (partly re-noised)."""
+    first = write_picture(tmp_path / "first.png", 64, 64, seed=3)
+    last = write_picture(tmp_path / "last.png", 96, 64, seed=4)
+    images = [(first, 0, 1.0, 33), (last, 8, 0.6, 33)]
+    compare(engines, official_checkpoints, version, images, [first, (last, 8, 0.6)], "keyframe")
