@@ -7,7 +7,6 @@ import functools
 
 import numpy as np
 import pytest
-import torch
 from ltx2_fixtures import ditto_engine, start_latents, tiny_ltx2
 from ltx2_i2v_reference import load_diffusers_i2v, run_diffusers_i2v, start_with_image
 from PIL import Image
@@ -88,3 +87,29 @@ def test_decoded_frames_and_audio(version: str) -> None:
     check_at_least(GROUP, "frames_psnr_db", psnr(result.frames, ref_frames[0]), f"{version} frames")
     assert result.audio.shape == tuple(ref_audio[0].shape)
     check_at_most(GROUP, "audio_max_abs", max_abs(result.audio, ref_audio[0]), f"{version} audio")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "problem"),
+    [
+        (dict(image_crf=60), "image_crf", "is not an H.264 CRF in 0..51"),
+        (dict(image_conditioning="sdxl"), "image_conditioning", "is not known"),
+        (dict(sampler="res2s"), "image", "is not supported with sampler='res2s' yet"),
+        (dict(pipeline="two-stage"), "pipeline", "needs a latent upsampler"),
+    ],
+)
+def test_unsupported_requests_are_clear(extra: dict, field: str, problem: str) -> None:
+    from ditto.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as caught:
+        ditto_engine("2.0").validate(prompt="x", image=picture(64, 64), **extra)
+    assert caught.value.field == field and problem in str(caught.value)
+
+
+def test_a_one_pixel_image_needs_image_crf_zero() -> None:
+    from ditto.errors import InvalidParameter
+
+    engine, tiny = ditto_engine("2.0"), Image.new("RGB", (1, 1))
+    with pytest.raises(InvalidParameter, match="too small to re-compress"):
+        engine.validate(prompt="x", image=tiny)
+    assert engine.validate(prompt="x", image=tiny, image_crf=0).image[0].pixels.shape == (1, 1, 3)

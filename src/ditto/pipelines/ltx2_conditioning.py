@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_images import ImageCondition, image_conditions, prepared_pixels
+from ditto.pipelines.ltx2_images import (
+    ImageCondition,
+    check_compressible,
+    check_image_crf,
+    image_conditions,
+    prepared_pixels,
+)
 from ditto.pipelines.ltx2_latents import LatentShape, normalize_video, pack_video
 from ditto.pipelines.ltx2_params import LTX2Params
 
@@ -125,4 +131,7 @@ def with_image_conditions(params: LTX2Params) -> LTX2Params:
         raise InvalidParameter(
             "image", "given", f"is not supported with sampler={params.sampler!r} yet", 'use sampler="euler"'
         )
+    crf = check_image_crf(params.image_crf)
+    for condition in conditions:
+        check_compressible(condition, crf)
     return dataclasses.replace(params, image=conditions)
