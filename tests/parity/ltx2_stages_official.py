@@ -68,8 +68,10 @@ def official_upsampler(upsampler_dir):
     return model.to(DTYPE).eval()
 
 
-def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distilled: bool):
-    """Returns the final normalised latent states (video [B, C, F, H, W], audio [B, C, L, M])."""
+def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distilled: bool, images: tuple = ()):
+    """Returns the final normalised latent states (video [B, C, F, H, W], audio [B, C, L, M]).
+
+    images: (path, frame_idx, strength, crf) tuples, encoded at each stage's size (ti2vid_two_stages)."""
     from ltx_core.components.diffusion_steps import EulerDiffusionStep
     from ltx_core.components.noisers import GaussianNoiser
     from ltx_core.components.schedulers import LTX2Scheduler
@@ -104,9 +106,15 @@ def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distille
         sigmas = LTX2Scheduler().execute(steps=request["num_inference_steps"]).to(DTYPE)
         loop = _guided_loop(contexts, stage_1, request)
     half = VideoPixelShape(batch=1, frames=frames, width=width // 2, height=height // 2, fps=fps)
-    common = dict(conditionings=[], noiser=noiser, stepper=EulerDiffusionStep(), components=components)
+    common = dict(noiser=noiser, stepper=EulerDiffusionStep(), components=components)
     common.update(dtype=DTYPE, device=torch.device("cpu"))
-    video, audio = denoise_audio_video(output_shape=half, sigmas=sigmas, denoising_loop_fn=loop, **common)
+    video, audio = denoise_audio_video(
+        output_shape=half,
+        sigmas=sigmas,
+        denoising_loop_fn=loop,
+        conditionings=_conditionings(images, half, ledger),
+        **common,
+    )
     upscaled = upsample_video(video.latent[:1], ledger.video_encoder(), official_upsampler(upsampler_dir))
     stage_2 = stage_1 if distilled else distilled_ledger.transformer()
     sigmas_2 = torch.Tensor(STAGE_2_SIGMAS)
@@ -118,9 +126,22 @@ def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distille
         noise_scale=sigmas_2[0],
         initial_video_latent=upscaled,
         initial_audio_latent=audio.latent,
+        conditionings=_conditionings(images, full, ledger),
         **common,
     )
     return video.latent, audio.latent
+
+
+def _conditionings(images: tuple, shape, ledger) -> list:
+    if not images:
+        return []
+    from ltx_pipelines.utils.args import ImageConditioningInput
+    from ltx_pipelines.utils.helpers import combined_image_conditionings
+
+    inputs = [ImageConditioningInput(*image) for image in images]
+    return combined_image_conditionings(
+        inputs, shape.height, shape.width, ledger.video_encoder(), DTYPE, torch.device("cpu")
+    )
 
 
 def _simple_loop(context, transformer):

@@ -79,3 +79,34 @@ def test_keyframes(engines, official_checkpoints, version, tmp_path):  # noqa: F
     last = write_picture(tmp_path / "last.png", 96, 64, seed=4)
     images = [(first, 0, 1.0, 33), (last, 8, 0.6, 33)]
     compare(engines, official_checkpoints, version, images, [first, (last, 8, 0.6)], "keyframe")
+
+
+@pytest.mark.parametrize("pipeline", ["two-stage", "distilled"])
+def test_stages_with_images(pipeline: str, tmp_path) -> None:
+    """Both stages conditioned (images re-encoded at half, then full size), the recipe of ti2vid_two_stages
+    / distilled; the stage checkpoint of test_ltx2_stages_official (2.0)."""
+    from ltx2_stages_official import run_official
+    from test_ltx2_stages_official import GUIDANCE, checkpoint
+    from test_ltx2_stages_official import REQUEST as STAGES_REQUEST
+
+    from ditto.pipelines.ltx2_latents import normalize_audio_tokens, normalize_video
+
+    path, gemma, folder = checkpoint()
+    first = write_picture(tmp_path / "first.png", 150, 100, seed=5)
+    last = write_picture(tmp_path / "last.png", 192, 128, seed=6)
+    distilled = pipeline == "distilled"
+    request = dict(STAGES_REQUEST, **({} if distilled else GUIDANCE))
+    lora = folder / "distilled_lora" / "ltx-2-distilled-lora.safetensors"
+    images = ((first, 0, 1.0, 33), (last, 8, 0.8, 33))
+    ref_video, ref_audio = run_official(
+        path, gemma, folder / "latent_upsampler", lora, request, distilled, images
+    )
+    engine = Engine.from_pretrained(folder, device="cpu", dtype="float32")
+    result = engine.generate(
+        **request, image=[first, (last, 8, 0.8)], pipeline=pipeline, output_type="latent"
+    )
+    parts = engine.pipeline.components
+    video = normalize_video(result.latents["video"], parts.vae)
+    audio = normalize_audio_tokens(pack_audio(result.latents["audio"]), parts.audio_vae)
+    check("stages_i2v_video_latents", max_abs(video, ref_video))
+    check("stages_i2v_audio_latents", max_abs(audio, pack_audio(ref_audio)))

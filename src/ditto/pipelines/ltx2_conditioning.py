@@ -35,6 +35,9 @@ from ditto.pipelines.ltx2_params import LTX2Params
 class VideoConditioning:
     clean: torch.Tensor  # [B, N, C] float32: image latents where conditioned, 0 elsewhere
     mask: torch.Tensor  # [B, N, 1] float32 denoise mask: 1 = generate, 1 - strength where conditioned
+    replaced: (
+        torch.Tensor
+    )  # [B, N, 1] float32: 1 where an image's tokens were written (whatever the strength)
     coords: torch.Tensor  # [B, 3, N, 2] positions of all N tokens (generated, then appended keyframes)
     generated_tokens: int  # the first T = F*H*W tokens; the rest are appended keyframes
     # "official": a kept token's x0 uses its own timestep (sigma * mask); "diffusers": sigma, as
@@ -45,9 +48,18 @@ class VideoConditioning:
     def extra_tokens(self) -> int:
         return self.clean.shape[1] - self.generated_tokens
 
-    def initial(self, noise: torch.Tensor) -> torch.Tensor:
-        """ltx_core GaussianNoiser with noise_scale 1: noise where generated, the image where conditioned."""
-        return noise * self.mask + self.clean * (1 - self.mask)
+    def initial(
+        self, noise: torch.Tensor, base: torch.Tensor | None = None, noise_scale: float | torch.Tensor = 1.0
+    ) -> torch.Tensor:
+        """ltx_core GaussianNoiser on the conditioned state: `base` (the generated tokens' latent, zeros for
+        a fresh run, the upsampled stage-1 latent in stage 2) with the image tokens written over it and
+        the keyframes appended, mixed with noise by denoise_mask * noise_scale."""
+        state = self.clean
+        if base is not None:
+            padded = torch.cat([base, torch.zeros_like(self.clean[:, base.shape[1] :])], dim=1)
+            state = padded * (1 - self.replaced) + self.clean * self.replaced
+        scaled = self.mask * noise_scale
+        return noise * scaled + state * (1 - scaled)
 
     def blend(self, x0: torch.Tensor) -> torch.Tensor:
         """ltx_pipelines post_process_latent: conditioned tokens are pulled back to the image."""
@@ -80,6 +92,7 @@ def build_conditioning(
     tokens = shape.video_tokens
     clean = torch.zeros(batch, tokens, shape.channels, device=device)
     mask = torch.ones(batch, tokens, 1, device=device)
+    replaced = torch.zeros(batch, tokens, 1, device=device)
     coords = [
         rope.prepare_video_coords(batch, shape.frames, shape.height, shape.width, device, fps=frame_rate)
     ]
@@ -91,6 +104,7 @@ def build_conditioning(
             frame = latent.shape[1]  # latent frame 0 is the first H*W tokens
             clean[:, :frame] = latent
             mask[:, :frame] = 1.0 - condition.strength
+            replaced[:, :frame] = 1.0
             continue
         extra_clean.append(latent)
         extra_mask.append(torch.full((batch, latent.shape[1], 1), 1.0 - condition.strength, device=device))
@@ -98,6 +112,7 @@ def build_conditioning(
     return VideoConditioning(
         clean=torch.cat([clean, *extra_clean], dim=1),
         mask=torch.cat([mask, *extra_mask], dim=1),
+        replaced=torch.cat([replaced, *[torch.ones_like(m) for m in extra_mask]], dim=1),
         coords=torch.cat(coords, dim=2),
         generated_tokens=tokens,
     )
@@ -116,17 +131,10 @@ def keyframe_coords(
 
 
 def with_image_conditions(params: LTX2Params) -> LTX2Params:
-    """`image=` checked and decoded once, at validation; what the one-stage Euler run can condition on."""
+    """`image=` checked and decoded once, at validation (every pipeline conditions on it; res2s not yet)."""
     conditions = image_conditions(params.image, params.num_frames)
     if not conditions:
         return dataclasses.replace(params, image=None)
-    if params.pipeline != "one-stage":
-        raise InvalidParameter(
-            "image",
-            "given",
-            f"is not supported by the {params.pipeline} pipeline yet",
-            'use pipeline="one-stage"',
-        )
     if params.sampler != "euler":
         raise InvalidParameter(
             "image", "given", f"is not supported with sampler={params.sampler!r} yet", 'use sampler="euler"'

@@ -211,13 +211,21 @@ def stage_two_inputs(
     generator, in float32 (the official noiser's arithmetic), and no guidance."""
     components = pipe.components
     sigmas = torch.tensor(STAGE_2_SIGMAS, dtype=torch.float32, device=components.device)
+    # Images condition stage 2 again, re-encoded at full size (ti2vid_two_stages' stage_2_conditionings).
+    conditioning = pipe._conditioning(params, shape, video.shape[0])
+    extra = conditioning.extra_tokens if conditioning is not None else 0
     noise_video, noise_audio = official_noise(
-        video.shape[0], shape, generator, components.dtype, components.device
+        video.shape[0], shape, generator, components.dtype, components.device, extra
     )
     scale = sigmas[0]
+    if conditioning is not None:
+        video = conditioning.initial(noise_video, base=video, noise_scale=scale)
+    else:
+        video = noise_video * scale + video * (1 - scale)
     return dataclasses.replace(
         first,
-        video=noise_video * scale + video * (1 - scale),
+        conditioning=conditioning,
+        video=video,
         audio=noise_audio * scale + audio * (1 - scale),
         negative=None,
         sigmas=sigmas,
