@@ -1,0 +1,129 @@
+"""Whole pipelines end to end on one GPU, full size, random weights, one process.
+
+    PYTHONPATH=src python benchmarks/gpu_pipelines.py --models flux2-klein,ltx2 --out DIR [--commit SHA]
+    PYTHONPATH=src python benchmarks/gpu_pipelines.py --tiny --device cpu --out DIR    # CPU smoke run
+
+FLUX.2 Klein 4B, 1024², 4 steps: text encoding (Qwen3-4B), denoising, VAE decode; ditto and diffusers'
+Flux2KleinPipeline on the same modules, eager and with the transformer regionally compiled; total =
+median of --repeats runs after a warm-up; the split comes from one more run with syncs at module edges.
+LTX-2 19B two-stage 768x512x121, CFG 4, --ltx2-steps stage-1 steps: Gemma-3 12B, connectors, stage 1,
+x2 upsampler, distilled LoRA (rank 384) fused for stage 2's 3 steps, video and audio decode; one timed
+run after a 2-step warm-up. Writes DIR/<date>-<gpu>-pipelines.json after every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ditto.benchmarking.end_to_end import Settings, free_device, run_klein, run_ltx2
+
+RUNNERS = {"flux2-klein": run_klein, "ltx2": run_ltx2}
+
+
+def header(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    info: dict[str, Any] = {
+        "gpu": gpu, "torch": torch.__version__, "cuda": torch.version.cuda, "python": sys.version.split()[0],
+        "commit": args.commit or _commit(), "date": datetime.date.today().isoformat(), "tiny": args.tiny,
+        "dtype": args.dtype, "method": "wall clock with device syncs; Klein: median of --repeats after a "
+        "warm-up, split from one extra run; LTX-2: one run after a 2-step warm-up, split in the same run",
+    }  # fmt: skip
+    try:
+        import diffusers
+        import transformers
+
+        info.update(diffusers=diffusers.__version__, transformers=transformers.__version__)
+    except ImportError:
+        pass
+    return info
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"{'case':12s} {'variant':20s} {'total':>10s}  split (ms)"]
+    for model in RUNNERS:
+        for name, v in report.get(model, {}).get("variants", {}).items():
+            split = ", ".join(f"{k} {ms:.0f}" for k, ms in v["split_ms"].items())
+            extra = (
+                f" (40 steps extrapolated: {v['extrapolated_40_steps_s']:.2f} s)"
+                if "extrapolated_40_steps_s" in v
+                else ""
+            )
+            lines.append(f"{model:12s} {name:20s} {v['total_ms']:8.1f}ms  {split}{extra}")
+        if report.get(model, {}).get("ratios"):
+            lines.append(f"{model:12s} ratios {report[model]['ratios']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", default="flux2-klein,ltx2", help=f"comma list of {sorted(RUNNERS)}")
+    parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke run)")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default=None, help="default: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--commit", default=None)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ltx2-steps", type=int, default=40)
+    parser.add_argument("--no-ltx2-eager", action="store_true", help="time LTX-2 compiled only")
+    parser.add_argument("--no-compile", action="store_true", help="eager variants only (default on cpu)")
+    parser.add_argument("--budget-s", type=float, default=1e9, help="start no variant after this many s")
+    args = parser.parse_args()
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # not one "kept in float32: []" line per module built
+    device = torch.device(args.device)
+    args.dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
+    settings = Settings(
+        device=device, dtype=getattr(torch, args.dtype), tiny=args.tiny,
+        compile=not args.no_compile and device.type == "cuda", repeats=args.repeats,
+        ltx2_steps=args.ltx2_steps, ltx2_eager=not args.no_ltx2_eager,
+        deadline=time.perf_counter() + args.budget_s,
+    )  # fmt: skip
+    report = header(device, args)
+    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
+    out = Path(args.out) / f"{report['date']}-{gpu}-pipelines{'-tiny' if args.tiny else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        out.write_text(json.dumps(report, indent=1, default=str))
+
+    for model in args.models.split(","):
+        try:
+            RUNNERS[model](settings, report, save)
+        except Exception as exc:  # noqa: BLE001 (one model failing must not lose the other's numbers)
+            report.setdefault("failures", {})[model] = f"{type(exc).__name__}: {exc}"[:3000]
+            print(f"[{model}] FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
+            save()
+        free_device(device)
+    save()
+    print(table(report))
+    print(f"wrote {out}")
+    return 1 if report.get("failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

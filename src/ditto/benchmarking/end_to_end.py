@@ -1,0 +1,189 @@
+"""Whole-pipeline runs for benchmarks/gpu_pipelines.py: FLUX.2 Klein (ditto beside diffusers) and LTX-2
+two-stage (ditto), each built once, every variant timed in the same process.
+
+Each runner fills a JSON-ready dict and calls `save()` after every variant, so a run cut short by a time
+limit still leaves every finished number on disk.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ditto.benchmarking.stage_clock import measure, wall_seconds
+
+PROMPT = "a red fox trotting through fresh snow at dawn, soft light, shallow depth of field"
+Save = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    device: torch.device
+    dtype: torch.dtype
+    tiny: bool
+    compile: bool  # also run the regional-compiled variants
+    repeats: int  # Klein: timed runs per variant (median)
+    ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
+    ltx2_eager: bool  # also time LTX-2 without compile
+    deadline: float  # time.perf_counter() after which no new variant starts
+
+
+def _over(settings: Settings, section: dict[str, Any], name: str) -> bool:
+    if time.perf_counter() < settings.deadline:
+        return False
+    section.setdefault("skipped", []).append(f"{name}: over the time budget")
+    return True
+
+
+def _images(out: Any) -> np.ndarray:
+    """ditto's Result.images or diffusers' output .images, as one float array."""
+    return np.asarray(out.images, dtype=np.float32)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
+    from ditto.benchmarking import full_size_flux2 as klein
+
+    device, side = settings.device, 128 if settings.tiny else 1024
+    started = time.perf_counter()
+    pipes = klein.build_klein(device, settings.dtype, settings.tiny)
+    section = report.setdefault("flux2-klein", {})
+    section.update(
+        case=f"text-to-image {side}x{side}, 4 steps (distilled, no CFG), 512 text tokens, batch 1",
+        parameters=pipes.parameters, build_s=time.perf_counter() - started, variants={},
+    )  # fmt: skip
+    args = dict(prompt=PROMPT, height=side, width=side, num_inference_steps=4, guidance_scale=1.0)
+    runs = {
+        "ditto": lambda: pipes.ditto.generate(**args, seed=0),
+        "diffusers": lambda: pipes.diffusers(
+            **args, generator=torch.Generator("cpu").manual_seed(0), output_type="np"
+        ),
+    }
+    images: dict[str, np.ndarray] = {}
+    variants = [(lib, False) for lib in runs] + [(lib, True) for lib in runs if settings.compile]
+    for library, compiled in variants:
+        name = f"{library}-{'compiled' if compiled else 'eager'}"
+        if _over(settings, section, name):
+            continue
+        if compiled:  # regional compile of the transformer only, as both libraries offer it
+            if library == "ditto":
+                klein.compile_native(pipes.native)
+            else:
+                pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
+        first_s, _ = wall_seconds(runs[library], device)  # compiles, for compiled variants
+        result, out = measure(runs[library], device, klein.stage_targets(pipes, library), 1, settings.repeats)
+        result["first_call_s"] = first_s
+        if library == "ditto":
+            result["ditto_stage_timer_ms"] = {k: v * 1e3 for k, v in out.timings.items()}
+        images[name] = _images(out)
+        section["variants"][name] = result
+        print(f"[flux2-klein] {name:20s} {result['total_ms']:9.1f} ms  split {_fmt(result['split_ms'])}")
+        save()
+    section["ratios"] = _ratios(section["variants"])
+    section["image_cosine"] = {
+        f"{a} vs {b}": _cosine(images[a], images[b])
+        for a, b in [("ditto-eager", "diffusers-eager"), ("ditto-compiled", "diffusers-compiled")]
+        if a in images and b in images
+    }
+    save()
+
+
+def _ratios(variants: dict[str, Any]) -> dict[str, float]:
+    """diffusers time / ditto time (>1: ditto faster), same compile setting, and against diffusers eager."""
+    ms = {name: v["total_ms"] for name, v in variants.items()}
+    pairs = [
+        ("diffusers-eager", "ditto-eager"),
+        ("diffusers-compiled", "ditto-compiled"),
+        ("diffusers-eager", "ditto-compiled"),
+    ]
+    return {f"{a} / {b}": ms[a] / ms[b] for a, b in pairs if a in ms and b in ms}
+
+
+def _fmt(split: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in split.items())
+
+
+def free_device(device: torch.device) -> None:
+    """Give the next model the whole card (call once the runner's frame, and any exception holding it, is gone)."""
+    torch._dynamo.reset()
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        print(f"after freeing: {torch.cuda.memory_allocated(device) / 2**30:.2f} GiB allocated", flush=True)
+
+
+def ltx2_request(settings: Settings, steps: int) -> dict[str, Any]:
+    """The peers' case: two-stage 768x512x121 at 24 fps, CFG 4 on video and audio, no STG/modality
+    isolation (so one batched CFG pair per stage-1 step), the fixed 3 distilled steps in stage 2."""
+    height, width, frames = (128, 192, 9) if settings.tiny else (512, 768, 121)
+    return dict(
+        prompt=PROMPT, height=height, width=width, num_frames=frames, frame_rate=24,
+        num_inference_steps=steps, guidance_scale=4.0, stg_scale=0.0, modality_scale=1.0,
+        guidance_rescale=0.0, audio_guidance_scale=4.0, audio_stg_scale=0.0, audio_modality_scale=1.0,
+        audio_guidance_rescale=0.0, pipeline="two-stage", seed=0,
+    )  # fmt: skip
+
+
+def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
+    from ditto.benchmarking import full_size_ltx2 as ltx2
+
+    device = settings.device
+    started = time.perf_counter()
+    pipe = ltx2.build_ltx2(device, settings.dtype, settings.tiny)
+    c = pipe.components
+    section = report.setdefault("ltx2", {})
+    request = ltx2_request(settings, settings.ltx2_steps)
+    lora = pipe._distilled_lora_file
+    section.update(
+        case="two-stage {width}x{height}x{num_frames}, CFG {guidance_scale}, stage 1 at half size".format(**request),
+        request={k: v for k, v in request.items() if k != "prompt"},
+        parameters={
+            name: sum(p.numel() for p in getattr(c, name).parameters())
+            for name in ("transformer", "text_encoder", "connectors", "vae", "audio_vae", "vocoder", "latent_upsampler")
+        },
+        lora={"rank": next(iter(lora.pairs.values())).down.shape[0], "modules": len(lora.pairs),
+              "parameters": sum(p.down.numel() + p.up.numel() for p in lora.pairs.values())},
+        build_s=time.perf_counter() - started, variants={},
+    )  # fmt: skip
+    print(f"[ltx2] built in {section['build_s']:.0f} s: {section['parameters']}", flush=True)
+    save()
+    for compiled in [False, True] if settings.compile else [False]:
+        name = "ditto-compiled" if compiled else "ditto-eager"
+        if (not compiled and not settings.ltx2_eager) or _over(settings, section, name):
+            continue
+        if compiled:
+            c.transformer.compile_blocks()
+        _ltx2_variant(pipe, settings, section, name)
+        save()
+
+
+def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: str) -> None:
+    """A 2-step warm-up (the same shapes: compiles both stages' graphs), then one timed run."""
+    from ditto.benchmarking import full_size_ltx2 as ltx2
+
+    device, steps = settings.device, settings.ltx2_steps
+    warm_s, _ = wall_seconds(lambda: pipe.generate(**ltx2_request(settings, 2)), device)
+    targets = [*ltx2.stage_targets(pipe), (pipe.components.transformer, "forward", "transformer")]
+    result, out = measure(lambda: pipe.generate(**ltx2_request(settings, steps)), device, targets, 0, 0)
+    stages = dict(out.timings)
+    result.update(warmup_2_steps_s=warm_s, stage_timer_s=stages, stage_1_steps=steps)
+    per_step = stages["stage 1"] / steps
+    result["stage_1_s_per_step"] = per_step
+    if steps != 40:  # said plainly in the JSON and the table: the 40-step figure is extrapolated
+        result["extrapolated_40_steps_s"] = result["total_ms"] / 1e3 + (40 - steps) * per_step
+    section["variants"][name] = result
+    print(
+        f"[ltx2] {name}: {result['total_ms'] / 1e3:.2f} s ({steps} steps), stages {stages}, "
+        f"split ms {_fmt(result['split_ms'])}, peak {result['peak_gib']} GiB",
+        flush=True,
+    )

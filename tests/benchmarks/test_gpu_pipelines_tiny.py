@@ -1,0 +1,35 @@
+"""benchmarks/gpu_pipelines.py --tiny on the CPU: the GPU script's every code path, so it cannot rot between
+device runs (a typo found on the device costs a whole lease call)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_pipelines.py"
+
+
+def test_tiny_pipelines_run_and_write_a_report(tmp_path: Path) -> None:
+    command = [
+        sys.executable, str(SCRIPT), "--tiny", "--device", "cpu", "--out", str(tmp_path),
+        "--models", "flux2-klein,ltx2", "--repeats", "1", "--ltx2-steps", "3",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = tmp_path.glob("*-pipelines-tiny.json")
+    report = json.loads(path.read_text())
+    assert not report.get("failures")
+
+    klein = report["flux2-klein"]["variants"]
+    assert set(klein) == {"ditto-eager", "diffusers-eager"}
+    for variant in klein.values():
+        assert {"text_encoder", "denoise", "vae_decode"} <= set(variant["split_ms"])
+        assert variant["calls"]["denoise"] == 4  # 4 distilled steps, no CFG
+    # Same modules, same seed: ditto's image is diffusers' image.
+    assert report["flux2-klein"]["image_cosine"]["ditto-eager vs diffusers-eager"] > 0.9999
+
+    ltx2 = report["ltx2"]["variants"]["ditto-eager"]
+    assert ltx2["calls"]["transformer"] == 3 + 3  # stage 1 (CFG pair batched) + 3 distilled steps
+    assert ltx2["calls"]["lora_fuse"] == ltx2["calls"]["lora_unfuse"] == 1
+    assert {"stage 1", "upsampling", "stage 2", "decoding"} <= set(ltx2["stage_timer_s"])
+    assert ltx2["extrapolated_40_steps_s"] > ltx2["total_ms"] / 1e3
