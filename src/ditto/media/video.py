@@ -1,4 +1,8 @@
-"""MP4 writing (H.264 video + AAC audio) and reading through PyAV."""
+"""MP4 writing (H.264 video + AAC audio) and reading through PyAV.
+
+PyAV is imported where an MP4 is written or read, not at import: generating (and the GPU benchmarks, on
+machines without PyAV) needs only to_uint8 from here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
@@ -38,6 +41,8 @@ def write_mp4(
 
     The file is written to a temporary name and renamed, so a crash never leaves half an MP4 behind.
     """
+    import av
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     pixels = to_uint8(frames)
@@ -67,6 +72,8 @@ def _add_audio_stream(container, audio: np.ndarray | None, sample_rate: int | No
 
 
 def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    import av
+
     samples = np.clip(audio, -1.0, 1.0).astype(np.float32)
     if samples.shape[0] > 2:
         samples = samples[:2]
@@ -96,6 +103,8 @@ class MediaInfo:
 
 
 def probe_mp4(path: str | Path) -> MediaInfo:
+    import av
+
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         frames = sum(1 for _ in container.decode(video=0))
