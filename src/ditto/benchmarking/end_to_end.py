@@ -7,6 +7,7 @@ limit still leaves every finished number on disk.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ class Settings:
     repeats: int  # Klein: timed runs per variant (median)
     ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
     ltx2_eager: bool  # also time LTX-2 without compile
+    profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
 
 
@@ -75,20 +77,26 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
         name = f"{library}-{'compiled' if compiled else 'eager'}"
         if _over(settings, section, name):
             continue
-        if compiled:  # regional compile of the transformer only, as both libraries offer it
+
+        def variant(library: str = library, compiled: bool = compiled, name: str = name) -> None:
+            if compiled:  # regional compile of the transformer only, as both libraries offer it
+                if library == "ditto":
+                    klein.compile_native(pipes.native)
+                else:
+                    pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
+            first_s, _ = wall_seconds(runs[library], device)  # compiles, for compiled variants
+            targets = klein.stage_targets(pipes, library)
+            result, out = measure(runs[library], device, targets, 1, settings.repeats, settings.repeats)
+            result["first_call_s"] = first_s
             if library == "ditto":
-                klein.compile_native(pipes.native)
-            else:
-                pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
-        first_s, _ = wall_seconds(runs[library], device)  # compiles, for compiled variants
-        result, out = measure(runs[library], device, klein.stage_targets(pipes, library), 1, settings.repeats)
-        result["first_call_s"] = first_s
-        if library == "ditto":
-            result["ditto_stage_timer_ms"] = {k: v * 1e3 for k, v in out.timings.items()}
-        images[name] = _images(out)
-        section["variants"][name] = result
-        print(f"[flux2-klein] {name:20s} {result['total_ms']:9.1f} ms  split {_fmt(result['split_ms'])}")
-        save()
+                result["ditto_stage_timer_ms"] = {k: v * 1e3 for k, v in out.timings.items()}
+            images[name] = _images(out)
+            section["variants"][name] = result
+            print(f"[flux2-klein] {name:20s} {result['total_ms']:9.1f} ms  split {_fmt(result['split_ms'])}")
+            if compiled and settings.profile:
+                _profile(section, name, runs[library])
+
+        _attempt(section, name, variant, save)
     section["ratios"] = _ratios(section["variants"])
     section["image_cosine"] = {
         f"{a} vs {b}": _cosine(images[a], images[b])
@@ -96,6 +104,25 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
         if a in images and b in images
     }
     save()
+
+
+def _attempt(section: dict[str, Any], name: str, variant: Callable[[], None], save: Save) -> None:
+    """Run one variant; a failure (say, out of memory) is recorded and the next variant still runs."""
+    try:
+        variant()
+    except Exception as exc:  # noqa: BLE001
+        section.setdefault("failures", {})[name] = f"{type(exc).__name__}: {exc}"[:3000]
+        print(f"{name} FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
+    save()
+
+
+def _profile(section: dict[str, Any], name: str, run: Callable[[], Any]) -> None:
+    """Device time by kernel kind and the top kernels of one more run (torch.profiler)."""
+    from ditto.benchmarking.measure import profile
+
+    totals, top = profile(run)
+    section.setdefault("profiles", {})[name] = {"totals_ms": totals, "top": top}
+    print(f"profile {name}: {totals}\n{top}", flush=True)
 
 
 def _ratios(variants: dict[str, Any]) -> dict[str, float]:
@@ -157,14 +184,26 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
     )  # fmt: skip
     print(f"[ltx2] built in {section['build_s']:.0f} s: {section['parameters']}", flush=True)
     save()
-    for compiled in [False, True] if settings.compile else [False]:
-        name = "ditto-compiled" if compiled else "ditto-eager"
-        if (not compiled and not settings.ltx2_eager) or _over(settings, section, name):
+    # Compiled first (the figure of record); eager afterwards on the same modules, the compiled graphs set
+    # aside by torch.compiler.set_stance("force_eager"), so one build serves both.
+    variants = [("ditto-compiled", contextlib.nullcontext)] if settings.compile else []
+    if settings.ltx2_eager:
+        force_eager = settings.compile  # nothing compiled otherwise
+        stance = (lambda: torch.compiler.set_stance("force_eager")) if force_eager else contextlib.nullcontext
+        variants.append(("ditto-eager", stance))
+    if settings.compile:
+        c.transformer.compile_blocks()
+    for name, stance in variants:
+        if _over(settings, section, name):
             continue
-        if compiled:
-            c.transformer.compile_blocks()
-        _ltx2_variant(pipe, settings, section, name)
-        save()
+
+        def variant(name: str = name, stance: Callable[[], Any] = stance) -> None:
+            with stance():
+                _ltx2_variant(pipe, settings, section, name)
+                if settings.profile and name == "ditto-compiled":
+                    _profile(section, f"{name}, 2 steps", lambda: pipe.generate(**ltx2_request(settings, 2)))
+
+        _attempt(section, name, variant, save)
 
 
 def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: str) -> None:

@@ -36,6 +36,7 @@ VIDEO_VAE: dict[str, Any] = dict(decoder_causal=False)
 # Transformer, connectors, audio VAE, vocoder, upsampler: the diffusers/ditto class defaults are LTX-2 2.0.
 DISTILLED_LORA_RANK = 384  # ltx-2-19b-distilled-lora-384.safetensors
 LORA_NAME = "random-distilled-lora-r384"
+CPU = torch.device("cpu")
 
 
 def _configs(tiny: bool) -> dict[str, dict[str, Any]]:
@@ -94,7 +95,10 @@ def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool =
         version="2.0",
         dtype=dtype,
         device=device,
-        latent_upsampler=build(lambda: LTX2LatentUpsamplerModel(**configs["upsampler"]), device, dtype),
+        # Built on the CPU: its blur kernel is an outer product of integer tensors, which CUDA cannot do.
+        latent_upsampler=build(lambda: LTX2LatentUpsamplerModel(**configs["upsampler"]), CPU, dtype).to(
+            device
+        ),
         distilled_lora=Path(LORA_NAME),  # a name only: the pipeline is handed the LoRA in memory below
     )
 

@@ -81,8 +81,10 @@ def measure(
     targets: list[Target],
     warmup: int = 1,
     repeats: int = 3,
+    split_runs: int = 1,
 ) -> tuple[dict[str, Any], Any]:
-    """Warm up, time `repeats` plain runs (median), then one run split by `targets`.
+    """Warm up, time `repeats` plain runs (median), then `split_runs` runs split by `targets` (median per
+    label).
 
     With repeats=0 the split run is the only timed one (long pipelines, where the module-boundary syncs
     cost nothing measurable). Returns (report, the last run's result).
@@ -94,21 +96,25 @@ def measure(
     for _ in range(repeats):
         seconds, out = wall_seconds(run, device)
         totals.append(seconds)
-    clock = StageClock(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    with clock.watching(targets):
-        split_total, out = wall_seconds(run, device)
+    clocks: list[tuple[float, StageClock]] = []
+    for _ in range(max(split_runs, 1)):
+        clock = StageClock(device)
+        with clock.watching(targets):
+            seconds, out = wall_seconds(run, device)
+        clocks.append((seconds, clock))
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    total = statistics.median(totals) if totals else split_total
-    parts = {label: s * 1e3 for label, s in clock.seconds.items()}
+    split_total = statistics.median(s for s, _ in clocks)
+    labels = dict.fromkeys(label for _, clock in clocks for label in clock.seconds)
+    parts = {label: statistics.median(c.seconds.get(label, 0.0) for _, c in clocks) * 1e3 for label in labels}
     parts["other"] = split_total * 1e3 - sum(parts.values())  # host work, glue, output copies
     report = {
-        "total_ms": total * 1e3,
+        "total_ms": (statistics.median(totals) if totals else split_total) * 1e3,
         "total_ms_all": [s * 1e3 for s in totals],
         "split_run_total_ms": split_total * 1e3,
         "split_ms": parts,
-        "calls": dict(clock.calls),
+        "calls": dict(clocks[-1][1].calls),
         "peak_gib": peak,
     }
     return report, out
