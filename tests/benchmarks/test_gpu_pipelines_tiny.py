@@ -33,3 +33,22 @@ def test_tiny_pipelines_run_and_write_a_report(tmp_path: Path) -> None:
     assert ltx2["calls"]["lora_fuse"] == ltx2["calls"]["lora_unfuse"] == 1
     assert {"stage 1", "upsampling", "stage 2", "decoding"} <= set(ltx2["stage_timer_s"])
     assert ltx2["extrapolated_40_steps_s"] > ltx2["total_ms"] / 1e3
+    # tiny 192x128x9: VAE 32x/8x -> 2 frames of 4x6 at full size, 2x3 in stage 1
+    assert report["ltx2"]["tokens"] == {
+        "stage 1": 12,
+        "stage 2": 48,
+        "audio": report["ltx2"]["tokens"]["audio"],
+    }
+
+
+def test_full_size_ltx2_video_vae_compresses_as_the_real_one() -> None:
+    """32x spatial, 8x temporal: the class's own derivation gives 64x / 16x, i.e. 8x fewer tokens in every
+    stage, which once made a whole GPU run time the wrong shapes."""
+    import torch
+    from diffusers import AutoencoderKLLTX2Video
+
+    from ditto.benchmarking.full_size_ltx2 import VIDEO_VAE
+
+    with torch.device("meta"):
+        vae = AutoencoderKLLTX2Video(**VIDEO_VAE)
+    assert (vae.spatial_compression_ratio, vae.temporal_compression_ratio) == (32, 8)

@@ -180,9 +180,12 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         },
         lora={"rank": next(iter(lora.pairs.values())).down.shape[0], "modules": len(lora.pairs),
               "parameters": sum(p.down.numel() + p.up.numel() for p in lora.pairs.values())},
-        build_s=time.perf_counter() - started, variants={},
+        build_s=time.perf_counter() - started, variants={}, tokens=_ltx2_tokens(pipe, request),
     )  # fmt: skip
-    print(f"[ltx2] built in {section['build_s']:.0f} s: {section['parameters']}", flush=True)
+    print(
+        f"[ltx2] built in {section['build_s']:.0f} s: {section['parameters']}, tokens {section['tokens']}",
+        flush=True,
+    )
     save()
     # Compiled first (the figure of record); eager afterwards on the same modules, the compiled graphs set
     # aside by torch.compiler.set_stance("force_eager"), so one build serves both.
@@ -204,6 +207,18 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
                     _profile(section, f"{name}, 2 steps", lambda: pipe.generate(**ltx2_request(settings, 2)))
 
         _attempt(section, name, variant, save)
+
+
+def _ltx2_tokens(pipe: Any, request: dict[str, Any]) -> dict[str, int]:
+    """Video tokens per sample in each stage and audio tokens, as the pipeline computes them: the check that
+    the VAE's compression ratios (hence every shape the transformer sees) are the real ones."""
+    full = pipe.latent_shape(pipe.validate(**request))
+    half = dict(request, height=request["height"] // 2, width=request["width"] // 2, pipeline="one-stage")
+    return {
+        "stage 1": pipe.latent_shape(pipe.validate(**half)).video_tokens,
+        "stage 2": full.video_tokens,
+        "audio": full.audio_frames,
+    }
 
 
 def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: str) -> None:

@@ -31,8 +31,13 @@ GEMMA3_12B: dict[str, Any] = dict(
     ),
     mm_tokens_per_image=256,
 )  # fmt: skip
-# diffusers' scripts/convert_ltx2_to_diffusers.py, version 2.0: the class defaults except a non-causal decoder.
-VIDEO_VAE: dict[str, Any] = dict(decoder_causal=False)
+# diffusers' scripts/convert_ltx2_to_diffusers.py, version 2.0: the class defaults except a non-causal decoder
+# and the compression ratios, which must be given: left None, the class derives 64x spatial and 16x temporal
+# from its block flags (it counts the separate spatial and temporal stages as two), so every latent grid
+# would have 8x fewer tokens than the real VAE's 32x / 8x.
+VIDEO_VAE: dict[str, Any] = dict(
+    decoder_causal=False, spatial_compression_ratio=32, temporal_compression_ratio=8
+)
 # Transformer, connectors, audio VAE, vocoder, upsampler: the diffusers/ditto class defaults are LTX-2 2.0.
 DISTILLED_LORA_RANK = 384  # ltx-2-19b-distilled-lora-384.safetensors
 LORA_NAME = "random-distilled-lora-r384"
