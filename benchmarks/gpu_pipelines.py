@@ -5,7 +5,8 @@
 
 FLUX.2 Klein 4B, 1024², 4 steps: text encoding (Qwen3-4B), denoising, VAE decode; ditto and diffusers'
 Flux2KleinPipeline on the same modules, eager and with the transformer regionally compiled; total =
-median of --repeats runs after a warm-up; the split comes from one more run with syncs at module edges.
+median of --repeats runs after a warm-up; the split is the per-label median of --repeats more runs with
+syncs at module edges.
 LTX-2 19B two-stage 768x512x121, CFG 4, --ltx2-steps stage-1 steps: Gemma-3 12B, connectors, stage 1,
 x2 upsampler, distilled LoRA (rank 384) fused for stage 2's 3 steps, video and audio decode; one timed
 run after a 2-step warm-up. Writes DIR/<date>-<gpu>-pipelines.json after every variant.
@@ -36,8 +37,9 @@ def header(device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
     info: dict[str, Any] = {
         "gpu": gpu, "torch": torch.__version__, "cuda": torch.version.cuda, "python": sys.version.split()[0],
         "commit": args.commit or _commit(), "date": datetime.date.today().isoformat(), "tiny": args.tiny,
-        "dtype": args.dtype, "method": "wall clock with device syncs; Klein: median of --repeats after a "
-        "warm-up, split from one extra run; LTX-2: one run after a 2-step warm-up, split in the same run",
+        "dtype": args.dtype, "method": "wall clock with device syncs; Klein: median of --repeats runs after a "
+        "warm-up, split = per-label median of --repeats more runs with syncs at module edges; LTX-2: one run "
+        "after a 2-step warm-up, split in the same run",
     }  # fmt: skip
     try:
         import diffusers
