@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ditto.layers.attention import use_fast_attention
 from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
 from ditto.result import Result
@@ -66,6 +67,7 @@ class Engine:
     ) -> Engine:
         """Load a checkpoint folder (or a tiny model name such as 'tiny-ltx2'); `options` go to the family."""
         family, path = resolve_model(model)
+        use_fast_attention(parse_device(device))
         pipeline = family.pipeline_class().from_pretrained(
             path, parse_device(device), parse_dtype(dtype), **options
         )

@@ -35,7 +35,13 @@ class Variant:
 
 
 def build_reference(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int = 0) -> nn.Module:
-    """diffusers' model with N(0, 0.02) weights, constructed directly on the device in `dtype` (fast)."""
+    """diffusers' model with N(0, 0.02) weights, constructed directly on the device in `dtype` (fast);
+    or, for a spec with a weights folder, the checkpoint's own weights."""
+    if spec.weights:
+        import diffusers
+
+        cls = getattr(diffusers, spec.reference_class)
+        return cls.from_pretrained(spec.weights, torch_dtype=dtype).to(device).eval()
     torch.manual_seed(seed)
     if device.type == "cuda":
         torch.set_default_device(device)

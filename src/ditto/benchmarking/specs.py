@@ -37,6 +37,7 @@ class ModelSpec:
     # (config, shape, device, dtype, generator) -> (reference kwargs, native kwargs)
     inputs: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
     extra_shapes: tuple[Shape, ...] = field(default=())
+    weights: str | None = None  # a diffusers transformer folder to load instead of random weights
 
     def reference(self) -> nn.Module:
         import diffusers
@@ -233,4 +234,7 @@ def spec_for(model: str) -> ModelSpec:
     if spec is None:
         raise InvalidParameter("model", model, f"has transformer class {config.get('_class_name')!r}", "")
     clean = {k: v for k, v in config.items() if not k.startswith("_")}
-    return ModelSpec(spec.name, spec.reference_class, clean, spec.default_shape, spec.native, spec.inputs)
+    return ModelSpec(
+        spec.name, spec.reference_class, clean, spec.default_shape, spec.native, spec.inputs,
+        weights=str(config_path.parent),
+    )  # fmt: skip

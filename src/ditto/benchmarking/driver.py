@@ -1,0 +1,96 @@
+"""Run several models' variants, write one JSON (GPU, versions, commit, every run) and print a table.
+
+Shared by `benchmarks/gpu_transformers.py` and `ditto bench`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ditto.benchmarking.measure import Variant, add_ratios, run_case, table
+from ditto.benchmarking.specs import ModelSpec, Shape
+
+METHOD = (
+    "CUDA events; first call + 1 warm-up, median of 5 (quick ablations: 1 + 3); bf16; "
+    "weights shared by both models (N(0, 0.02) unless loaded from a folder); "
+    "parity vs diffusers eager on the same inputs"
+)
+
+
+def current_commit() -> str:
+    """The checkout's commit when run from a git clone, else the package version."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if done.returncode == 0:
+            return done.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    from ditto import __version__
+
+    return f"ditto {__version__}"
+
+
+def environment(device: torch.device, commit: str, preset: str) -> dict[str, Any]:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    header: dict[str, Any] = {
+        "gpu": gpu, "torch": torch.__version__, "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+        "python": sys.version.split()[0], "commit": commit, "date": datetime.date.today().isoformat(),
+        "preset": preset, "method": METHOD,
+    }  # fmt: skip
+    try:
+        import diffusers
+
+        header["diffusers"] = diffusers.__version__
+    except ImportError:
+        pass
+    return header
+
+
+def run_benchmark(
+    cases: list[tuple[ModelSpec, list[Shape]]],
+    variants: list[Variant],
+    device: torch.device,
+    out_dir: Path,
+    *,
+    preset: str = "custom",
+    commit: str | None = None,
+    profile: tuple[str, ...] = (),
+    budget_s: float = 1e9,
+    log: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> Path:
+    """Measure every case; the JSON is rewritten after each variant so a killed run keeps its numbers."""
+    header = environment(device, commit or current_commit(), preset)
+    out = Path(out_dir) / f"{header['date']}-{header['gpu'].replace(' ', '-').replace('/', '-')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    reports: list[dict[str, Any]] = []
+    started = time.perf_counter()
+
+    def save(report: dict[str, Any] | None = None) -> None:
+        current = reports + ([report] if report is not None and report not in reports else [])
+        for r in current:
+            add_ratios(r)
+        out.write_text(json.dumps({**header, "cases": current}, indent=1))
+
+    for spec, shapes in cases:
+        if time.perf_counter() - started > budget_s:
+            log(f"skipping {spec.name}: over the {budget_s:.0f} s budget")
+            continue
+        report = run_case(spec, shapes, variants, device, profile_variants=profile, on_update=save, log=log)
+        reports.append(report)
+        save()
+    log(table(reports))
+    log(f"wrote {out} in {time.perf_counter() - started:.0f} s")
+    return out
