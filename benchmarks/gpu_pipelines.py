@@ -8,7 +8,7 @@ Flux2KleinPipeline on the same modules, eager and with the transformer regionall
 median of --repeats runs after a warm-up; the split is the per-label median of --repeats more runs with
 syncs at module edges.
 LTX-2 19B two-stage 768x512x121, CFG 4, --ltx2-steps stage-1 steps: Gemma-3 12B, connectors, stage 1,
-x2 upsampler, distilled LoRA (rank 384) fused for stage 2's 3 steps, video and audio decode; one timed
+x2 upsampler, distilled LoRA (rank 384) beside the weights for stage 2's 3 steps, video and audio decode; one timed
 run after a 2-step warm-up. Writes DIR/<date>-<gpu>-pipelines.json after every variant.
 """
 

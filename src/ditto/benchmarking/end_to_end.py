@@ -181,6 +181,7 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         lora={"rank": next(iter(lora.pairs.values())).down.shape[0], "modules": len(lora.pairs),
               "parameters": sum(p.down.numel() + p.up.numel() for p in lora.pairs.values())},
         build_s=time.perf_counter() - started, variants={}, tokens=_ltx2_tokens(pipe, request),
+        distilled_lora_mode=pipe.distilled_lora_mode,
     )  # fmt: skip
     print(
         f"[ltx2] built in {section['build_s']:.0f} s: {section['parameters']}, tokens {section['tokens']}",

@@ -148,7 +148,9 @@ def build_ltx2(
 
 
 def stage_targets(pipe) -> list[tuple[object, str, str]]:
-    """The stages the pipeline's own timer does not separate: the two decoders, the LoRA fuse/unfuse."""
+    """The stages the pipeline's own timer does not separate: the two decoders, the distilled LoRA's
+    attach/detach (side path, the default) or fuse/unfuse (distilled_lora_mode="fuse"), and the one-time
+    move of the side factors to the device (`prepare`: in the warm-up, so 0 calls in a timed run)."""
     c = pipe.components
     return [
         (c.text_encoder, "forward", "gemma"),
@@ -159,4 +161,7 @@ def stage_targets(pipe) -> list[tuple[object, str, str]]:
         (c.vocoder, "forward", "vocoder"),
         (pipe.loras, "fuse", "lora_fuse"),
         (pipe.loras, "unfuse_last", "lora_unfuse"),
+        (pipe.lora_side, "prepare", "lora_side_prepare"),
+        (pipe.lora_side, "attach", "lora_side_attach"),
+        (pipe.lora_side, "detach", "lora_side_detach"),
     ]

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
+from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2_components import LTX2Components, load_components
 from ditto.pipelines.ltx2_conditioning import VideoConditioning, build_conditioning, with_image_conditions
@@ -33,7 +34,13 @@ from ditto.pipelines.ltx2_latents import (
 )
 from ditto.pipelines.ltx2_params import LTX2Params
 from ditto.pipelines.ltx2_text import encode_prompts, repeat_embeddings
-from ditto.pipelines.ltx2_two_stage import attach_stage_two_parts, check_stages, default_pipeline, run_stages
+from ditto.pipelines.ltx2_two_stage import (
+    attach_stage_two_parts,
+    check_distilled_lora_mode,
+    check_stages,
+    default_pipeline,
+    run_stages,
+)
 from ditto.result import Result
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
@@ -43,13 +50,15 @@ class LTX2Pipeline:
     family: ClassVar[str] = "ltx2"
     output_kind: ClassVar[str] = "video"
 
-    def __init__(self, components: LTX2Components) -> None:
+    def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:
         self.components = components
+        modules = {"transformer": components.transformer, "connectors": components.connectors}
         # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
         keep = None if components.device.type == "cpu" else torch.device("cpu")
-        self.loras = LoraStack(
-            {"transformer": components.transformer, "connectors": components.connectors}, keep
-        )
+        self.loras = LoraStack(modules, keep)
+        # Stage 2's distilled LoRA beside the weights by default (ltx2_two_stage.distilled_weights).
+        self.lora_side = LoraSide(modules)
+        self.distilled_lora_mode = check_distilled_lora_mode(distilled_lora_mode)
 
     @classmethod
     def from_pretrained(
@@ -57,6 +66,7 @@ class LTX2Pipeline:
     ) -> LTX2Pipeline:
         loras = options.pop("loras", None) or []
         stage_two = {key: options.pop(key) for key in ("upsampler", "distilled_lora") if key in options}
+        mode = options.pop("distilled_lora_mode", "side")
         if options:
             from ditto.errors import InvalidParameter
 
@@ -66,7 +76,7 @@ class LTX2Pipeline:
         dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
         components = load_components(Path(path), device, dtype)
         attach_stage_two_parts(components, Path(path), **stage_two)
-        pipeline = cls(components)
+        pipeline = cls(components, mode)
         for spec in loras:
             pipeline.load_lora(*parse_lora_spec(spec))
         return pipeline

@@ -3,7 +3,8 @@ distilled.py).
 
 two-stage: stage 1 at half width/height with the multimodal guider and the official schedule; the video
 latent goes through the x2 latent upsampler in VAE space (un-normalised before, normalised after, as
-ltx_core's upsample_video); stage 2 at full size with the distilled LoRA fused, the 3 fixed stage-2 sigmas
+ltx_core's upsample_video); stage 2 at full size with the distilled LoRA (applied beside the weights
+by default, fused as the official code does with distilled_lora_mode="fuse"), the 3 fixed stage-2 sigmas
 and no guidance, after fresh noise from the same generator is mixed into the video and the stage-1 audio
 at the first stage-2 sigma (ltx_core GaussianNoiser with noise_scale = sigma_0).
 distilled: the same two stages with the 8 fixed distilled sigmas in stage 1 and no guidance anywhere; the
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from ditto.errors import CheckpointError, InvalidParameter
-from ditto.loading.lora import read_lora
+from ditto.loading.lora import LoraFile, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
+from ditto.loading.lora_side import SideFactors
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2_components import LTX2Components
 from ditto.pipelines.ltx2_denoise import DenoiseInputs
@@ -60,6 +62,8 @@ NO_GUIDANCE = dict(
     audio_guidance_rescale=0.0,
 )
 UPSAMPLER_DIR = "latent_upsampler"
+# How stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
+DISTILLED_LORA_MODES = ("side", "fuse")
 DISTILLED_LORA_DIR = "distilled_lora"
 
 
@@ -88,6 +92,14 @@ def attach_stage_two_parts(
             f"{folder / DISTILLED_LORA_DIR} holds {len(found)} LoRA files; pass distilled_lora="
         )
     components.distilled_lora = found[0] if found else None
+
+
+def check_distilled_lora_mode(mode: str) -> str:
+    if mode not in DISTILLED_LORA_MODES:
+        raise InvalidParameter(
+            "distilled_lora_mode", mode, "is not known", f"use one of {list(DISTILLED_LORA_MODES)}"
+        )
+    return mode
 
 
 def default_pipeline(components: LTX2Components) -> str:
@@ -175,19 +187,42 @@ def _offset(progress: ProgressCallback | None, done_before: int, total: int) -> 
 
 @contextmanager
 def distilled_weights(pipe: LTX2Pipeline, active: bool) -> Iterator[None]:
-    """The distilled LoRA fused into the transformer for the block, unfused exactly after it (or nothing,
-    for a checkpoint that is itself distilled)."""
-    path = pipe.components.distilled_lora
-    if not active or path is None:
+    """The distilled LoRA on the transformer for the block, off after it (or nothing, for a checkpoint that
+    is itself distilled). `pipe.distilled_lora_mode`: "side" (default) applies it beside the weights at run
+    time, factors moved to the device once per pipeline; "fuse" fuses it in place as the official code does
+    and unfuses it exactly after (a pass over 18.5 B weights per request at full size)."""
+    if not active or pipe.components.distilled_lora is None:
         yield
         return
-    if getattr(pipe, "_distilled_lora_file", None) is None:
-        pipe._distilled_lora_file = read_lora(path, ltx2_lora_key)  # read once, fused per request
-    pipe.loras.fuse(pipe._distilled_lora_file, 1.0)
+    lora = _distilled_lora_file(pipe)
+    if pipe.distilled_lora_mode == "fuse":
+        pipe.loras.fuse(lora, 1.0)
+        try:
+            yield
+        finally:
+            pipe.loras.unfuse_last()
+        return
+    pipe.lora_side.attach(_distilled_side_factors(pipe, lora))
     try:
         yield
     finally:
-        pipe.loras.unfuse_last()
+        pipe.lora_side.detach()
+
+
+def _distilled_lora_file(pipe: LTX2Pipeline) -> LoraFile:
+    if getattr(pipe, "_distilled_lora_file", None) is None:
+        pipe._distilled_lora_file = read_lora(pipe.components.distilled_lora, ltx2_lora_key)  # read once
+    return pipe._distilled_lora_file
+
+
+def _distilled_side_factors(pipe: LTX2Pipeline, lora: LoraFile) -> SideFactors:
+    """The factors on the device, built on first use and kept with the file they came from (a new file,
+    e.g. set by a benchmark, is prepared again)."""
+    cached = getattr(pipe, "_distilled_side", None)
+    if cached is None or cached[0] is not lora:
+        cached = (lora, pipe.lora_side.prepare(lora, 1.0))
+        pipe._distilled_side = cached
+    return cached[1]
 
 
 def upsample_tokens(components: LTX2Components, tokens: torch.Tensor, shape: LatentShape) -> torch.Tensor:
