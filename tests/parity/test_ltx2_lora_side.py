@@ -46,6 +46,8 @@ def test_side_equals_fused_and_leaves_every_weight_untouched() -> None:
 
 
 def test_unknown_mode_is_a_clear_error() -> None:
+    assert engine().pipeline.distilled_lora_mode == "side"  # the default
+    assert engine().pipeline.distilled_lora_mode == "side"  # the default
     with pytest.raises(InvalidParameter, match="distilled_lora_mode='merge' is not known"):
         check_distilled_lora_mode("merge")
 
