@@ -132,3 +132,83 @@ def _audio_latent_channels(ledger):
         yield
     finally:
         AudioLatentShape.from_video_pixel_shape = staticmethod(original)
+
+
+# --- Single transformer calls and one guided step, as the official one-stage loop makes them ---------------
+
+
+def official_transformer(checkpoint: Path, gemma: Path):
+    """The official X0Model (its .velocity_model is the LTXModel), built by the official ledger in float32."""
+    official_shims.install()
+    ledger = official_shims.official_ledger(checkpoint, gemma, torch.float32, torch.device("cpu"))
+    return ledger.transformer()
+
+
+def official_states(video: torch.Tensor, audio: torch.Tensor, fps: float):
+    """(video, audio) LatentStates for raw latents [B,C,F,H,W] / [B,C,L,M]: patchified tokens, positions and
+    denoise masks from the official VideoLatentTools / AudioLatentTools, as noise_video_state builds them."""
+    from ltx_core.tools import AudioLatentTools, VideoLatentTools
+    from ltx_core.types import AudioLatentShape, VideoLatentShape
+
+    components = _components(torch.float32, torch.device("cpu"), video.shape[1])
+    video_tools = VideoLatentTools(
+        components.video_patchifier, VideoLatentShape(*video.shape), fps, components.video_scale_factors
+    )
+    audio_tools = AudioLatentTools(components.audio_patchifier, AudioLatentShape(*audio.shape))
+    cpu = torch.device("cpu")
+    return (
+        video_tools.create_initial_state(cpu, torch.float32, video),
+        audio_tools.create_initial_state(cpu, torch.float32, audio),
+    )
+
+
+def official_perturbations(batch: int, case: str, blocks: list[int]):
+    """The BatchedPerturbationConfig the official guider passes for its STG / isolated-modality passes."""
+    from ltx_core.guidance.perturbations import (
+        BatchedPerturbationConfig,
+        Perturbation,
+        PerturbationConfig,
+        PerturbationType,
+    )
+
+    if case == "plain":
+        return None
+    if case == "stg":  # multi_modal_guider_denoising_func with both guiders doing STG
+        kinds, where = (PerturbationType.SKIP_VIDEO_SELF_ATTN, PerturbationType.SKIP_AUDIO_SELF_ATTN), blocks
+    else:  # "isolated": the modality-guidance pass skips both cross-modal attentions everywhere
+        kinds, where = (PerturbationType.SKIP_A2V_CROSS_ATTN, PerturbationType.SKIP_V2A_CROSS_ATTN), None
+    config = PerturbationConfig(perturbations=[Perturbation(type=kind, blocks=where) for kind in kinds])
+    return BatchedPerturbationConfig(perturbations=[config] * batch)
+
+
+def official_guided_step(
+    transformer, states, contexts: dict, guiders: dict, sigmas: torch.Tensor, index: int
+) -> tuple[torch.Tensor, ...]:
+    """One step of the official one-stage loop (euler_denoising_loop's body with the multimodal guider
+    factory's denoise function): (guided x0 video, guided x0 audio, stepped video, stepped audio), tokens.
+
+    contexts: video / audio / negative_video / negative_audio; guiders: "video" / "audio" ->
+    MultiModalGuiderParams keyword arguments."""
+    from ltx_core.components.diffusion_steps import EulerDiffusionStep
+    from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory
+    from ltx_pipelines.utils import multi_modal_guider_factory_denoising_func
+    from ltx_pipelines.utils.helpers import post_process_latent
+
+    def factory(name: str):
+        params = MultiModalGuiderParams(**guiders[name])
+        return create_multimodal_guider_factory(params=params, negative_context=contexts[f"negative_{name}"])
+
+    denoise_fn = multi_modal_guider_factory_denoising_func(
+        video_guider_factory=factory("video"),
+        audio_guider_factory=factory("audio"),
+        v_context=contexts["video"],
+        a_context=contexts["audio"],
+        transformer=transformer,
+    )
+    video_state, audio_state = states
+    denoised = denoise_fn(video_state, audio_state, sigmas, index)
+    stepped = []
+    for state, x0 in zip(states, denoised):
+        x0 = post_process_latent(x0, state.denoise_mask, state.clean_latent)
+        stepped.append(EulerDiffusionStep().step(state.latent, x0, sigmas, index))
+    return (*denoised, *stepped)
