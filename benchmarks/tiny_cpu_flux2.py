@@ -9,16 +9,12 @@ The tiny model is random and small, so this measures pipeline overhead, not GPU 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
-import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+
+from ditto.benchmarking.cpu_timing import pair_result, timed_pair, write_report
 
 THREADS = 2
 CASES = {
@@ -36,43 +32,6 @@ CASES = {
     ),
     "edit_2refs_64px": ("distilled", dict(prompt="combine them", height=64, width=64, num_inference_steps=4)),
 }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def timed_pair(ours, theirs, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall and process-CPU seconds of each, runs interleaved so load from elsewhere hits both alike."""
-    ours(), theirs()  # warm-up: first calls pay one-off lazy initialisation in both libraries
-    samples: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
-    for _ in range(repeats):
-        for key, fn in (("ours", ours), ("theirs", theirs)):
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            samples[key].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return tuple(
-        {
-            "wall_s": statistics.median(s[0] for s in samples[k]),
-            "cpu_s": statistics.median(s[1] for s in samples[k]),
-        }
-        for k in ("ours", "theirs")
-    )
 
 
 def main() -> None:
@@ -110,33 +69,18 @@ def main() -> None:
                 ),
                 args.repeats,
             )
-            results[name] = {
-                "ditto": ours,
-                "diffusers": theirs,
-                "speedup_wall": theirs["wall_s"] / ours["wall_s"],
-                "speedup_cpu": theirs["cpu_s"] / ours["cpu_s"],
-            }
+            results[name] = pair_result(ours, theirs)
             print(
                 f"{name}: ditto {ours['wall_s']:.3f}s, diffusers {theirs['wall_s']:.3f}s, "
                 f"speedup {results[name]['speedup_wall']:.2f}x wall / {results[name]['speedup_cpu']:.2f}x cpu"
             )
-    report = {
-        "benchmark": "flux2-klein tiny random checkpoint, CPU float32, generate() incl. text encoding and decode",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "cpu": cpu_name(),
-        "cpu_count": torch.get_num_threads(),
-        "torch_threads": THREADS,
-        "torch": torch.__version__,
-        "diffusers": __import__("diffusers").__version__,
-        "transformers": __import__("transformers").__version__,
-        "repeats": args.repeats,
-        "note": "median of repeats after one warm-up; the machine may be shared, cpu_s is less sensitive to that",
-        "cases": results,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(
+        args.out,
+        "flux2-klein tiny random checkpoint, CPU float32, generate() incl. text encoding and decode",
+        THREADS,
+        args.repeats,
+        results,
+    )
 
 
 if __name__ == "__main__":
