@@ -149,6 +149,13 @@ def _all_weights(modules: dict[str, torch.nn.Module], target: str | RowBlocks) -
     return all(_find_weight(modules, name) is not None for name in names)
 
 
+def raise_if_problems(lora: LoraFile, problems: list[str], what: str, hint: str) -> None:
+    """One InvalidParameter naming the first few targets that cannot take the LoRA (nothing if none)."""
+    if problems:
+        shown = ", ".join(problems[:MAX_KEYS_SHOWN]) + (" ..." if len(problems) > MAX_KEYS_SHOWN else "")
+        raise InvalidParameter("lora", lora.path, f"{what}: {shown}", hint)
+
+
 def _find_weight(modules: dict[str, torch.nn.Module], target: str) -> torch.nn.Parameter | None:
     component, _, module_path = target.partition(".")
     try:
@@ -263,11 +270,7 @@ class LoraStack:
             if delta_shape != tuple(param.flatten(1).shape):
                 problems.append(f"{name} (LoRA {delta_shape} vs weight {tuple(param.shape)})")
             targets[name] = param
-        if problems:
-            shown = ", ".join(problems[:MAX_KEYS_SHOWN]) + (" ..." if len(problems) > MAX_KEYS_SHOWN else "")
-            raise InvalidParameter(
-                "lora", lora.path, f"does not fit this model: {shown}", "is it a LoRA for another model?"
-            )
+        raise_if_problems(lora, problems, "does not fit this model", "is it a LoRA for another model?")
         return targets
 
     def _parameter(self, target: str, source: str) -> torch.nn.Parameter:

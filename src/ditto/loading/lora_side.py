@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ditto.errors import InvalidParameter
-from ditto.loading.lora import MAX_KEYS_SHOWN, LoraFile
+from ditto.loading.lora import LoraFile, raise_if_problems
 
 
 class SideLinear(nn.Module):
@@ -124,11 +123,7 @@ class LoraSide:
             if shape != tuple(module.weight.shape):
                 problems.append(f"{name} (LoRA {shape} vs weight {tuple(module.weight.shape)})")
             found[name] = module
-        if problems:
-            shown = ", ".join(problems[:MAX_KEYS_SHOWN]) + (" ..." if len(problems) > MAX_KEYS_SHOWN else "")
-            raise InvalidParameter(
-                "lora", lora.path, f"cannot be applied beside the weights: {shown}", 'or fuse it ("fuse")'
-            )
+        raise_if_problems(lora, problems, "cannot be applied beside the weights", 'or fuse it ("fuse")')
         return found
 
 
