@@ -47,3 +47,35 @@ def test_fusing_keeps_state_dict_and_shares_storage(models) -> None:
     # The separate layers are views into the fused matrix: no second copy of the weights.
     assert attn.to_q.weight.untyped_storage().data_ptr() == attn.fused_weight.untyped_storage().data_ptr()
     assert fused.transformer_blocks[0].attn2.fused == "kv"
+
+
+def test_a_lora_fused_after_fusing_projections_reaches_qkv() -> None:
+    """LoRA fusing writes weights in place, so the fused QKV matrix (a view owner) sees the LoRA too."""
+    from ditto.loading.lora import LoraFile, LoraPair, LoraStack
+
+    torch.manual_seed(0)
+    plain = LTX2Transformer(**LAYOUTS["2.0-split-stg"]).eval()
+    _randomize(plain, 0.1)
+    fused = copy.deepcopy(plain).fuse_projections()
+    g = torch.Generator().manual_seed(3)
+    inner = plain.transformer_blocks[0].attn1.to_q.weight.shape
+    pairs = {
+        f"transformer.transformer_blocks.0.attn1.{name}": LoraPair(
+            down=torch.randn(2, inner[1], generator=g),
+            up=torch.randn(inner[0], 2, generator=g),
+            multiplier=1.0,
+        )
+        for name in ("to_q", "to_k", "to_v")
+    }
+    lora = LoraFile("test.safetensors", pairs)
+    kwargs = _inputs("2.0-split-stg")
+    with torch.no_grad():
+        before = fused(**kwargs)[0]
+        stacks = [LoraStack({"transformer": model}) for model in (plain, fused)]
+        for stack in stacks:
+            stack.fuse(lora, 0.5)
+        expected, got = plain(**kwargs)[0], fused(**kwargs)[0]
+        assert (expected - before).abs().max() > 1e-3, "the LoRA must change the output"
+        assert (expected - got).abs().max() <= TOLERANCE
+        stacks[1].unfuse_all()
+        assert torch.equal(fused(**kwargs)[0], before), "unfuse restores the fused matrix too"

@@ -239,11 +239,13 @@ class LoraStack:
                     continue  # exactly the base weights (W + 0 would turn -0.0 into +0.0)
                 param = targets[name]
                 original = param.data
-                param.data = original + _delta(pair, scale, original)
+                fused = original + _delta(pair, scale, original)
                 keep = self.keep_device
-                layer.originals[name] = (
-                    original if keep is None or keep == original.device else original.to(keep)
-                )
+                kept = original.clone() if keep is None or keep == original.device else original.to(keep)
+                layer.originals[name] = kept
+                # In place, not a new tensor: a weight may be a view into a fused QKV matrix
+                # (fuse_projections), which must see the LoRA too.
+                param.data.copy_(fused)
         self.layers.append(layer)
         return layer
 
@@ -252,7 +254,7 @@ class LoraStack:
         with torch.inference_mode(False), torch.no_grad():
             for name, original in layer.originals.items():
                 param = self._parameter(name, layer.name)
-                param.data = original.to(param.device, non_blocking=True)
+                param.data.copy_(original)
 
     def unfuse_all(self) -> None:
         while self.layers:
