@@ -149,9 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             add_optional(sub, name, target)
         except ModuleNotFoundError as exc:
-            if exc.name != target:
+            if exc.name == target:
+                continue  # the subcommand is not part of this build
+            if (exc.name or "").startswith("ditto"):
                 raise
+            add_unavailable(sub, name, exc.name or "a package")
     return parser
+
+
+def add_unavailable(sub: argparse._SubParsersAction, name: str, missing: str) -> None:
+    """A subcommand whose third-party package is missing: `generate` still works, `name` says why not."""
+
+    def handler(args: argparse.Namespace) -> int:
+        raise DittoError(f"`ditto {name}` needs the package {missing!r}; install ditto with its dependencies")
+
+    # prefix_chars="+": every word after the name, "--model" too, is swallowed as a positional.
+    parser = sub.add_parser(name, help=f"(unavailable: needs {missing})", add_help=False, prefix_chars="+")
+    parser.add_argument("rest", nargs="*")
+    parser.set_defaults(handler=handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

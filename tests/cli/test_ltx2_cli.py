@@ -116,3 +116,24 @@ def test_missing_and_unexpected_weights_are_named(fox, cache: Path, tmp_path: Pa
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert "1 missing: proj_out.weight" in completed.stderr
     assert "1 unexpected: surprise.weight" in completed.stderr
+
+
+def test_a_subcommand_with_a_missing_package_leaves_generate_working(monkeypatch, capsys) -> None:
+    import builtins
+
+    from ditto import cli
+
+    real_import = builtins.__import__
+
+    def no_fastapi(name, *args, **kwargs):
+        if name == "fastapi" or name.startswith("fastapi."):
+            raise ModuleNotFoundError("No module named 'fastapi'", name="fastapi")
+        return real_import(name, *args, **kwargs)
+
+    for module in [m for m in __import__("sys").modules if m.startswith(("ditto.server", "fastapi"))]:
+        monkeypatch.delitem(__import__("sys").modules, module)
+    monkeypatch.setattr(builtins, "__import__", no_fastapi)
+    parser = cli.build_parser()  # must not raise
+    assert parser.parse_args(["generate", "--prompt", "x", "--output", "x.mp4"]).command == "generate"
+    assert cli.main(["serve", "--model", "tiny-ltx2"]) == 2
+    assert "`ditto serve` needs the package 'fastapi'" in capsys.readouterr().err
