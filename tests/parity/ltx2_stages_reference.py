@@ -4,6 +4,7 @@ all the noise, as ditto draws it."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -15,10 +16,9 @@ from ditto.pipelines.ltx2_two_stage import DISTILLED_SIGMAS, NO_GUIDANCE, STAGE_
 from ditto.testing.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
 
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-stages-"))
-
-
-def cleanup() -> None:
-    shutil.rmtree(_ROOT, ignore_errors=True)
+# Removed when the session ends, not when a test module does: the folder is cached (functools.cache)
+# and shared by several test modules, in whatever order they run.
+atexit.register(shutil.rmtree, _ROOT, True)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import functools
 
 import pytest
 import torch
-from ltx2_stages_reference import cleanup, distilled_lora, run_diffusers_stages, stages_folder
+from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_folder
 from thresholds import check_at_most
 
 from ditto.errors import InvalidParameter
@@ -29,10 +29,6 @@ GUIDANCE = dict(
     spatio_temporal_guidance_blocks=[1],
 )
 SIZE = dict(height=128, width=192, num_frames=9)
-
-
-def teardown_module() -> None:
-    cleanup()
 
 
 @functools.cache

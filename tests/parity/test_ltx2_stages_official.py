@@ -5,6 +5,7 @@ side draws its own noise from the same seed (the official GaussianNoiser draw, w
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -30,10 +31,8 @@ GUIDANCE.update(
 )
 GUIDANCE.update(spatio_temporal_guidance_blocks=[1], num_inference_steps=3)
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-ltx2-stages-official-"))
-
-
-def teardown_module() -> None:
-    shutil.rmtree(_ROOT, ignore_errors=True)
+# Removed at the session's end: checkpoint() is cached and test_ltx_official_i2v.py reuses it later.
+atexit.register(shutil.rmtree, _ROOT, True)
 
 
 @functools.cache
