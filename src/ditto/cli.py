@@ -47,6 +47,11 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer's blocks (GPU: faster steps after a one-off compile)",
+    )
+    parser.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
     )
     parser.add_argument(
@@ -94,6 +99,8 @@ def run_generate(args: argparse.Namespace) -> int:
         options["text_encoder"] = args.text_encoder
     if args.lora:
         options["loras"] = args.lora
+    if args.compile:
+        options["compile"] = True
     engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **options)
     kwargs = generate_kwargs(args)
     engine.validate(**kwargs)

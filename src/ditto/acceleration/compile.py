@@ -22,3 +22,23 @@ def compile_blocks(
     """
     for block in blocks:
         block.compile(fullgraph=True, dynamic=dynamic, mode=mode)
+
+
+def compile_transformer(model: nn.Module, mode: str | None = None) -> None:
+    """Regional compile of a DiT: its own `compile_blocks` if it has one, else every `*blocks` ModuleList
+    (FLUX.2 has two kinds of block, double- and single-stream)."""
+    if hasattr(model, "compile_blocks"):
+        model.compile_blocks(mode=mode)
+        return
+    for name, child in model.named_children():
+        if name.endswith("blocks") and isinstance(child, nn.ModuleList):
+            compile_blocks(child, mode=mode)
+
+
+def pipeline_transformer(pipeline: object) -> nn.Module | None:
+    """The denoising transformer of a ditto pipeline (held by the pipeline or by its components)."""
+    for holder in (pipeline, getattr(pipeline, "components", None)):
+        model = getattr(holder, "transformer", None)
+        if isinstance(model, nn.Module):
+            return model
+    return None

@@ -167,14 +167,10 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
     if variant.compile and state.get("compiled", "not compiled") != variant.mode:
         if variant.library == "diffusers":
             model.compile_repeated_blocks(fullgraph=True, dynamic=False, mode=variant.mode)
-        elif hasattr(model, "compile_blocks"):
-            model.compile_blocks(mode=variant.mode)
-        else:  # regional compile of every block list (FLUX.2 has two kinds of block)
-            from ditto.acceleration.compile import compile_blocks
+        else:
+            from ditto.acceleration.compile import compile_transformer
 
-            for name, child in model.named_children():
-                if name.endswith("blocks") and isinstance(child, nn.ModuleList):
-                    compile_blocks(child, mode=variant.mode)
+            compile_transformer(model, mode=variant.mode)
         state["compiled"] = variant.mode
 
 

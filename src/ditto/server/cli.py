@@ -37,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="seconds SIGTERM waits for the running job before stopping it (default: %(default)s)",
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer's blocks (the first job compiles)",
+    )
     parser.add_argument("--dtype", help="float32 | bfloat16 | float16 (default: the model's precision)")
     parser.add_argument("--text-encoder", help="text encoder folder (official single-file LTX checkpoints)")
     parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
@@ -58,6 +63,8 @@ def run_serve(args: argparse.Namespace) -> int:
         options["text_encoder"] = args.text_encoder
     if args.lora:
         options["loras"] = args.lora
+    if args.compile:
+        options["compile"] = True
     engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **options)
     app = create_app(
         engine,
