@@ -30,6 +30,16 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     ),
     "flux2-klein": ("tiny-flux2-klein", {}, dict(width=128, height=128, num_inference_steps=4)),
     "qwen-image": ("tiny-qwen-image", {}, dict(width=128, height=128, num_inference_steps=4)),
+    "ltx2-compiled": (
+        "tiny-ltx2",
+        {"compile": True},
+        dict(width=128, height=96, num_frames=17, num_inference_steps=4),
+    ),
+    "flux2-klein-compiled": (
+        "tiny-flux2-klein",
+        {"compile": True},
+        dict(width=128, height=128, num_inference_steps=4),
+    ),
 }
 
 
