@@ -94,7 +94,6 @@ def test_decoded_frames_and_audio(version: str) -> None:
     [
         (dict(image_crf=60), "image_crf", "is not an H.264 CRF in 0..51"),
         (dict(image_conditioning="sdxl"), "image_conditioning", "is not known"),
-        (dict(sampler="res2s"), "image", "is not supported with sampler='res2s' yet"),
         (dict(pipeline="two-stage"), "pipeline", "needs a latent upsampler"),
     ],
 )

@@ -53,11 +53,11 @@ def test_pixels_as_the_official_loader(tmp_path, width, height, crf):
     check("i2v_pixels", max_abs(ours, ref))
 
 
-def compare(engines, official_checkpoints, version, images, ours_image, case):  # noqa: F811
+def compare(engines, official_checkpoints, version, images, ours_image, case, sampler="euler"):  # noqa: F811
     path, gemma = official_checkpoints[version]
-    ref_video, ref_audio, _ = official_one_stage(path, gemma, REQUEST, images=images)
+    ref_video, ref_audio, _ = official_one_stage(path, gemma, REQUEST, sampler, images=images)
     engine = engines[version]
-    result = engine.generate(**REQUEST, image=ours_image, output_type="latent")
+    result = engine.generate(**REQUEST, image=ours_image, sampler=sampler, output_type="latent")
     components = engine.pipeline.components
     ref_video = denormalize_video(ref_video, components.vae)
     shape = LatentShape(0, 0, 0, 0, ref_audio.shape[2], ref_audio.shape[1], ref_audio.shape[-1])
@@ -79,6 +79,16 @@ def test_keyframes(engines, official_checkpoints, version, tmp_path):  # noqa: F
     last = write_picture(tmp_path / "last.png", 96, 64, seed=4)
     images = [(first, 0, 1.0, 33), (last, 8, 0.6, 33)]
     compare(engines, official_checkpoints, version, images, [first, (last, 8, 0.6)], "keyframe")
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_res2s_with_images(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+    """res2s (official res2s_audio_video_denoising_loop, legacy mode: the SDE-noised states are blended
+    back to the conditioning) with a kept first frame and a partly re-noised appended keyframe."""
+    first = write_picture(tmp_path / "first.png", 80, 50, seed=2)
+    last = write_picture(tmp_path / "last.png", 96, 64, seed=4)
+    images = [(first, 0, 1.0, 33), (last, 8, 0.6, 33)]
+    compare(engines, official_checkpoints, version, images, [first, (last, 8, 0.6)], "res2s_i2v", "res2s")
 
 
 @pytest.mark.parametrize("pipeline", ["two-stage", "distilled"])

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ditto.errors import InvalidParameter
 from ditto.pipelines.ltx2_images import (
     ImageCondition,
     check_compressible,
@@ -131,14 +130,10 @@ def keyframe_coords(
 
 
 def with_image_conditions(params: LTX2Params) -> LTX2Params:
-    """`image=` checked and decoded once, at validation (every pipeline conditions on it; res2s not yet)."""
+    """`image=` checked and decoded once, at validation (every pipeline and sampler conditions on it)."""
     conditions = image_conditions(params.image, params.num_frames)
     if not conditions:
         return dataclasses.replace(params, image=None)
-    if params.sampler != "euler":
-        raise InvalidParameter(
-            "image", "given", f"is not supported with sampler={params.sampler!r} yet", 'use sampler="euler"'
-        )
     crf = check_image_crf(params.image_crf)
     for condition in conditions:
         check_compressible(condition, crf)

@@ -1,14 +1,19 @@
 """LTX-2 denoising with the official res2s sampler: the same guided passes as the Euler loop
-(ltx2_denoise.Denoiser), advanced by sampling/res2s.py instead of Euler steps."""
+(ltx2_denoise.Denoiser), advanced by sampling/res2s.py instead of Euler steps.
+
+With images, the transformer sees the per-token timesteps sigma * mask and every x0 is blended back to the
+conditioning (Denoiser.guided_x0), as in the Euler loop; on top, the official res2s loop blends each
+re-noised state (after both SDE steps) back to the conditioning, since its SDE noise hits every token."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
+from ditto.pipelines.ltx2_conditioning import VideoConditioning
 from ditto.pipelines.ltx2_denoise import DenoiseInputs, Denoiser
-from ditto.sampling.res2s import Res2s
+from ditto.sampling.res2s import Project, Res2s
 
 
 def denoise_res2s(
@@ -19,11 +24,21 @@ def denoise_res2s(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     denoiser = Denoiser(transformer, dtype, inputs)
 
-    def guided(latents, sigma: torch.Tensor):
+    def guided(latents: Sequence[torch.Tensor], sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma)
 
     # Latents are stored in the model dtype between steps, as the official loop stores them.
     video, audio = Res2s(dtype, inputs.video.device).run(
-        [inputs.video, inputs.audio], inputs.sigmas, guided, on_step
+        [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
     )
+    if inputs.conditioning is not None:
+        video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video.float(), audio.float()
+
+
+def conditioned(conditioning: VideoConditioning | None) -> Project | None:
+    """The video state pulled back to the images (post_process_latent); audio has no conditioning, and its
+    official blend with an all-ones mask is the identity, so it is left as it is."""
+    if conditioning is None:
+        return None
+    return lambda latents: [conditioning.blend(latents[0]), *latents[1:]]

@@ -7,6 +7,10 @@ Per step, from sigma to sigma_next with h = log(sigma / sigma_next):
   x0_2 = D(x_mid, sub_sigma); x_next = x + h (b1 eps_1 + b2 eps_2), then SDE noise to sigma_next.
 A final 0 sigma is replaced by [0.0011, 0] and the last step returns the denoised prediction.
 
+Conditioned latents (image-to-video): the official loop runs in its default legacy mode, where the SDE
+steps use the scalar sigmas for every token and each re-noised state (x_mid, x_next) is then pulled back
+to the conditioning (post_process_latent); `project` is that pull-back, applied after both SDE steps.
+
 Precision as the official code: h and the Runge-Kutta coefficients are Python floats (double), the
 latent arithmetic is float64, the step-level SDE coefficients are computed from the float32 schedule in
 float32 (the substep ones from float64 sigmas), and latents are stored back in the model dtype.
@@ -27,6 +31,8 @@ BONG_ITERATIONS = 100
 FINAL_SIGMA = 0.0011  # replaces a final 0 so that log(sigma / sigma_next) stays finite
 
 Denoise = Callable[[Sequence[torch.Tensor], torch.Tensor], Sequence[torch.Tensor]]
+# Maps re-noised float64 latents to the states the loop keeps (the conditioning blend); None = as they are.
+Project = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 
 
 def phi(j: int, neg_h: float) -> float:
@@ -86,6 +92,7 @@ class Res2s:
         sigmas: torch.Tensor,
         denoise: Denoise,
         on_step: Callable[[int, int], None] | None = None,
+        project: Project | None = None,
     ) -> list[torch.Tensor]:
         steps = len(sigmas) - 1
         if sigmas[-1] == 0:
@@ -95,7 +102,7 @@ class Res2s:
         hs = [-math.log(float(sigmas_cpu[i + 1] / sigmas_cpu[i])) for i in range(steps)]
         latents = list(latents)
         for index in range(steps):
-            latents = self.step(latents, sigmas, index, hs[index], denoise)
+            latents = self.step(latents, sigmas, index, hs[index], denoise, project)
             if on_step is not None:
                 on_step(index + 1, steps)
         if sigmas[-1] == 0:
@@ -103,7 +110,13 @@ class Res2s:
         return latents
 
     def step(
-        self, latents: list[torch.Tensor], sigmas: torch.Tensor, index: int, h: float, denoise: Denoise
+        self,
+        latents: list[torch.Tensor],
+        sigmas: torch.Tensor,
+        index: int,
+        h: float,
+        denoise: Denoise,
+        project: Project | None = None,
     ) -> list[torch.Tensor]:
         sigma, sigma_next = sigmas[index].double(), sigmas[index + 1].double()
         anchors = [x.double() for x in latents]
@@ -116,6 +129,8 @@ class Res2s:
             sde_step(x, m, sigma, sub_sigma, sde_noise(latent, self.substep_noise))
             for x, m, latent in zip(anchors, mids, latents)
         ]
+        if project is not None:
+            mids = project(mids)
         if h < 0.5 and sigma > 0.03:
             # The official loop always runs all iterations: the anchor converges to x_mid - h a21 eps_1.
             for _ in range(BONG_ITERATIONS):
@@ -128,4 +143,6 @@ class Res2s:
             sde_step(x, n, sigmas[index], sigmas[index + 1], sde_noise(latent, self.step_noise))
             for x, n, latent in zip(anchors, nexts, latents)
         ]
+        if project is not None:
+            nexts = project(nexts)
         return [n.to(self.model_dtype) for n in nexts]
