@@ -75,6 +75,8 @@ def test_two_stage_sizes_must_be_multiples_of_64() -> None:
         engine().validate(prompt="x", height=128, width=128, pipeline="distilled", num_inference_steps=4)
     with pytest.raises(InvalidParameter, match="pipeline='three-stage' is not known"):
         engine().validate(prompt="x", pipeline="three-stage")
+    with pytest.raises(InvalidParameter, match="sampler='res2s' is not supported by pipeline='two-stage'"):
+        engine().validate(prompt="x", height=128, width=128, pipeline="two-stage", sampler="res2s")
     assert engine().validate(prompt="x").pipeline == "two-stage"  # the official recommendation when possible
 
 

@@ -114,6 +114,12 @@ def check_stages(raw: LTX2Params, params: LTX2Params, components: LTX2Components
         raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(PIPELINES)}")
     if params.pipeline == "one-stage":
         return
+    if params.sampler != "euler":
+        # The stages run Euler only; running it silently when res2s was asked would mislead.
+        raise InvalidParameter(
+            "sampler", params.sampler, f"is not supported by pipeline={params.pipeline!r} (Euler only)",
+            'use pipeline="one-stage" for res2s',
+        )  # fmt: skip
     # Stage 1 runs at half size and the VAE compresses 32x, so both sides must be multiples of 64.
     check_multiple("height", params.height, 64)
     check_multiple("width", params.width, 64)
