@@ -12,6 +12,20 @@ import torch
 
 from ditto.testing.tiny.ltx2 import build_tiny
 
+PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
+# Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).
+FULL_GUIDANCE = dict(
+    guidance_scale=3.0,
+    stg_scale=1.0,
+    modality_scale=3.0,
+    guidance_rescale=0.7,
+    audio_guidance_scale=7.0,
+    audio_stg_scale=1.0,
+    audio_modality_scale=3.0,
+    audio_guidance_rescale=0.7,
+    spatio_temporal_guidance_blocks=[1],
+)
+
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-"))
 atexit.register(shutil.rmtree, _ROOT, True)
 

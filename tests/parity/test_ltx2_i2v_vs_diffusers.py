@@ -7,10 +7,9 @@ import functools
 
 import numpy as np
 import pytest
-from ltx2_fixtures import ditto_engine, start_latents, tiny_ltx2
+from ltx2_fixtures import FULL_GUIDANCE, PROMPT, ditto_engine, start_latents, tiny_ltx2
 from ltx2_i2v_reference import load_diffusers_i2v, run_diffusers_i2v, start_with_image
 from PIL import Image
-from test_ltx2_vs_diffusers import FULL_GUIDANCE, PROMPT
 from thresholds import check_at_least, check_at_most
 
 from ditto.testing.metrics import max_abs, psnr

@@ -8,6 +8,7 @@ import functools
 
 import pytest
 import torch
+from ltx2_fixtures import FULL_GUIDANCE, PROMPT
 from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_folder
 from thresholds import check_at_most
 
@@ -16,18 +17,7 @@ from ditto.pipelines.ltx2_two_stage import stage_one_params
 from ditto.testing.metrics import max_abs
 
 GROUP = "ltx2_stages"
-PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
-GUIDANCE = dict(
-    guidance_scale=3.0,
-    stg_scale=1.0,
-    modality_scale=3.0,
-    guidance_rescale=0.7,
-    audio_guidance_scale=7.0,
-    audio_stg_scale=1.0,
-    audio_modality_scale=3.0,
-    audio_guidance_rescale=0.7,
-    spatio_temporal_guidance_blocks=[1],
-)
+GUIDANCE = FULL_GUIDANCE
 SIZE = dict(height=128, width=192, num_frames=9)
 
 

@@ -17,19 +17,16 @@ import torch
 
 official_shims.install()
 
+from ltx2_fixtures import FULL_GUIDANCE, PROMPT  # noqa: E402
 from ltx2_stages_official import run_official  # noqa: E402
 from thresholds import check_at_most  # noqa: E402
 
 from ditto.testing.metrics import max_abs  # noqa: E402
 
 GROUP = "ltx2_stages"
-REQUEST = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality", seed=9)
+REQUEST = dict(PROMPT, seed=9)
 REQUEST.update(height=128, width=192, num_frames=9, frame_rate=24.0)
-GUIDANCE = dict(guidance_scale=3.0, stg_scale=1.0, modality_scale=3.0, guidance_rescale=0.7)
-GUIDANCE.update(
-    audio_guidance_scale=7.0, audio_stg_scale=1.0, audio_modality_scale=3.0, audio_guidance_rescale=0.7
-)
-GUIDANCE.update(spatio_temporal_guidance_blocks=[1], num_inference_steps=3)
+GUIDANCE = dict(FULL_GUIDANCE, num_inference_steps=3)
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-ltx2-stages-official-"))
 # Removed at the session's end: checkpoint() is cached and test_ltx_official_i2v.py reuses it later.
 atexit.register(shutil.rmtree, _ROOT, True)

@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from ltx2_fixtures import diffusers_pipe, ditto_engine, start_latents
+from ltx2_fixtures import FULL_GUIDANCE, PROMPT, diffusers_pipe, ditto_engine, start_latents
 from ltx2_reference import run_diffusers
 from thresholds import check_at_least, check_at_most
 
+from ditto.pipelines.ltx2_two_stage import NO_GUIDANCE
 from ditto.testing.metrics import max_abs, psnr
 
 GROUP = "ltx2_vs_diffusers"
-NO_GUIDANCE = dict(
-    guidance_scale=1.0,
-    stg_scale=0.0,
-    modality_scale=1.0,
-    guidance_rescale=0.0,
-    audio_guidance_scale=1.0,
-    audio_stg_scale=0.0,
-    audio_modality_scale=1.0,
-    audio_guidance_rescale=0.0,
-)
 CFG_ONLY = {**NO_GUIDANCE, "guidance_scale": 3.0, "audio_guidance_scale": 7.0}
-# Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).
-FULL_GUIDANCE = dict(
-    guidance_scale=3.0,
-    stg_scale=1.0,
-    modality_scale=3.0,
-    guidance_rescale=0.7,
-    audio_guidance_scale=7.0,
-    audio_stg_scale=1.0,
-    audio_modality_scale=3.0,
-    audio_guidance_rescale=0.7,
-    spatio_temporal_guidance_blocks=[1],
-)
-PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
 
 
 def compare_latents(version: str, request: dict, case: str, batch: int = 1) -> None:
