@@ -6,21 +6,11 @@ shift) so the values agree to the last bit; the scheduler config is read from th
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
 
-from ditto.errors import CheckpointError
-
-UNSUPPORTED = (
-    "use_karras_sigmas",
-    "use_exponential_sigmas",
-    "use_beta_sigmas",
-    "invert_sigmas",
-    "stochastic_sampling",
-)
+from ditto.sampling.schedules import check_flow_match_config, flow_match_sigmas
 
 
 def empirical_mu(image_tokens: int, steps: int) -> float:
@@ -39,32 +29,15 @@ def empirical_mu(image_tokens: int, steps: int) -> float:
 
 
 def check_scheduler_config(config: dict[str, Any]) -> None:
-    for key in UNSUPPORTED:
-        if config.get(key):
-            raise CheckpointError(f"scheduler config {key}={config[key]!r} is not supported for flux2-klein")
+    check_flow_match_config(config, "flux2-klein")
 
 
 def klein_sigmas(
     config: dict[str, Any], steps: int, image_tokens: int, sigmas: list[float] | None = None
 ) -> torch.Tensor:
     """float32 sigmas [n + 1] ending in 0. `sigmas` replaces the linear grid; mu still uses `steps`."""
-    grid = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
-    values = np.array(grid).astype(np.float32)
-    if config.get("use_dynamic_shifting", False):
-        mu = empirical_mu(image_tokens, steps)
-        if config.get("time_shift_type", "exponential") == "exponential":
-            values = math.exp(mu) / (math.exp(mu) + (1 / values - 1) ** 1.0)
-        else:
-            values = mu / (mu + (1 / values - 1) ** 1.0)
-    else:
-        shift = config.get("shift", 1.0)
-        values = shift * values / (1 + (shift - 1) * values)
-    terminal = config.get("shift_terminal")
-    if terminal:
-        one_minus = 1 - values
-        values = 1 - (one_minus / (one_minus[-1] / (1 - terminal)))
-    out = torch.from_numpy(np.asarray(values)).to(torch.float32)
-    return torch.cat([out, torch.zeros(1)])
+    mu = empirical_mu(image_tokens, steps) if config.get("use_dynamic_shifting", False) else None
+    return flow_match_sigmas(config, steps, mu, sigmas)
 
 
 def euler_step(

@@ -1,32 +1,21 @@
 """Qwen-Image sampling pieces: the flow-match schedule, initial noise, latent packing and true CFG.
 
 Each follows diffusers 0.42.1 operation for operation (NumPy float32 schedule, CPU-generator noise), so a
-seed gives the same numbers as the reference. (Candidates for ditto/sampling once a second family needs them.)
+seed gives the same numbers as the reference. The schedule arithmetic is shared with FLUX.2
+(`sampling.schedules.flow_match_sigmas`); only the shift exponent is Qwen-Image's own.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
 
-from ditto.errors import CheckpointError
-
-UNSUPPORTED_SCHEDULER_KEYS = (
-    "use_karras_sigmas",
-    "use_exponential_sigmas",
-    "use_beta_sigmas",
-    "stochastic_sampling",
-    "invert_sigmas",
-)
+from ditto.sampling.schedules import check_flow_match_config, flow_match_sigmas
 
 
 def check_scheduler_config(config: dict[str, Any]) -> None:
-    for key in UNSUPPORTED_SCHEDULER_KEYS:
-        if config.get(key):
-            raise CheckpointError(f"scheduler: {key}=True is not supported for Qwen-Image")
+    check_flow_match_config(config, "Qwen-Image")
 
 
 def calculate_shift(tokens: int, config: dict[str, Any]) -> float:
@@ -40,27 +29,9 @@ def calculate_shift(tokens: int, config: dict[str, Any]) -> float:
 def flow_sigmas(
     config: dict[str, Any], steps: int, tokens: int, sigmas: list[float] | None = None
 ) -> torch.Tensor:
-    """`steps + 1` float32 sigmas (last 0): FlowMatchEulerDiscreteScheduler.set_timesteps(sigmas, mu).
-
-    The arithmetic runs in NumPy float32 in the reference's order, so every value matches to the bit.
-    """
-    base = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
-    s = np.array(base).astype(np.float32)
-    if config.get("use_dynamic_shifting", False):
-        mu = calculate_shift(tokens, config)
-        if config.get("time_shift_type", "exponential") == "exponential":
-            s = math.exp(mu) / (math.exp(mu) + (1 / s - 1) ** 1.0)
-        else:
-            s = mu / (mu + (1 / s - 1) ** 1.0)
-    else:
-        shift = config.get("shift", 1.0)
-        s = shift * s / (1 + (shift - 1) * s)
-    terminal = config.get("shift_terminal")
-    if terminal:
-        one_minus = 1 - s
-        s = 1 - (one_minus / (one_minus[-1] / (1 - terminal)))
-    out = torch.from_numpy(np.asarray(s)).to(torch.float32)
-    return torch.cat([out, torch.zeros(1)])
+    """`steps + 1` float32 sigmas (last 0), with Qwen-Image's linear-in-tokens shift exponent."""
+    mu = calculate_shift(tokens, config) if config.get("use_dynamic_shifting", False) else None
+    return flow_match_sigmas(config, steps, mu, sigmas)
 
 
 def initial_noise(
