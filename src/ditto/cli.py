@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ditto.errors import DittoError
 
@@ -90,18 +91,23 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from ditto.engine import Engine
-
-    quiet_third_party()
-    options = {}
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The loading flags `generate` and `serve` share, as Engine.from_pretrained options."""
+    options: dict[str, Any] = {}
     if args.text_encoder:
         options["text_encoder"] = args.text_encoder
     if args.lora:
         options["loras"] = args.lora
     if args.compile:
         options["compile"] = True
-    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **options)
+    return options
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ditto.engine import Engine
+
+    quiet_third_party()
+    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **engine_options(args))
     kwargs = generate_kwargs(args)
     engine.validate(**kwargs)
     result = engine.generate(**kwargs)

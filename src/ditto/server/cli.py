@@ -52,20 +52,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ditto.cli import engine_options
     from ditto.engine import Engine
     from ditto.server.app import create_app
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    options = {}
-    if args.text_encoder:
-        options["text_encoder"] = args.text_encoder
-    if args.lora:
-        options["loras"] = args.lora
-    if args.compile:
-        options["compile"] = True
-    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **options)
+    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **engine_options(args))
     app = create_app(
         engine,
         Path(args.data_dir),
