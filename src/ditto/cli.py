@@ -52,6 +52,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="torch.compile the transformer's blocks (GPU: faster steps after a one-off compile)",
     )
+    add_quantization_flag(parser)
     parser.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
     )
@@ -63,6 +64,15 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     for flag, (_, kind) in GENERATE_FLAGS.items():
         parser.add_argument(flag, type=kind)
     parser.set_defaults(handler=run_generate)
+
+
+def add_quantization_flag(parser: argparse.ArgumentParser) -> None:
+    """--quantization, shared by `generate` and `serve`."""
+    parser.add_argument(
+        "--quantization",
+        choices=["fp8"],
+        help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
+    )
 
 
 def generate_kwargs(args: argparse.Namespace) -> dict:
@@ -100,6 +110,8 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         options["loras"] = args.lora
     if args.compile:
         options["compile"] = True
+    if args.quantization:
+        options["quantization"] = args.quantization
     return options
 
 

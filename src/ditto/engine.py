@@ -50,6 +50,31 @@ def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
     return detect_family(path), path
 
 
+QUANTIZATIONS = ("fp8",)
+
+
+def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) -> None:
+    """`quantization="fp8"`: the transformer blocks' Linears run FP8 products (acceleration/fp8.py).
+    Must run before compile: the compiled graph is built for the modules it finds."""
+    from ditto.acceleration.compile import pipeline_transformer
+    from ditto.acceleration.fp8 import fp8_supported, quantize_transformer
+    from ditto.errors import InvalidParameter
+
+    if quantization not in QUANTIZATIONS:
+        raise InvalidParameter("quantization", quantization, "is not known", f"one of {list(QUANTIZATIONS)}")
+    if not fp8_supported(device):
+        raise InvalidParameter(
+            "quantization", quantization, f"needs FP8 tensor cores (compute capability 8.9+) on {device}",
+            "a Hopper/Ada/Blackwell GPU, or no quantization",
+        )  # fmt: skip
+    model = pipeline_transformer(pipeline)
+    if model is None:
+        raise InvalidParameter(
+            "quantization", quantization, f"is not supported by the {pipeline.family} pipeline"
+        )
+    quantize_transformer(model)  # the swaps are dropped: the bf16 weights of quantized layers are freed
+
+
 def compile_pipeline(pipeline: Any) -> None:
     """`compile=True`: regional torch.compile of the transformer's blocks (the first call at each new shape
     compiles, tens of seconds for LTX-2; later calls run the compiled graph: 1.41x on an H100, RESULTS.md)."""
@@ -66,9 +91,10 @@ def compile_pipeline(pipeline: Any) -> None:
 class Engine:
     """`Engine.from_pretrained(model, device, dtype)` then `engine.generate(**kwargs) -> Result`."""
 
-    def __init__(self, pipeline: Any, model: str) -> None:
+    def __init__(self, pipeline: Any, model: str, quantization: str | None = None) -> None:
         self.pipeline = pipeline
         self.model = model
+        self.quantization = quantization
 
     @classmethod
     def from_pretrained(
@@ -81,13 +107,16 @@ class Engine:
         """Load a checkpoint folder (or a tiny model name such as 'tiny-ltx2'); `options` go to the family."""
         family, path = resolve_model(model)
         compile_blocks = bool(options.pop("compile", False))
+        quantization = options.pop("quantization", None)
         use_fast_attention(parse_device(device))
         pipeline = family.pipeline_class().from_pretrained(
             path, parse_device(device), parse_dtype(dtype), **options
         )
+        if quantization:
+            quantize_pipeline(pipeline, quantization, parse_device(device))
         if compile_blocks:
             compile_pipeline(pipeline)
-        return cls(pipeline, str(model))
+        return cls(pipeline, str(model), quantization)
 
     @property
     def family(self) -> str:
@@ -107,12 +136,25 @@ class Engine:
             from ditto.errors import InvalidParameter
 
             raise InvalidParameter("lora", str(path), f"is not supported by the {self.family} pipeline")
+        self._refuse_fusing_into_quantized(path)
         self.pipeline.load_lora(path, scale)
 
     def unload_lora(self) -> None:
         """Unfuse every loaded LoRA; the weights are restored bit for bit."""
         if hasattr(self.pipeline, "unload_lora"):
+            self._refuse_fusing_into_quantized("(all loaded)")
             self.pipeline.unload_lora()
+
+    def _refuse_fusing_into_quantized(self, path: str | os.PathLike) -> None:
+        """FP8 weights were quantized from the weights as loaded: fusing or unfusing afterwards would
+        change bf16 copies the model no longer uses."""
+        if self.quantization:
+            from ditto.errors import InvalidParameter
+
+            raise InvalidParameter(
+                "lora", str(path), f"cannot be fused or unfused after {self.quantization} quantization",
+                "pass loras= to Engine.from_pretrained (fused before quantizing) or load without quantization",
+            )  # fmt: skip
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         with torch.inference_mode():

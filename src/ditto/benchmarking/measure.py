@@ -31,6 +31,7 @@ class Variant:
     fused: bool = False
     attention: tuple[str, ...] | None = ("cudnn", "flash", "efficient", "math")  # ditto's CUDA order
     mode: str | None = None  # torch.compile mode
+    fp8: str | None = None  # ditto only: FP8 block Linears, "rowwise" | "tensorwise" scaling
     quick: bool = False  # 1 warm-up + 3 runs instead of the full count (ablations)
 
 
@@ -164,6 +165,8 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
             if hasattr(model, "fuse_projections"):
                 model.fuse_projections()
             state["fused"] = hasattr(model, "fuse_projections")
+    if variant.library == "ditto" and state.get("fp8") != variant.fp8:
+        _set_fp8(model, variant.fp8, state)
     if variant.compile and state.get("compiled", "not compiled") != variant.mode:
         if variant.library == "diffusers":
             model.compile_repeated_blocks(fullgraph=True, dynamic=False, mode=variant.mode)
@@ -172,6 +175,16 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
 
             compile_transformer(model, mode=variant.mode)
         state["compiled"] = variant.mode
+
+
+def _set_fp8(model: nn.Module, scaling: str | None, state: dict[str, Any]) -> None:
+    """Swap FP8 Linears in or out (the originals are kept, so variants can go back to bf16)."""
+    from ditto.acceleration.fp8 import quantize_transformer, restore
+
+    restore(state.pop("fp8_swaps", []))
+    if scaling:
+        state["fp8_swaps"] = quantize_transformer(model, scaling)
+    state["fp8"] = scaling
 
 
 def run_case(

@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ditto.acceleration.fp8 import Fp8Linear
 from ditto.loading.lora import LoraFile, raise_if_problems
 
 
 class SideLinear(nn.Module):
     """A Linear plus a LoRA beside it: base(x) + up(down(x)), the base's weights untouched."""
 
-    def __init__(self, base: nn.Linear, down: torch.Tensor, up: torch.Tensor) -> None:
+    def __init__(self, base: nn.Module, down: torch.Tensor, up: torch.Tensor) -> None:
         super().__init__()
         self.base = base
         self.register_buffer("down", down, persistent=False)  # A [rank, in]
@@ -84,9 +85,9 @@ class LoraSide:
         linears = self._linears(lora)
         factors = {}
         for name, pair in lora.pairs.items():
-            weight = linears[name].weight
-            down = pair.down.to(weight.device, weight.dtype)
-            up = pair.up.to(weight.device, weight.dtype)
+            device, dtype = _compute_device_dtype(linears[name])
+            down = pair.down.to(device, dtype)
+            up = pair.up.to(device, dtype)
             factor = scale * pair.multiplier
             factors[name] = (down, up if factor == 1.0 else up * factor)
         return SideFactors(f"{lora.path}:{scale}", factors)
@@ -113,18 +114,26 @@ class LoraSide:
         found, problems = {}, []
         for name, pair in lora.pairs.items():
             module = _find_module(self.modules, name)
-            if not isinstance(module, nn.Linear):
+            if not isinstance(module, (nn.Linear, Fp8Linear)):
                 problems.append(f"{name} (not a Linear: the side path applies LoRAs to Linears only)")
                 continue
             if _in_fused_projection(self.modules, name):
                 problems.append(f"{name} (its attention runs a fused QKV/KV product that never calls it)")
                 continue
             shape = (pair.up.flatten(1).shape[0], pair.down.flatten(1).shape[1])
-            if shape != tuple(module.weight.shape):
-                problems.append(f"{name} (LoRA {shape} vs weight {tuple(module.weight.shape)})")
+            weight_shape = (module.out_features, module.in_features)
+            if shape != weight_shape:
+                problems.append(f"{name} (LoRA {shape} vs weight {weight_shape})")
             found[name] = module
         raise_if_problems(lora, problems, "cannot be applied beside the weights", 'or fuse it ("fuse")')
         return found
+
+
+def _compute_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where a target computes and in which dtype its output comes (an FP8 Linear: its bf16 output)."""
+    if isinstance(module, Fp8Linear):
+        return module.weight_fp8.device, module.out_dtype
+    return module.weight.device, module.weight.dtype
 
 
 def _find_module(modules: dict[str, nn.Module], target: str) -> nn.Module | None:

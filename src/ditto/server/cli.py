@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="torch.compile the transformer's blocks (the first job compiles)",
     )
+    from ditto.cli import add_quantization_flag  # here: ditto.cli imports this module
+
+    add_quantization_flag(parser)
     parser.add_argument("--dtype", help="float32 | bfloat16 | float16 (default: the model's precision)")
     parser.add_argument("--text-encoder", help="text encoder folder (official single-file LTX checkpoints)")
     parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")

@@ -27,6 +27,10 @@ _MASK_BIAS = -10000.0
 
 
 class LTX2Transformer(nn.Module):
+    # FP8 (`acceleration.fp8`): the first block and the last five stay in bf16, as in ltx-core's
+    # fp8-scaled-mm policy (its EXCLUDED_LAYER_SUBSTRINGS).
+    fp8_keep_blocks = (1, 5)
+
     def __init__(
         self,
         in_channels: int = 128,
