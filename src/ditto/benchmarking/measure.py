@@ -7,6 +7,7 @@ only the fused matrices. That is what lets two 19B LTX-2 models sit on one 80 GB
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -213,6 +214,11 @@ def run_case(
     expected: dict[Shape, tuple[torch.Tensor, ...]] = {}
     expected_compiled: dict[Shape, tuple[torch.Tensor, ...]] = {}
     flops: dict[Shape, int] = {}
+    # FLOPs from the reference before anything is compiled: running a compiled model under FlopCounterMode
+    # left diffusers' compiled blocks running eagerly afterwards (measured: "compiled" at eager speed).
+    with torch.inference_mode():
+        for shape in shapes:
+            flops[shape] = count_flops(functools.partial(reference, **inputs[shape][0]))
     native: nn.Module | None = None
     states: dict[str, dict[str, Any]] = {"diffusers": {}, "ditto": {}}
     for variant in variants:
