@@ -72,7 +72,7 @@ def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) ->
         raise InvalidParameter(
             "quantization", quantization, f"is not supported by the {pipeline.family} pipeline"
         )
-    quantize_transformer(model)  # the swaps are dropped: the bf16 weights of quantized layers are freed
+    quantize_transformer(model, keep_originals=False)  # each bf16 weight is freed once its FP8 copy exists
 
 
 def compile_pipeline(pipeline: Any) -> None:

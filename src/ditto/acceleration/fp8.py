@@ -112,11 +112,13 @@ def quantize_fp8(
     keep_first: int = 0,
     keep_last: int = 0,
     skip_blocks: Collection[int] = (),
+    keep_originals: bool = True,
 ) -> list[Fp8Swap]:
     """Replace the block Linears of `model` by `Fp8Linear`s in place; returns the swaps for `restore`.
 
     keep_first/keep_last: blocks at either end that stay in the model's dtype (per block list);
-    skip_blocks: further indices to leave alone.
+    skip_blocks: further indices to leave alone. keep_originals=False frees each bf16 weight as soon as
+    its FP8 copy exists (nothing to restore; peak memory stays one layer above the model's) and returns [].
     """
     swaps: list[Fp8Swap] = []
     for _, blocks in block_lists(model):
@@ -129,7 +131,8 @@ def quantize_fp8(
                     parent_name, _, attr = name.rpartition(".")
                     parent = block.get_submodule(parent_name) if parent_name else block
                     setattr(parent, attr, Fp8Linear(module, scaling))
-                    swaps.append(Fp8Swap(parent, attr, module))
+                    if keep_originals:
+                        swaps.append(Fp8Swap(parent, attr, module))
     return swaps
 
 
@@ -146,8 +149,12 @@ def fp8_supported(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(device) >= (8, 9)
 
 
-def quantize_transformer(model: nn.Module, scaling: str = "rowwise") -> list[Fp8Swap]:
+def quantize_transformer(
+    model: nn.Module, scaling: str = "rowwise", keep_originals: bool = True
+) -> list[Fp8Swap]:
     """`quantize_fp8` with the model's own exclusions (`fp8_keep_blocks = (first, last)`, LTX-2: the
     official (1, 5)); models without one quantize every block."""
     keep_first, keep_last = getattr(model, "fp8_keep_blocks", (0, 0))
-    return quantize_fp8(model, scaling, keep_first=keep_first, keep_last=keep_last)
+    return quantize_fp8(
+        model, scaling, keep_first=keep_first, keep_last=keep_last, keep_originals=keep_originals
+    )

@@ -32,6 +32,7 @@ class Settings:
     repeats: int  # Klein: timed runs per variant (median)
     ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
     ltx2_eager: bool  # also time LTX-2 without compile
+    ltx2_fp8: bool  # also time LTX-2 compiled with FP8 block products (after the bf16 variants)
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
 
@@ -195,6 +196,8 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         force_eager = settings.compile  # nothing compiled otherwise
         stance = (lambda: torch.compiler.set_stance("force_eager")) if force_eager else contextlib.nullcontext
         variants.append(("ditto-eager", stance))
+    if settings.ltx2_fp8 and settings.compile:
+        variants.append(("ditto-compiled-fp8", contextlib.nullcontext))
     if settings.compile:
         c.transformer.compile_blocks()
     for name, stance in variants:
@@ -202,9 +205,14 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
             continue
 
         def variant(name: str = name, stance: Callable[[], Any] = stance) -> None:
+            if name.endswith("fp8"):
+                from ditto.acceleration.fp8 import quantize_transformer
+
+                # For good (the bf16 weights are freed): so this variant comes last.
+                quantize_transformer(c.transformer, keep_originals=False)
             with stance():
                 _ltx2_variant(pipe, settings, section, name)
-                if settings.profile and name == "ditto-compiled":
+                if settings.profile and name.startswith("ditto-compiled"):
                     _profile(section, f"{name}, 2 steps", lambda: pipe.generate(**ltx2_request(settings, 2)))
 
         _attempt(section, name, variant, save)

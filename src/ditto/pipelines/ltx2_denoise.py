@@ -7,6 +7,7 @@ from Python floats before the loop, and progress is reported from the host side 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -147,6 +148,13 @@ class Denoiser:
         return self.conditioning.mask * sigma
 
 
+def text_kv_scope(transformer: torch.nn.Module) -> AbstractContextManager[None]:
+    """One sampling loop at fixed weights: the text keys/values are computed once (ditto's transformer;
+    a reference model passed in by a test has no cache)."""
+    scope = getattr(transformer, "text_kv_scope", None)
+    return scope() if scope is not None else nullcontext()
+
+
 def denoise(
     transformer: torch.nn.Module,
     dtype: torch.dtype,
@@ -156,9 +164,10 @@ def denoise(
     denoiser = Denoiser(transformer, dtype, inputs)
     video, audio = inputs.video, inputs.audio
     steps = len(inputs.sigmas) - 1
-    for index in range(steps):
-        video, audio = denoiser.step(video, audio, index)
-        on_step(index + 1, steps)
+    with text_kv_scope(transformer):
+        for index in range(steps):
+            video, audio = denoiser.step(video, audio, index)
+            on_step(index + 1, steps)
     if inputs.conditioning is not None:
         video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video, audio

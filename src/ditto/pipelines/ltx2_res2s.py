@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ditto.pipelines.ltx2_conditioning import VideoConditioning
-from ditto.pipelines.ltx2_denoise import DenoiseInputs, Denoiser
+from ditto.pipelines.ltx2_denoise import DenoiseInputs, Denoiser, text_kv_scope
 from ditto.sampling.res2s import Project, Res2s
 
 
@@ -28,9 +28,10 @@ def denoise_res2s(
         return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma)
 
     # Latents are stored in the model dtype between steps, as the official loop stores them.
-    video, audio = Res2s(dtype, inputs.video.device).run(
-        [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
-    )
+    with text_kv_scope(transformer):
+        video, audio = Res2s(dtype, inputs.video.device).run(
+            [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
+        )
     if inputs.conditioning is not None:
         video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video.float(), audio.float()

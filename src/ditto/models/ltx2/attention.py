@@ -71,8 +71,12 @@ class LTX2Attention(nn.Module):
         q_rope: Rope | None = None,
         k_rope: Rope | None = None,
         perturb: torch.Tensor | str | None = None,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """x: [B, S, query_dim]; context: [B, L, context_dim] (None = self-attention).
+
+        kv: the context's keys and values from `project_context`, computed earlier (the text K/V cache);
+        then `context` is not read.
 
         perturb (STG): None = plain attention; PERTURB_ALL = every sample's output is its values
         (no attention computed); a tensor w broadcastable to [B, S, 1] blends lerp(values, attn, w).
@@ -82,7 +86,7 @@ class LTX2Attention(nn.Module):
         if isinstance(perturb, str):
             out = value = self.to_v(context)
         else:
-            q, k, value = self._project(x, context, self_attention)
+            q, k, value = (self.to_q(x), *kv) if kv is not None else self._project(x, context, self_attention)
             out = self._attend(q, k, value, mask, q_rope, k_rope)
             if perturb is not None:
                 out = torch.lerp(value, out, perturb.to(device=out.device, dtype=out.dtype))
@@ -104,6 +108,10 @@ class LTX2Attention(nn.Module):
             )
             return self.to_q(x), k, v
         return self.to_q(x), self.to_k(context), self.to_v(context)
+
+    def project_context(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values of a cross-attention's context (what `kv=` takes), fused or not."""
+        return self._project(context[:, :0], context, self_attention=False)[1:]
 
     def _kv_bias(self) -> torch.Tensor | None:
         return None if self.fused_bias is None else self.fused_bias[-2 * self.to_k.out_features :]

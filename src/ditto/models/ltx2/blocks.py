@@ -16,6 +16,7 @@ from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import RMSNorm, modulate
 from ditto.models.ltx2.attention import LTX2Attention, Rope
+from ditto.models.ltx2.text_kv import BlockKV
 
 
 @dataclass
@@ -124,8 +125,10 @@ class LTX2Block(nn.Module):
         audio: torch.Tensor,
         inputs: LTX2BlockInputs,
         perturb: torch.Tensor | str | None = None,
+        text_kv: BlockKV | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn."""
+        """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn.
+        text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache, if any."""
         perturb = perturb if self.perturbed_attn else None
         v_mod = table_modulation(self.scale_shift_table, inputs.video_temb)
         a_mod = table_modulation(self.audio_scale_shift_table, inputs.audio_temb)
@@ -138,7 +141,7 @@ class LTX2Block(nn.Module):
         h = modulate(self.audio_norm1(audio), a_mod[0], a_mod[1])
         audio = audio + self.audio_attn1(h, q_rope=inputs.audio_rope, perturb=perturb) * a_mod[2]
 
-        video, audio = self._text_cross_attention(video, audio, inputs, v_mod, a_mod)
+        video, audio = self._text_cross_attention(video, audio, inputs, v_mod, a_mod, text_kv)
         if inputs.cross_modal:
             video, audio = self._audio_video_attention(video, audio, inputs)
 
@@ -154,7 +157,14 @@ class LTX2Block(nn.Module):
         # No prompt AdaLN (KV-cacheable variant): the static per-layer table alone.
         return table.to(device=like.device, dtype=like.dtype)[None, None].unbind(dim=2)
 
-    def _text_cross_attention(self, video, audio, inputs: LTX2BlockInputs, v_mod, a_mod):
+    def text_kv(self, video_context: torch.Tensor, audio_context: torch.Tensor) -> BlockKV:
+        """The text cross-attentions' keys and values (only valid without prompt AdaLN modulation)."""
+        return (
+            *self.attn2.project_context(video_context),
+            *self.audio_attn2.project_context(audio_context),
+        )
+
+    def _text_cross_attention(self, video, audio, inputs: LTX2BlockInputs, v_mod, a_mod, text_kv=None):
         v_ctx, a_ctx = inputs.video_context, inputs.audio_context
         if self.cross_attn_adaln:
             shift, scale = self._prompt_modulation(
@@ -169,13 +179,17 @@ class LTX2Block(nn.Module):
         h = self.norm2(video)
         if self.video_cross_attn_adaln:
             h = modulate(h, v_mod[6], v_mod[7])
-        out = self.attn2(h, v_ctx, mask=inputs.video_context_mask)
+        out = self.attn2(
+            h, v_ctx, mask=inputs.video_context_mask, kv=None if text_kv is None else text_kv[:2]
+        )
         video = video + (out * v_mod[8] if self.video_cross_attn_adaln else out)
 
         h = self.audio_norm2(audio)
         if self.audio_cross_attn_adaln:
             h = modulate(h, a_mod[6], a_mod[7])
-        out = self.audio_attn2(h, a_ctx, mask=inputs.audio_context_mask)
+        out = self.audio_attn2(
+            h, a_ctx, mask=inputs.audio_context_mask, kv=None if text_kv is None else text_kv[2:]
+        )
         audio = audio + (out * a_mod[8] if self.audio_cross_attn_adaln else out)
         return video, audio
 

@@ -7,6 +7,7 @@ it the same way. The forward is embed -> one block loop (`_run_blocks`) -> head,
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs
 from ditto.models.ltx2.config import capture
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
+from ditto.models.ltx2.text_kv import BlockKV, TextKVCache
 
 # diffusers turns 0/1 text masks into this additive bias (not -inf: a fully masked row stays finite).
 _MASK_BIAS = -10000.0
@@ -110,6 +112,7 @@ class LTX2Transformer(nn.Module):
         self._build_conditioning(dim, audio_dim)
         self._build_ropes(dim, audio_dim)
         self.transformer_blocks = nn.ModuleList([self._make_block(dim, audio_dim) for _ in range(num_layers)])
+        self.text_kv_cache = TextKVCache()  # on only inside text_kv_scope() (a denoising loop)
         self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
         self.proj_out = nn.Linear(dim, out_channels or in_channels)
         self.audio_norm_out = nn.LayerNorm(audio_dim, eps=1e-6, elementwise_affine=False)
@@ -248,7 +251,8 @@ class LTX2Transformer(nn.Module):
             video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
 
         perturbs = self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask)
-        video, audio = self._run_blocks(video, audio, inputs, perturbs)
+        text_kv = self._text_kv(inputs, encoder_hidden_states, audio_encoder_hidden_states)
+        video, audio = self._run_blocks(video, audio, inputs, perturbs, text_kv)
         return self._head(video, audio, video_emb, audio_emb)
 
     def fuse_projections(self) -> LTX2Transformer:
@@ -273,11 +277,28 @@ class LTX2Transformer(nn.Module):
         audio: torch.Tensor,
         inputs: LTX2BlockInputs,
         perturbs: list[torch.Tensor | str | None],
+        text_kv: list[BlockKV] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The one block loop: step caching, offload and parallelism wrap this method."""
-        for block, perturb in zip(self.transformer_blocks, perturbs):
-            video, audio = block(video, audio, inputs, perturb)
+        for block, perturb, kv in zip(self.transformer_blocks, perturbs, text_kv or [None] * len(perturbs)):
+            video, audio = block(video, audio, inputs, perturb, kv)
         return video, audio
+
+    def text_kv_scope(self) -> AbstractContextManager[None]:
+        """Within it, the text keys/values are computed once per prompt tensor (models/ltx2/text_kv.py)."""
+        return self.text_kv_cache.scope()
+
+    def _text_kv(
+        self, inputs: LTX2BlockInputs, video_text: torch.Tensor, audio_text: torch.Tensor
+    ) -> list[BlockKV] | None:
+        if any(block.cross_attn_adaln for block in self.transformer_blocks):
+            return None  # LTX-2.3: the text is modulated per step, its K/V change with the timestep
+        return self.text_kv_cache.get(
+            (video_text, audio_text),
+            lambda: [
+                block.text_kv(inputs.video_context, inputs.audio_context) for block in self.transformer_blocks
+            ],
+        )
 
     def _stg_plan(
         self, blocks: list[int] | None, mask: torch.Tensor | None
