@@ -17,5 +17,6 @@ def test_compiled_engine_matches_eager_and_compiles_every_block_list() -> None:
     model = pipeline_transformer(engine.pipeline)
     for blocks in (model.transformer_blocks, model.single_transformer_blocks):
         assert all(block._compiled_call_impl is not None for block in blocks)
+    assert engine.pipeline.vae.decoder._compiled_call_impl is not None  # compile=True covers the decoder
     compiled = engine.generate(**KWARGS).images
     assert np.abs(compiled - eager).max() <= 1e-4

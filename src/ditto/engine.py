@@ -78,7 +78,12 @@ def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) ->
 def compile_pipeline(pipeline: Any) -> None:
     """`compile=True`: regional torch.compile of the transformer's blocks (the first call at each new shape
     compiles, tens of seconds for LTX-2; later calls run the compiled graph: 1.41x on an H100, RESULTS.md)."""
-    from ditto.acceleration.compile import compile_transformer, pipeline_transformer
+    from ditto.acceleration.compile import (
+        compile_transformer,
+        compile_vae_decoder,
+        pipeline_transformer,
+        pipeline_vae,
+    )
 
     model = pipeline_transformer(pipeline)
     if model is None:
@@ -86,6 +91,8 @@ def compile_pipeline(pipeline: Any) -> None:
 
         raise InvalidParameter("compile", True, f"is not supported by the {pipeline.family} pipeline")
     compile_transformer(model)
+    if getattr(pipeline, "compiles_vae_decoder", False):
+        compile_vae_decoder(pipeline_vae(pipeline))
 
 
 class Engine:

@@ -42,3 +42,24 @@ def pipeline_transformer(pipeline: object) -> nn.Module | None:
         if isinstance(model, nn.Module):
             return model
     return None
+
+
+def pipeline_vae(pipeline: object) -> nn.Module | None:
+    """The (video) VAE of a ditto pipeline (held by the pipeline or by its components)."""
+    for holder in (pipeline, getattr(pipeline, "components", None)):
+        vae = getattr(holder, "vae", None)
+        if isinstance(vae, nn.Module):
+            return vae
+    return None
+
+
+def compile_vae_decoder(vae: nn.Module | None) -> bool:
+    """torch.compile the VAE's decoder in place (not fullgraph: diffusers' decoders may break graphs).
+
+    Measured reason (benchmarks/NOTES.md): FLUX.2's decode is a quarter of the compiled 4-step pipeline,
+    half of it GroupNorm statistics that inductor fuses with the neighbouring convolutions' epilogues."""
+    decoder = getattr(vae, "decoder", None)
+    if not isinstance(decoder, nn.Module):
+        return False
+    decoder.compile(dynamic=False)
+    return True

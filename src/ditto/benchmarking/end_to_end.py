@@ -32,7 +32,7 @@ class Settings:
     repeats: int  # Klein: timed runs per variant (median)
     ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
     ltx2_eager: bool  # also time LTX-2 without compile
-    ltx2_fp8: bool  # also time LTX-2 compiled with FP8 block products (after the bf16 variants)
+    fp8: bool  # also time ditto compiled with FP8 block products (after the bf16 variants)
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
 
@@ -73,18 +73,27 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
         ),
     }
     images: dict[str, np.ndarray] = {}
-    variants = [(lib, False) for lib in runs] + [(lib, True) for lib in runs if settings.compile]
-    for library, compiled in variants:
-        name = f"{library}-{'compiled' if compiled else 'eager'}"
+    variants = [(lib, False, "") for lib in runs] + [(lib, True, "") for lib in runs if settings.compile]
+    if settings.compile and settings.fp8:
+        variants.append(("ditto", True, "-fp8"))  # last: the native blocks stay FP8 afterwards
+    for library, compiled, suffix in variants:
+        name = f"{library}-{'compiled' if compiled else 'eager'}{suffix}"
         if _over(settings, section, name):
             continue
 
         def variant(library: str = library, compiled: bool = compiled, name: str = name) -> None:
-            if compiled:  # regional compile of the transformer only, as both libraries offer it
+            from ditto.acceleration.compile import compile_vae_decoder
+            from ditto.acceleration.fp8 import quantize_transformer
+
+            if compiled:  # regional compile of the transformer (both libraries offer it) and of the shared
+                # VAE decoder, as ditto's compile=True does; diffusers-compiled runs after, on the same VAE.
                 if library == "ditto":
                     klein.compile_native(pipes.native)
+                    compile_vae_decoder(pipes.ditto.vae)
                 else:
                     pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
+            if name.endswith("fp8"):
+                quantize_transformer(pipes.native, keep_originals=False)
             first_s, _ = wall_seconds(runs[library], device)  # compiles, for compiled variants
             targets = klein.stage_targets(pipes, library)
             result, out = measure(runs[library], device, targets, 1, settings.repeats, settings.repeats)
@@ -101,7 +110,11 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
     section["ratios"] = _ratios(section["variants"])
     section["image_cosine"] = {
         f"{a} vs {b}": _cosine(images[a], images[b])
-        for a, b in [("ditto-eager", "diffusers-eager"), ("ditto-compiled", "diffusers-compiled")]
+        for a, b in [
+            ("ditto-eager", "diffusers-eager"),
+            ("ditto-compiled", "diffusers-compiled"),
+            ("ditto-compiled-fp8", "diffusers-compiled"),
+        ]
         if a in images and b in images
     }
     save()
@@ -133,6 +146,7 @@ def _ratios(variants: dict[str, Any]) -> dict[str, float]:
         ("diffusers-eager", "ditto-eager"),
         ("diffusers-compiled", "ditto-compiled"),
         ("diffusers-eager", "ditto-compiled"),
+        ("diffusers-compiled", "ditto-compiled-fp8"),
     ]
     return {f"{a} / {b}": ms[a] / ms[b] for a, b in pairs if a in ms and b in ms}
 
@@ -196,10 +210,13 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         force_eager = settings.compile  # nothing compiled otherwise
         stance = (lambda: torch.compiler.set_stance("force_eager")) if force_eager else contextlib.nullcontext
         variants.append(("ditto-eager", stance))
-    if settings.ltx2_fp8 and settings.compile:
+    if settings.fp8 and settings.compile:
         variants.append(("ditto-compiled-fp8", contextlib.nullcontext))
     if settings.compile:
+        from ditto.acceleration.compile import compile_vae_decoder
+
         c.transformer.compile_blocks()
+        compile_vae_decoder(c.vae)  # as compile=True does
     for name, stance in variants:
         if _over(settings, section, name):
             continue

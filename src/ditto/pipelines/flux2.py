@@ -50,6 +50,7 @@ class Conditioning:
 
 class Flux2KleinPipeline:
     family: ClassVar[str] = "flux2-klein"
+    compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
     output_kind: ClassVar[str] = "image"
 
     def __init__(
