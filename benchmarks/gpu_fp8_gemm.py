@@ -4,7 +4,8 @@
 
 Per shape (tokens x in -> out): bf16 `F.linear`, and ditto's `Fp8Linear` with rowwise and tensorwise
 scales, both as the raw `torch._scaled_mm` (inputs already in FP8) and as the whole layer under
-torch.compile (the input's amax, scale and cast included). CUDA events, median of 20 after warm-up.
+torch.compile (the input's amax, scale and cast included; for products this small the compiled call's host
+overhead shows in its time too). CUDA events, median of 20 after warm-up.
 Writes DIR/<date>-<gpu>-fp8-gemm.json.
 """
 
@@ -70,6 +71,7 @@ def measure(tokens: int, k: int, n: int) -> dict[str, float]:
             )  # fmt: skip
 
         row[f"fp8_{scaling}_mm"] = time_ms(raw)
+        torch._dynamo.reset()  # one Fp8Linear.forward code object: each shape would count as a recompile
         compiled = torch.compile(layer, fullgraph=True, dynamic=False)
         row[f"fp8_{scaling}_layer_compiled"] = time_ms(lambda c=compiled: c(x))
     return {**row, **{f"{key}_tflops": flop / (ms * 1e-3) / 1e12 for key, ms in list(row.items())}}
