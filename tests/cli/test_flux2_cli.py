@@ -125,3 +125,15 @@ def test_lora_for_another_model_is_a_one_line_error(tmp_path, capsys):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "transformer.transformer_blocks.0.attn1.to_q" in errors[0], err
     assert "is it a LoRA for another model?" in errors[0]
+
+
+def test_quantization_flag_runs_fp8_and_rejects_unknown_values(tmp_path):
+    output = tmp_path / "fp8.png"
+    done = ditto(
+        "generate", "--model", str(tiny_klein("distilled")), "--prompt", "a cat", "--width", "64",
+        "--height", "48", "--steps", "2", "--quantization", "fp8", "--output", str(output),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert Image.open(output).size == (64, 48)
+    bad = ditto("generate", "--prompt", "a cat", "--quantization", "int4", "--output", str(output))
+    assert bad.returncode == 2 and "invalid choice: 'int4'" in bad.stderr and "fp8" in bad.stderr
