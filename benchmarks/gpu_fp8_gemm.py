@@ -23,6 +23,7 @@ from torch import nn
 
 from ditto.acceleration.fp8 import Fp8Linear, quantize_tensor
 from ditto.benchmarking.driver import current_commit
+from ditto.benchmarking.measure import time_ms as event_times
 
 # (label, tokens, in, out): LTX-2 stage 1 (2 x 1,536 video tokens) and 1280x704 (2 x 14,080), the FFN
 # and attention projections; Klein/Qwen 1024^2 (4,096 image tokens).
@@ -39,18 +40,8 @@ SHAPES = [
 
 
 def time_ms(fn, repeats: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    """Median CUDA-event milliseconds after 3 warm-up calls (the harness's timer)."""
+    return statistics.median(event_times(fn, torch.device("cuda"), 3, repeats))
 
 
 @torch.inference_mode()
