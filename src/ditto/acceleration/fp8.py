@@ -17,7 +17,6 @@ This changes the numbers: FP8 keeps 3 mantissa bits, so outputs move by a few pe
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -111,18 +110,17 @@ def quantize_fp8(
     scaling: str = "rowwise",
     keep_first: int = 0,
     keep_last: int = 0,
-    skip_blocks: Collection[int] = (),
     keep_originals: bool = True,
 ) -> list[Fp8Swap]:
     """Replace the block Linears of `model` by `Fp8Linear`s in place; returns the swaps for `restore`.
 
-    keep_first/keep_last: blocks at either end that stay in the model's dtype (per block list);
-    skip_blocks: further indices to leave alone. keep_originals=False frees each bf16 weight as soon as
+    keep_first/keep_last: blocks at either end that stay in the model's dtype (per block list).
+    keep_originals=False frees each bf16 weight as soon as
     its FP8 copy exists (nothing to restore; peak memory stays one layer above the model's) and returns [].
     """
     swaps: list[Fp8Swap] = []
     for _, blocks in block_lists(model):
-        keep = kept_blocks(len(blocks), keep_first, keep_last) | set(skip_blocks)
+        keep = kept_blocks(len(blocks), keep_first, keep_last)
         for index, block in enumerate(blocks):
             if index in keep:
                 continue
