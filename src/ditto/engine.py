@@ -53,10 +53,20 @@ def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
 QUANTIZATIONS = ("fp8",)
 
 
+def pipeline_transformer_for(pipeline: Any, option: str, value: Any) -> torch.nn.Module:
+    """The pipeline's transformer, for an option that acts on it; a clear error if it has none."""
+    from ditto.acceleration.compile import pipeline_transformer
+    from ditto.errors import InvalidParameter
+
+    model = pipeline_transformer(pipeline)
+    if model is None:
+        raise InvalidParameter(option, value, f"is not supported by the {pipeline.family} pipeline")
+    return model
+
+
 def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) -> None:
     """`quantization="fp8"`: the transformer blocks' Linears run FP8 products (acceleration/fp8.py).
     Must run before compile: the compiled graph is built for the modules it finds."""
-    from ditto.acceleration.compile import pipeline_transformer
     from ditto.acceleration.fp8 import fp8_supported, quantize_transformer
     from ditto.errors import InvalidParameter
 
@@ -67,32 +77,18 @@ def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) ->
             "quantization", quantization, f"needs FP8 tensor cores (compute capability 8.9+) on {device}",
             "a Hopper/Ada/Blackwell GPU, or no quantization",
         )  # fmt: skip
-    model = pipeline_transformer(pipeline)
-    if model is None:
-        raise InvalidParameter(
-            "quantization", quantization, f"is not supported by the {pipeline.family} pipeline"
-        )
+    model = pipeline_transformer_for(pipeline, "quantization", quantization)
     quantize_transformer(model, keep_originals=False)  # each bf16 weight is freed once its FP8 copy exists
 
 
 def compile_pipeline(pipeline: Any) -> None:
     """`compile=True`: regional torch.compile of the transformer's blocks (the first call at each new shape
     compiles, tens of seconds for LTX-2; later calls run the compiled graph: 1.41x on an H100, RESULTS.md)."""
-    from ditto.acceleration.compile import (
-        compile_transformer,
-        compile_vae_decoder,
-        pipeline_transformer,
-        pipeline_vae,
-    )
+    from ditto.acceleration.compile import compile_transformer, compile_vae_decoder, pipeline_module
 
-    model = pipeline_transformer(pipeline)
-    if model is None:
-        from ditto.errors import InvalidParameter
-
-        raise InvalidParameter("compile", True, f"is not supported by the {pipeline.family} pipeline")
-    compile_transformer(model)
+    compile_transformer(pipeline_transformer_for(pipeline, "compile", True))
     if getattr(pipeline, "compiles_vae_decoder", False):
-        compile_vae_decoder(pipeline_vae(pipeline))
+        compile_vae_decoder(pipeline_module(pipeline, "vae"))
 
 
 class Engine:

@@ -35,22 +35,18 @@ def compile_transformer(model: nn.Module, mode: str | None = None) -> None:
             compile_blocks(child, mode=mode)
 
 
+def pipeline_module(pipeline: object, name: str) -> nn.Module | None:
+    """A module of a ditto pipeline ("transformer", "vae"), held by the pipeline or by its components."""
+    for holder in (pipeline, getattr(pipeline, "components", None)):
+        module = getattr(holder, name, None)
+        if isinstance(module, nn.Module):
+            return module
+    return None
+
+
 def pipeline_transformer(pipeline: object) -> nn.Module | None:
-    """The denoising transformer of a ditto pipeline (held by the pipeline or by its components)."""
-    for holder in (pipeline, getattr(pipeline, "components", None)):
-        model = getattr(holder, "transformer", None)
-        if isinstance(model, nn.Module):
-            return model
-    return None
-
-
-def pipeline_vae(pipeline: object) -> nn.Module | None:
-    """The (video) VAE of a ditto pipeline (held by the pipeline or by its components)."""
-    for holder in (pipeline, getattr(pipeline, "components", None)):
-        vae = getattr(holder, "vae", None)
-        if isinstance(vae, nn.Module):
-            return vae
-    return None
+    """The denoising transformer of a ditto pipeline."""
+    return pipeline_module(pipeline, "transformer")
 
 
 def compile_vae_decoder(vae: nn.Module | None) -> bool:
