@@ -46,13 +46,28 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="conditioning/reference image (repeatable); PATH or PATH:FRAME for LTX keyframes",
     )
+    add_engine_flags(parser)
+    for flag, (_, kind) in GENERATE_FLAGS.items():
+        parser.add_argument(flag, type=kind)
+    parser.set_defaults(handler=run_generate)
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """The loading flags that `engine_options` reads, shared by `generate` and `serve`."""
+    from ditto.acceleration import QUANTIZATIONS
+
     parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the transformer's blocks (GPU: faster steps after a one-off compile)",
+        help="torch.compile the transformer's blocks and the FLUX.2/LTX-2 VAE decoder (GPU: faster after a one-off compile "
+        "at each new shape)",
     )
-    add_quantization_flag(parser)
+    parser.add_argument(
+        "--quantization",
+        choices=QUANTIZATIONS,
+        help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
+    )
     parser.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
     )
@@ -61,18 +76,6 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         help="float32 | bfloat16 | float16 (default: the model's official precision on GPU, float32 on CPU)",
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    for flag, (_, kind) in GENERATE_FLAGS.items():
-        parser.add_argument(flag, type=kind)
-    parser.set_defaults(handler=run_generate)
-
-
-def add_quantization_flag(parser: argparse.ArgumentParser) -> None:
-    """--quantization, shared by `generate` and `serve`."""
-    parser.add_argument(
-        "--quantization",
-        choices=["fp8"],
-        help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
-    )
 
 
 def generate_kwargs(args: argparse.Namespace) -> dict:

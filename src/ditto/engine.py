@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ditto.acceleration import QUANTIZATIONS
 from ditto.layers.attention import use_fast_attention
 from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
@@ -48,9 +49,6 @@ def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
         return family, tiny_checkpoint(family, str(model))
     path = Path(model).expanduser()
     return detect_family(path), path
-
-
-QUANTIZATIONS = ("fp8",)
 
 
 def pipeline_transformer_for(pipeline: Any, option: str, value: Any) -> torch.nn.Module:

@@ -36,18 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds SIGTERM waits for the running job before stopping it (default: %(default)s)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the transformer's blocks (the first job compiles)",
-    )
-    from ditto.cli import add_quantization_flag  # here: ditto.cli imports this module
+    from ditto.cli import add_engine_flags  # here: ditto.cli imports this module
 
-    add_quantization_flag(parser)
-    parser.add_argument("--dtype", help="float32 | bfloat16 | float16 (default: the model's precision)")
-    parser.add_argument("--text-encoder", help="text encoder folder (official single-file LTX checkpoints)")
-    parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
+    add_engine_flags(parser)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(handler=run_serve)
 
