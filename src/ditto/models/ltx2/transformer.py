@@ -291,7 +291,7 @@ class LTX2Transformer(nn.Module):
     def _text_kv(
         self, inputs: LTX2BlockInputs, video_text: torch.Tensor, audio_text: torch.Tensor
     ) -> list[BlockKV] | None:
-        if any(block.cross_attn_adaln for block in self.transformer_blocks):
+        if self.config.cross_attn_mod or self.config.audio_cross_attn_mod:
             return None  # LTX-2.3: the text is modulated per step, its K/V change with the timestep
         return self.text_kv_cache.get(
             (video_text, audio_text),
