@@ -64,6 +64,11 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         "at each new shape)",
     )
     parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        help="LTX-2 on a GPU: record each denoising pass as a CUDA graph and replay it (default: on with --compile)",
+    )
+    parser.add_argument(
         "--quantization",
         choices=QUANTIZATIONS,
         help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
@@ -115,6 +120,8 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         options["compile"] = True
     if args.quantization:
         options["quantization"] = args.quantization
+    if args.cuda_graphs is not None:
+        options["cuda_graphs"] = args.cuda_graphs
     return options
 
 

@@ -89,6 +89,25 @@ def compile_pipeline(pipeline: Any) -> None:
         compile_vae_decoder(pipeline_module(pipeline, "vae"))
 
 
+def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> None:
+    """`cuda_graphs`: record each denoising pass as a CUDA graph (acceleration/cuda_graph.py; LTX-2).
+    Unset, it follows `compile` where the transformer supports it; asked for where it cannot, a clear error."""
+    from ditto.acceleration.compile import pipeline_transformer
+    from ditto.errors import InvalidParameter
+
+    model = pipeline_transformer(pipeline)
+    supported = hasattr(model, "cuda_graphs")
+    if asked and not supported:
+        raise InvalidParameter(
+            "cuda_graphs",
+            asked,
+            f"is not supported by the {pipeline.family} pipeline",
+            "LTX-2 / LTX-2.3 models",
+        )
+    if supported:
+        model.cuda_graphs = compiled if asked is None else bool(asked)
+
+
 class Engine:
     """`Engine.from_pretrained(model, device, dtype)` then `engine.generate(**kwargs) -> Result`."""
 
@@ -108,6 +127,7 @@ class Engine:
         """Load a checkpoint folder (or a tiny model name such as 'tiny-ltx2'); `options` go to the family."""
         family, path = resolve_model(model)
         compile_blocks = bool(options.pop("compile", False))
+        cuda_graphs = options.pop("cuda_graphs", None)
         quantization = options.pop("quantization", None)
         use_fast_attention(parse_device(device))
         pipeline = family.pipeline_class().from_pretrained(
@@ -117,6 +137,7 @@ class Engine:
             quantize_pipeline(pipeline, quantization, parse_device(device))
         if compile_blocks:
             compile_pipeline(pipeline)
+        enable_cuda_graphs(pipeline, cuda_graphs, compile_blocks)
         return cls(pipeline, str(model), quantization)
 
     @property

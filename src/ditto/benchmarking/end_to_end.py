@@ -33,6 +33,7 @@ class Settings:
     ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
     ltx2_eager: bool  # also time LTX-2 without compile
     fp8: bool  # also time ditto compiled with FP8 block products (after the bf16 variants)
+    graphs: bool = False  # LTX-2: also time each compiled variant with its denoising passes as CUDA graphs
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
 
@@ -212,6 +213,11 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         variants.append(("ditto-eager", stance))
     if settings.fp8 and settings.compile:
         variants.append(("ditto-compiled-fp8", contextlib.nullcontext))
+    if settings.graphs and settings.compile:  # each compiled variant again, right after it, with graphs
+        variants = [
+            v for name, stance in variants
+            for v in [(name, stance)] + ([(f"{name}-graphs", stance)] if "compiled" in name else [])
+        ]  # fmt: skip
     if settings.compile:
         from ditto.acceleration.compile import compile_vae_decoder
 
@@ -222,10 +228,11 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
             continue
 
         def variant(name: str = name, stance: Callable[[], Any] = stance) -> None:
+            c.transformer.cuda_graphs = name.endswith("-graphs")
             if name.endswith("fp8"):
                 from ditto.acceleration.fp8 import quantize_transformer
 
-                # For good (the bf16 weights are freed): so this variant comes last.
+                # For good (the bf16 weights are freed): so the FP8 variants come last.
                 quantize_transformer(c.transformer, keep_originals=False)
             with stance():
                 _ltx2_variant(pipe, settings, section, name)
@@ -253,7 +260,10 @@ def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: 
 
     device, steps = settings.device, settings.ltx2_steps
     warm_s, _ = wall_seconds(lambda: pipe.generate(**ltx2_request(settings, 2)), device)
-    targets = [*ltx2.stage_targets(pipe), (pipe.components.transformer, "forward", "transformer")]
+    transformer = pipe.components.transformer
+    # A graphed pass is recorded once: a device sync around each forward cannot be inside it.
+    timed_forward = [] if transformer.cuda_graphs else [(transformer, "forward", "transformer")]
+    targets = [*ltx2.stage_targets(pipe), *timed_forward]
     result, out = measure(lambda: pipe.generate(**ltx2_request(settings, steps)), device, targets, 0, 0)
     stages = dict(out.timings)
     result.update(warmup_2_steps_s=warm_s, stage_timer_s=stages, stage_1_steps=steps)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ditto.acceleration.cuda_graph import PassGraphs, cuda_graphs_wanted
 from ditto.pipelines.ltx2_conditioning import VideoConditioning
 from ditto.pipelines.ltx2_latents import LatentShape
 from ditto.pipelines.ltx2_text import PromptEmbeddings, concat_embeddings
@@ -69,6 +70,16 @@ class Denoiser:
         self.audio_coords = transformer.audio_rope.prepare_audio_coords(batch, shape.audio_frames, device)
         # The CFG pair runs as one batch: [negative, positive], as diffusers batches it.
         self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.uncond else None
+        # compile=True on a GPU: each kind of pass is recorded once as a CUDA graph and replayed
+        # (acceleration/cuda_graph.py); the loop that owns this denoiser opens and closes `graphs`.
+        self.graphs = PassGraphs(cuda_graphs_wanted(transformer, device))
+
+    def run_pass(
+        self, kind: str, video, audio, embeds: PromptEmbeddings, sigma, **perturbation
+    ) -> tuple[torch.Tensor, ...]:
+        """One transformer pass; only the latents and sigma change between the steps of a loop."""
+        run = lambda v, a, s: self.forward(v, a, embeds, s, **perturbation)  # noqa: E731
+        return self.graphs.call(kind, run, video, audio, sigma)
 
     def forward(
         self, video, audio, embeds: PromptEmbeddings, sigma, **perturbation
@@ -121,19 +132,26 @@ class Denoiser:
         to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
         uncond = perturbed = isolated = (None, None)
         if passes.uncond:
-            pair_video, pair_audio = self.forward(video, audio, self.pair, sigma)
+            pair_video, pair_audio = self.run_pass("pair", video, audio, self.pair, sigma)
             uncond = to_x0((pair_video.chunk(2)[0], pair_audio.chunk(2)[0]))
             cond = to_x0((pair_video.chunk(2)[1], pair_audio.chunk(2)[1]))
         else:
-            cond = to_x0(self.forward(video, audio, positive, sigma))
+            cond = to_x0(self.run_pass("cond", video, audio, positive, sigma))
         if passes.perturbed:
             perturbed = to_x0(
-                self.forward(
-                    video, audio, positive, sigma, spatio_temporal_guidance_blocks=self.inputs.stg_blocks
-                )
+                self.run_pass(
+                    "perturbed",
+                    video,
+                    audio,
+                    positive,
+                    sigma,
+                    spatio_temporal_guidance_blocks=self.inputs.stg_blocks,
+                )  # fmt: skip
             )
         if passes.isolated:
-            isolated = to_x0(self.forward(video, audio, positive, sigma, isolate_modalities=True))
+            isolated = to_x0(
+                self.run_pass("isolated", video, audio, positive, sigma, isolate_modalities=True)
+            )
         video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
         audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
         if self.conditioning is not None:
@@ -164,7 +182,7 @@ def denoise(
     denoiser = Denoiser(transformer, dtype, inputs)
     video, audio = inputs.video, inputs.audio
     steps = len(inputs.sigmas) - 1
-    with text_kv_scope(transformer):
+    with text_kv_scope(transformer), denoiser.graphs:
         for index in range(steps):
             video, audio = denoiser.step(video, audio, index)
             on_step(index + 1, steps)

@@ -28,7 +28,7 @@ def denoise_res2s(
         return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma)
 
     # Latents are stored in the model dtype between steps, as the official loop stores them.
-    with text_kv_scope(transformer):
+    with text_kv_scope(transformer), denoiser.graphs:
         video, audio = Res2s(dtype, inputs.video.device).run(
             [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
         )

@@ -32,6 +32,9 @@ class LTX2Transformer(nn.Module):
     # FP8 (`acceleration.fp8`): the first block and the last five stay in bf16, as in ltx-core's
     # fp8-scaled-mm policy (its EXCLUDED_LAYER_SUBSTRINGS).
     fp8_keep_blocks = (1, 5)
+    # Denoising loops record each pass as a CUDA graph on a GPU (acceleration/cuda_graph.py); set by
+    # Engine's compile=True / cuda_graphs=True.
+    cuda_graphs = False
 
     def __init__(
         self,

@@ -1,0 +1,110 @@
+"""Whole-pass CUDA graphs for a denoising loop.
+
+A transformer pass launches thousands of kernels; at small shapes (LTX-2's stage 1: 1,536 video tokens
+per sample) the host cannot launch them as fast as the GPU runs them, and the gaps add up (13 ms of a
+175 ms step, benchmarks/NOTES.md). Within one sampling loop every pass of a kind has the same shapes and
+reads the same prompt tensors; only the latents and the sigma change. So each pass is recorded once as a
+CUDA graph and replayed: the latents and sigma are copied into the graph's input buffers, the graph is
+launched with one call, and its outputs are cloned out (the next replay overwrites them).
+
+Per-block graphs (torch.compile's "reduce-overhead" on the regional compile) do not work here: every block
+replays the same graph and overwrites the previous block's output. One graph for the whole pass does.
+
+Rules the recorded pass must follow (ditto's transformers do): no host syncs, no tensors made from host
+data, no data-dependent control flow. Everything the pass reads besides the per-step inputs must stay
+alive, unchanged, for the graph's life: the graph belongs to one sampling loop.
+If recording fails anyway, the pass runs eagerly from then on (with a warning): slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+
+Pass = Callable[..., tuple[torch.Tensor, ...]]
+
+
+class GraphedPass:
+    """The first call runs `run(*step_inputs)` eagerly on a side stream (torch.compile compiles, caches fill,
+    and cuBLAS/cuDNN set up their per-stream state outside any recording, as torch.cuda.graph's
+    documentation asks); the second records it as a CUDA graph and replays it; later calls with inputs of
+    the same shapes only copy the inputs in and replay. No pass is run only to warm up: the two-stage
+    pipeline's stage 2 has three steps, where a wasted full-size pass would cost more than graphs save."""
+
+    def __init__(self, run: Pass, pool: tuple[int, int] | None = None) -> None:
+        self.run, self.pool = run, pool
+        self.warmed = False
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.inputs: tuple[torch.Tensor, ...] = ()
+        self.outputs: tuple[torch.Tensor, ...] = ()
+        self.failed = False
+
+    def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.failed:
+            return self.run(*inputs)
+        if not self.warmed:
+            self.warmed = True
+            return _on_side_stream(self.run, inputs)
+        if self.graph is None:
+            self._record(inputs)
+            if self.graph is None:
+                return self.run(*inputs)
+        for buffer, value in zip(self.inputs, inputs, strict=True):
+            buffer.copy_(value)
+        self.graph.replay()
+        return tuple(out.clone() for out in self.outputs)
+
+    def _record(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        buffers = tuple(value.clone() for value in inputs)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+                outputs = self.run(*buffers)
+        except Exception as exc:  # noqa: BLE001 (any op that cannot be recorded: fall back, stay correct)
+            self.failed = True
+            warnings.warn(f"CUDA graph recording failed, running eagerly: {exc}", stacklevel=3)
+            return
+        self.graph, self.inputs, self.outputs = graph, buffers, tuple(outputs)
+
+
+def _on_side_stream(run: Pass, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        outputs = run(*inputs)
+    torch.cuda.current_stream().wait_stream(side)
+    return outputs
+
+
+class PassGraphs:
+    """The graphed passes of one sampling loop, one per kind of pass and input layout (res2s alternates
+    float32 and float64 sigmas), sharing one memory pool: they run one after another, and each output is
+    cloned before the next pass. A context manager: the graphs and their memory go when the loop ends.
+    Disabled, every call runs eagerly."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.passes: dict[tuple, GraphedPass] = {}
+        self.pool = torch.cuda.graph_pool_handle() if enabled else None
+
+    def call(self, kind: str, run: Pass, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not self.enabled or not all(isinstance(value, torch.Tensor) for value in inputs):
+            return run(*inputs)
+        key = (kind, *((tuple(value.shape), value.dtype) for value in inputs))
+        graphed = self.passes.get(key)
+        if graphed is None:
+            graphed = self.passes[key] = GraphedPass(run, self.pool)
+        return graphed(*inputs)
+
+    def __enter__(self) -> PassGraphs:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.passes.clear()
+
+
+def cuda_graphs_wanted(model: torch.nn.Module, device: torch.device) -> bool:
+    """The model asked for graphs (`model.cuda_graphs`, set by compile=True) and runs on a GPU."""
+    return bool(getattr(model, "cuda_graphs", False)) and device.type == "cuda"
