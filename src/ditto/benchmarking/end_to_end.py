@@ -33,9 +33,9 @@ class Settings:
     ltx2_steps: int  # stage-1 steps of the timed LTX-2 runs
     ltx2_eager: bool  # also time LTX-2 without compile
     fp8: bool  # also time ditto compiled with FP8 block products (after the bf16 variants)
-    graphs: bool = False  # LTX-2: also time each compiled variant with its denoising passes as CUDA graphs
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
+    graphs: bool = False  # LTX-2: also time each compiled variant with its denoising passes as CUDA graphs
 
 
 def _over(settings: Settings, section: dict[str, Any], name: str) -> bool:
