@@ -18,6 +18,7 @@ from ditto import Engine  # noqa: E402
 from ditto.acceleration.cuda_graph import PassGraphs  # noqa: E402
 from ditto.cli import build_parser, engine_options  # noqa: E402
 from ditto.errors import InvalidParameter  # noqa: E402
+from ditto.pipelines.ltx2_denoise import MIN_GRAPHED_STEPS  # noqa: E402
 
 REQUEST = dict(prompt="a red fox", height=64, width=64, num_frames=9, num_inference_steps=4, seed=1)
 
@@ -78,7 +79,7 @@ def test_replayed_graphs_give_the_eager_output(monkeypatch, request_changes: dic
     monkeypatch.setattr(
         torch.cuda.CUDAGraph, "replay", lambda g: (replays.__setitem__(0, replays[0] + 1), replay(g))[1]
     )
-    request = {**REQUEST, **request_changes}
+    request = {**REQUEST, **request_changes, "num_inference_steps": MIN_GRAPHED_STEPS}
     eager = Engine.from_pretrained(tiny_ltx2("2.0"), device="cuda", dtype="float32")
     expected = eager.generate(**request).frames
     assert replays[0] == 0

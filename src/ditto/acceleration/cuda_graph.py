@@ -18,12 +18,25 @@ If recording fails anyway, the pass runs eagerly from then on (with a warning): 
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 Pass = Callable[..., tuple[torch.Tensor, ...]]
+
+
+@dataclass
+class RecordingStats:
+    """Process-wide: how many passes were recorded and the host seconds it took (benchmarks read it)."""
+
+    recordings: int = 0
+    seconds: float = 0.0
+
+
+STATS = RecordingStats()
 
 
 class GraphedPass:
@@ -57,6 +70,7 @@ class GraphedPass:
         return tuple(out.clone() for out in self.outputs)
 
     def _record(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        started = time.perf_counter()
         buffers = tuple(value.clone() for value in inputs)
         graph = torch.cuda.CUDAGraph()
         try:
@@ -67,6 +81,8 @@ class GraphedPass:
             warnings.warn(f"CUDA graph recording failed, running eagerly: {exc}", stacklevel=3)
             return
         self.graph, self.inputs, self.outputs = graph, buffers, tuple(outputs)
+        STATS.recordings += 1
+        STATS.seconds += time.perf_counter() - started
 
 
 def _on_side_stream(run: Pass, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:

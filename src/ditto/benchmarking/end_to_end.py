@@ -8,6 +8,7 @@ limit still leaves every finished number on disk.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import Callable
@@ -256,15 +257,21 @@ def _ltx2_tokens(pipe: Any, request: dict[str, Any]) -> dict[str, int]:
 
 def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: str) -> None:
     """A 2-step warm-up (the same shapes: compiles both stages' graphs), then one timed run."""
+    from ditto.acceleration import cuda_graph
     from ditto.benchmarking import full_size_ltx2 as ltx2
 
     device, steps = settings.device, settings.ltx2_steps
-    warm_s, _ = wall_seconds(lambda: pipe.generate(**ltx2_request(settings, 2)), device)
+    # [0]: the warm-up's result is dropped at once, as a server drops each result once written, so the
+    # timed run reuses its page-locked output buffer (a fresh 570 MB one costs ~0.4 s, NOTES.md).
+    warm_s = wall_seconds(lambda: pipe.generate(**ltx2_request(settings, 2)), device)[0]
     transformer = pipe.components.transformer
     # A graphed pass is recorded once: a device sync around each forward cannot be inside it.
     timed_forward = [] if transformer.cuda_graphs else [(transformer, "forward", "transformer")]
     targets = [*ltx2.stage_targets(pipe), *timed_forward]
+    recorded = dataclasses.replace(cuda_graph.STATS)
     result, out = measure(lambda: pipe.generate(**ltx2_request(settings, steps)), device, targets, 0, 0)
+    result["cuda_graph_recordings"] = cuda_graph.STATS.recordings - recorded.recordings
+    result["cuda_graph_recording_s"] = cuda_graph.STATS.seconds - recorded.seconds
     stages = dict(out.timings)
     result.update(warmup_2_steps_s=warm_s, stage_timer_s=stages, stage_1_steps=steps)
     per_step = stages["stage 1"] / steps

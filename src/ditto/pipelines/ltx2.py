@@ -33,7 +33,7 @@ from ditto.pipelines.ltx2_latents import (
     unpack_video,
 )
 from ditto.pipelines.ltx2_params import LTX2Params
-from ditto.pipelines.ltx2_text import encode_prompts, repeat_embeddings
+from ditto.pipelines.ltx2_text import encode_prompt_sets, repeat_embeddings
 from ditto.pipelines.ltx2_two_stage import (
     attach_stage_two_parts,
     check_distilled_lora_mode,
@@ -141,12 +141,11 @@ class LTX2Pipeline:
 
     def _encode(self, params: LTX2Params):
         components, repeat = self.components, params.num_videos_per_prompt
-        positive = encode_prompts(components, params.prompts, params.max_sequence_length)
-        negative = None
-        if Passes.of(*self._guiders(params)).uncond:
-            negative = encode_prompts(components, params.negative_prompts, params.max_sequence_length)
-            negative = repeat_embeddings(negative, repeat)
-        return repeat_embeddings(positive, repeat), negative
+        uncond = Passes.of(*self._guiders(params)).uncond
+        sets = [params.prompts, params.negative_prompts] if uncond else [params.prompts]
+        encoded = encode_prompt_sets(components, sets, params.max_sequence_length)
+        negative = repeat_embeddings(encoded[1], repeat) if uncond else None
+        return repeat_embeddings(encoded[0], repeat), negative
 
     def _guiders(self, params: LTX2Params) -> tuple[GuiderParams, GuiderParams]:
         video = GuiderParams(

@@ -19,6 +19,11 @@ from ditto.pipelines.ltx2_text import PromptEmbeddings, concat_embeddings
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
 from ditto.sampling.guidance import GuiderParams, guide
 
+# Recording a pass costs about one pass of host time plus the graph's instantiation; replays save the
+# launch gaps. Measured on an H100 (benchmarks/NOTES.md): the 40-step stage 1 gains 0.5 s in FP8, the
+# 3-step stage 2 (GPU-bound, 6,144 tokens) loses 0.24 s. Shorter loops run eagerly.
+MIN_GRAPHED_STEPS = 10
+
 
 @dataclass
 class DenoiseInputs:
@@ -72,7 +77,8 @@ class Denoiser:
         self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.uncond else None
         # compile=True on a GPU: each kind of pass is recorded once as a CUDA graph and replayed
         # (acceleration/cuda_graph.py); the loop that owns this denoiser opens and closes `graphs`.
-        self.graphs = PassGraphs(cuda_graphs_wanted(transformer, device))
+        long_loop = len(inputs.sigmas) - 1 >= MIN_GRAPHED_STEPS
+        self.graphs = PassGraphs(cuda_graphs_wanted(transformer, device) and long_loop)
 
     def run_pass(
         self, kind: str, video, audio, embeds: PromptEmbeddings, sigma, **perturbation

@@ -39,18 +39,29 @@ def gemma_hidden_states(
     return hidden.to(components.dtype), mask
 
 
-def encode_prompts(
-    components: LTX2Components, prompts: list[str], max_sequence_length: int
-) -> PromptEmbeddings:
-    """Gemma then connectors for one set of prompts.
+def encode_prompt_sets(
+    components: LTX2Components, prompt_sets: list[list[str]], max_sequence_length: int
+) -> list[PromptEmbeddings]:
+    """Gemma once over every prompt of every set (one batch: the positive and negative prompts of a CFG
+    request cost one call, ~0.1 s less for Gemma-3 12B on an H100), then the connectors once per set.
 
-    The pipeline calls this separately for the positive and the negative prompts: the official code runs
-    the connector once per prompt set, and batching them together changes the numbers (seed lesson, 2.3).
+    Gemma's rows are independent (left padding, attention mask), so batching changes nothing but the
+    rounding of its products. The connectors are not batched across sets: the official code runs them
+    once per prompt set, and batching them together changes the numbers (seed lesson, 2.3).
     """
-    hidden, mask = gemma_hidden_states(components, prompts, max_sequence_length)
+    hidden, mask = gemma_hidden_states(
+        components, [p for prompts in prompt_sets for p in prompts], max_sequence_length
+    )
     padding_side = getattr(components.tokenizer, "padding_side", "left")
-    video, audio, connector_mask = components.connectors(hidden, mask, padding_side=padding_side)
-    return PromptEmbeddings(video=video, audio=audio, mask=connector_mask)
+    embeddings, start = [], 0
+    for prompts in prompt_sets:
+        rows = slice(start, start + len(prompts))
+        start += len(prompts)
+        video, audio, connector_mask = components.connectors(
+            hidden[rows], mask[rows], padding_side=padding_side
+        )
+        embeddings.append(PromptEmbeddings(video=video, audio=audio, mask=connector_mask))
+    return embeddings
 
 
 def repeat_embeddings(embeds: PromptEmbeddings, times: int) -> PromptEmbeddings:
