@@ -88,12 +88,16 @@ def main() -> int:
     parser.add_argument("--commit", default=None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ltx2-steps", type=int, default=40)
+    parser.add_argument(
+        "--ltx2-repeats", type=int, default=0, help="LTX-2 plain timed runs (median) before the split run"
+    )
     parser.add_argument("--no-ltx2-eager", action="store_true", help="time LTX-2 compiled only")
     parser.add_argument("--fp8", action="store_true", help="also time ditto compiled with FP8 blocks")
     parser.add_argument(
         "--cuda-graphs",
-        action="store_true",
-        help="LTX-2: each compiled variant also with CUDA-graphed passes",
+        choices=("off", "on", "both"),
+        default="off",
+        help="LTX-2 compiled variants with CUDA-graphed denoising passes: instead (on) or as well (both)",
     )
     parser.add_argument("--no-compile", action="store_true", help="eager variants only (default on cpu)")
     parser.add_argument("--profile", action="store_true", help="kernel summary of the compiled variants")
@@ -109,7 +113,7 @@ def main() -> int:
     settings = Settings(
         device=device, dtype=getattr(torch, args.dtype), tiny=args.tiny,
         compile=not args.no_compile and device.type == "cuda", repeats=args.repeats,
-        ltx2_steps=args.ltx2_steps, ltx2_eager=not args.no_ltx2_eager, fp8=args.fp8, profile=args.profile, graphs=args.cuda_graphs,
+        ltx2_steps=args.ltx2_steps, ltx2_eager=not args.no_ltx2_eager, fp8=args.fp8, profile=args.profile, graphs=args.cuda_graphs, ltx2_repeats=args.ltx2_repeats,
         deadline=time.perf_counter() + args.budget_s,
     )  # fmt: skip
     report = header(device, args)

@@ -36,7 +36,10 @@ class Settings:
     fp8: bool  # also time ditto compiled with FP8 block products (after the bf16 variants)
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
-    graphs: bool = False  # LTX-2: also time each compiled variant with its denoising passes as CUDA graphs
+    ltx2_repeats: int = (
+        0  # LTX-2: plain timed runs before the split run (total = their median; 0: the split run)
+    )
+    graphs: str = "off"  # LTX-2 compiled variants with CUDA-graphed passes: "off", "on" (only) or "both"
 
 
 def _over(settings: Settings, section: dict[str, Any], name: str) -> bool:
@@ -214,10 +217,14 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         variants.append(("ditto-eager", stance))
     if settings.fp8 and settings.compile:
         variants.append(("ditto-compiled-fp8", contextlib.nullcontext))
-    if settings.graphs and settings.compile:  # each compiled variant again, right after it, with graphs
+    if (
+        settings.graphs != "off" and settings.compile
+    ):  # each compiled variant with graphs, after it or instead
+        keep = settings.graphs == "both"
         variants = [
             v for name, stance in variants
-            for v in [(name, stance)] + ([(f"{name}-graphs", stance)] if "compiled" in name else [])
+            for v in [(name, stance)] * (keep or "compiled" not in name)
+            + [(f"{name}-graphs", stance)] * ("compiled" in name)
         ]  # fmt: skip
     if settings.compile:
         from ditto.acceleration.compile import compile_vae_decoder
@@ -269,7 +276,8 @@ def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: 
     timed_forward = [] if transformer.cuda_graphs else [(transformer, "forward", "transformer")]
     targets = [*ltx2.stage_targets(pipe), *timed_forward]
     recorded = dataclasses.replace(cuda_graph.STATS)
-    result, out = measure(lambda: pipe.generate(**ltx2_request(settings, steps)), device, targets, 0, 0)
+    run = lambda: pipe.generate(**ltx2_request(settings, steps))  # noqa: E731
+    result, out = measure(run, device, targets, 0, settings.ltx2_repeats)
     result["cuda_graph_recordings"] = cuda_graph.STATS.recordings - recorded.recordings
     result["cuda_graph_recording_s"] = cuda_graph.STATS.seconds - recorded.seconds
     stages = dict(out.timings)

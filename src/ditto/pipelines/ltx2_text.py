@@ -34,7 +34,11 @@ def gemma_hidden_states(
     )
     ids = tokens.input_ids.to(components.device)
     mask = tokens.attention_mask.to(components.device)
-    outputs = components.text_encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    # logits_to_keep=1: only the hidden states are used, not the 262k-word logits of every token (1 GB at
+    # 2x1024 tokens).
+    outputs = components.text_encoder(
+        input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1
+    )
     hidden = torch.stack(outputs.hidden_states, dim=-1).flatten(2, 3)
     return hidden.to(components.dtype), mask
 
