@@ -39,6 +39,7 @@ class Settings:
     ltx2_repeats: int = (
         0  # LTX-2: plain timed runs before the split run (total = their median; 0: the split run)
     )
+    only: str = ""  # LTX-2: time only the variants whose name contains this
     graphs: str = "off"  # LTX-2 compiled variants with CUDA-graphed passes: "off", "on" (only) or "both"
 
 
@@ -226,6 +227,7 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
             for v in [(name, stance)] * (keep or "compiled" not in name)
             + [(f"{name}-graphs", stance)] * ("compiled" in name)
         ]  # fmt: skip
+    variants = [(name, stance) for name, stance in variants if settings.only in name]
     if settings.compile:
         from ditto.acceleration.compile import compile_vae_decoder
 
@@ -236,10 +238,11 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
             continue
 
         def variant(name: str = name, stance: Callable[[], Any] = stance) -> None:
-            c.transformer.cuda_graphs = name.endswith("-graphs")
-            if name.endswith("fp8"):
-                from ditto.acceleration.fp8 import quantize_transformer
+            from ditto.acceleration.fp8 import Fp8Linear, quantize_transformer
 
+            c.transformer.cuda_graphs = name.endswith("-graphs")
+            quantized = any(isinstance(m, Fp8Linear) for m in c.transformer.modules())
+            if "fp8" in name and not quantized:
                 # For good (the bf16 weights are freed): so the FP8 variants come last.
                 quantize_transformer(c.transformer, keep_originals=False)
             with stance():
