@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument(
         "--ltx2-repeats", type=int, default=0, help="LTX-2 plain timed runs (median) before the split run"
     )
+    parser.add_argument("--only", default="", help="LTX-2: only the variants whose name contains this")
     parser.add_argument("--no-ltx2-eager", action="store_true", help="time LTX-2 compiled only")
     parser.add_argument("--fp8", action="store_true", help="also time ditto compiled with FP8 blocks")
     parser.add_argument(
@@ -113,7 +114,7 @@ def main() -> int:
     settings = Settings(
         device=device, dtype=getattr(torch, args.dtype), tiny=args.tiny,
         compile=not args.no_compile and device.type == "cuda", repeats=args.repeats,
-        ltx2_steps=args.ltx2_steps, ltx2_eager=not args.no_ltx2_eager, fp8=args.fp8, profile=args.profile, graphs=args.cuda_graphs, ltx2_repeats=args.ltx2_repeats,
+        ltx2_steps=args.ltx2_steps, ltx2_eager=not args.no_ltx2_eager, fp8=args.fp8, profile=args.profile, graphs=args.cuda_graphs, ltx2_repeats=args.ltx2_repeats, only=args.only,
         deadline=time.perf_counter() + args.budget_s,
     )  # fmt: skip
     report = header(device, args)
