@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
 from torch import nn
 
 
@@ -59,7 +58,4 @@ def compile_vae_decoder(vae: nn.Module | None) -> bool:
     if not isinstance(decoder, nn.Module):
         return False
     decoder.compile(dynamic=False)
-    # The decoders are convolution stacks: let cuDNN time its algorithms once per shape and keep the fastest
-    # (process-wide; a first decode at each new size pays for the timing).
-    torch.backends.cudnn.benchmark = True
     return True

@@ -1,0 +1,84 @@
+"""LTX-2's text encoding on one GPU: Gemma-3 12B (random weights, full size) over a CFG prompt pair.
+
+    PYTHONPATH=src python benchmarks/gpu_text_encoder.py [--profile] [--out DIR]
+
+Times, with CUDA-synced wall clocks (median of --repeats after a warm-up): the two prompts one call each
+(as before 2026-11-23), both in one batch (ditto now), and both with every token's logits computed (what
+`logits_to_keep` saves); optionally a kernel profile of the batched call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from ditto.benchmarking.end_to_end import PROMPT
+from ditto.benchmarking.full_size import offline_tokenizer
+from ditto.benchmarking.full_size_ltx2 import _gemma
+from ditto.pipelines.ltx2_text import gemma_hidden_states
+from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    seconds = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+    device, dtype = torch.device("cuda"), torch.bfloat16
+    tokenizer = offline_tokenizer(save_gemma_tokenizer)
+    components = SimpleNamespace(
+        tokenizer=tokenizer, text_encoder=_gemma(False, tokenizer, device, dtype), device=device, dtype=dtype
+    )
+    prompts, negative = [PROMPT], ["worst quality, blurry"]
+    encode = lambda texts: gemma_hidden_states(components, texts, 1024)  # noqa: E731
+    forward = components.text_encoder.forward
+
+    def all_logits(**kwargs):
+        kwargs.pop("logits_to_keep", None)
+        return forward(**kwargs)
+
+    report = {
+        "gpu": torch.cuda.get_device_name(device),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "ms": {
+            "two calls": timed(lambda: (encode(prompts), encode(negative)), args.repeats),
+            "one batch": timed(lambda: encode(prompts + negative), args.repeats),
+        },
+    }
+    components.text_encoder.forward = all_logits
+    report["ms"]["one batch, all logits"] = timed(lambda: encode(prompts + negative), args.repeats)
+    components.text_encoder.forward = forward
+    if args.profile:
+        from ditto.benchmarking.measure import profile
+
+        totals, top = profile(lambda: encode(prompts + negative))
+        report["profile_totals_ms"] = totals
+        print(top)
+    print(json.dumps(report, indent=1))
+    out = Path(args.out) / f"{report['date']}-{report['gpu'].replace(' ', '-')}-text-encoder.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
