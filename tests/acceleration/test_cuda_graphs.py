@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "parity"))
 from ltx2_fixtures import tiny_ltx2  # noqa: E402
@@ -71,6 +72,7 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph
         ({}, 1),  # the CFG pair, one batched pass per step
         ({"stg_scale": 1.0, "modality_scale": 3.0}, 3),  # CFG pair, STG and isolated-modality passes
         ({"sampler": "res2s"}, 2),  # res2s: float32 step sigmas and float64 sub-step sigmas
+        ({"image": "first frame", "image_crf": 0}, 1),  # image-to-video: per-token timesteps, blended x0
     ],
 )
 def test_replayed_graphs_give_the_eager_output(monkeypatch, request_changes: dict, kinds: int) -> None:
@@ -80,6 +82,8 @@ def test_replayed_graphs_give_the_eager_output(monkeypatch, request_changes: dic
         torch.cuda.CUDAGraph, "replay", lambda g: (replays.__setitem__(0, replays[0] + 1), replay(g))[1]
     )
     request = {**REQUEST, **request_changes, "num_inference_steps": MIN_GRAPHED_STEPS}
+    if "image" in request:
+        request["image"] = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))
     eager = Engine.from_pretrained(tiny_ltx2("2.0"), device="cuda", dtype="float32")
     expected = eager.generate(**request).frames
     assert replays[0] == 0
