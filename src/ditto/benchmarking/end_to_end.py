@@ -36,9 +36,7 @@ class Settings:
     fp8: bool  # also time ditto compiled with FP8 block products (after the bf16 variants)
     profile: bool  # torch.profiler kernel summary of the compiled variants
     deadline: float  # time.perf_counter() after which no new variant starts
-    ltx2_repeats: int = (
-        0  # LTX-2: plain timed runs before the split run (total = their median; 0: the split run)
-    )
+    ltx2_repeats: int = 0  # LTX-2: plain timed runs before the split run (total: their median)
     only: str = ""  # LTX-2: time only the variants whose name contains this
     graphs: str = "off"  # LTX-2 compiled variants with CUDA-graphed passes: "off", "on" (only) or "both"
 
@@ -218,9 +216,8 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         variants.append(("ditto-eager", stance))
     if settings.fp8 and settings.compile:
         variants.append(("ditto-compiled-fp8", contextlib.nullcontext))
-    if (
-        settings.graphs != "off" and settings.compile
-    ):  # each compiled variant with graphs, after it or instead
+    # Each compiled variant with CUDA graphs: after it ("both") or instead of it ("on").
+    if settings.graphs != "off" and settings.compile:
         keep = settings.graphs == "both"
         variants = [
             v for name, stance in variants

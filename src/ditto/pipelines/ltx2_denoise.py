@@ -152,7 +152,7 @@ class Denoiser:
                     positive,
                     sigma,
                     spatio_temporal_guidance_blocks=self.inputs.stg_blocks,
-                )  # fmt: skip
+                )
             )
         if passes.isolated:
             isolated = to_x0(

@@ -57,13 +57,10 @@ def encode_prompt_sets(
         components, [p for prompts in prompt_sets for p in prompts], max_sequence_length
     )
     padding_side = getattr(components.tokenizer, "padding_side", "left")
-    embeddings, start = [], 0
-    for prompts in prompt_sets:
-        rows = slice(start, start + len(prompts))
-        start += len(prompts)
-        video, audio, connector_mask = components.connectors(
-            hidden[rows], mask[rows], padding_side=padding_side
-        )
+    sizes = [len(prompts) for prompts in prompt_sets]
+    embeddings = []
+    for set_hidden, set_mask in zip(hidden.split(sizes), mask.split(sizes), strict=True):
+        video, audio, connector_mask = components.connectors(set_hidden, set_mask, padding_side=padding_side)
         embeddings.append(PromptEmbeddings(video=video, audio=audio, mask=connector_mask))
     return embeddings
 
