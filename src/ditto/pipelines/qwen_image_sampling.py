@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ditto.sampling.noise import randn
 from ditto.sampling.schedules import check_flow_match_config, flow_match_sigmas
 
 
@@ -38,7 +39,7 @@ def initial_noise(
     shape: tuple[int, ...], generator: torch.Generator, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
     """diffusers' randn_tensor with one generator: drawn on the generator's device in `dtype`, then moved."""
-    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
+    return randn(shape, generator, dtype, device)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
