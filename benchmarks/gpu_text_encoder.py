@@ -3,8 +3,10 @@
     PYTHONPATH=src python benchmarks/gpu_text_encoder.py [--profile] [--out DIR]
 
 Times, with CUDA-synced wall clocks (median of --repeats after a warm-up): the two prompts one call each
-(as before 2026-11-23), both in one batch (ditto now), and both with every token's logits computed (what
-`logits_to_keep` saves); optionally a kernel profile of the batched call.
+(as before 2026-11-23), both in one batch (ditto now), both with every token's logits computed (what
+`logits_to_keep` saves), and the batch with Gemma's layers compiled part by part (what compile=True does,
+`compile_decoder_layers`; its hidden states are checked against the eager ones); optionally a kernel
+profile of the batched call, eager and compiled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from types import SimpleNamespace
 
 import torch
 
+from ditto.acceleration.compile import compile_decoder_layers
 from ditto.benchmarking.end_to_end import PROMPT
 from ditto.benchmarking.full_size import offline_tokenizer
 from ditto.benchmarking.full_size_ltx2 import _gemma
@@ -35,6 +38,14 @@ def timed(fn, repeats: int) -> float:
         torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds) * 1e3
+
+
+def kernel_profile(run) -> dict[str, float]:
+    from ditto.benchmarking.measure import profile
+
+    totals, top = profile(run)
+    print(top)
+    return totals
 
 
 def main() -> None:
@@ -69,11 +80,14 @@ def main() -> None:
     report["ms"]["one batch, all logits"] = timed(lambda: encode(prompts + negative), args.repeats)
     components.text_encoder.forward = forward
     if args.profile:
-        from ditto.benchmarking.measure import profile
-
-        totals, top = profile(lambda: encode(prompts + negative))
-        report["profile_totals_ms"] = totals
-        print(top)
+        report["profile_totals_ms"] = kernel_profile(lambda: encode(prompts + negative))
+    eager = encode(prompts + negative)[0].float()
+    compile_decoder_layers(components.text_encoder)
+    report["ms"]["one batch, layers compiled"] = timed(lambda: encode(prompts + negative), args.repeats)
+    compiled = encode(prompts + negative)[0].float()
+    report["compiled_vs_eager_rel_l2"] = float((compiled - eager).norm() / eager.norm())
+    if args.profile:
+        report["profile_totals_ms_compiled"] = kernel_profile(lambda: encode(prompts + negative))
     print(json.dumps(report, indent=1))
     out = Path(args.out) / f"{report['date']}-{report['gpu'].replace(' ', '-')}-text-encoder.json"
     out.parent.mkdir(parents=True, exist_ok=True)

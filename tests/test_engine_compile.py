@@ -18,5 +18,7 @@ def test_compiled_engine_matches_eager_and_compiles_every_block_list() -> None:
     for blocks in (model.transformer_blocks, model.single_transformer_blocks):
         assert all(block._compiled_call_impl is not None for block in blocks)
     assert engine.pipeline.vae.decoder._compiled_call_impl is not None  # compile=True covers the decoder
+    layers = engine.pipeline.text_encoder.model.layers  # ... and the text encoder's layers, part by part
+    assert all(part._ditto_compiled_forward for layer in layers for part in layer.children())
     compiled = engine.generate(**KWARGS).images
     assert np.abs(compiled - eager).max() <= 1e-4

@@ -81,12 +81,15 @@ def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) ->
 
 def compile_pipeline(pipeline: Any) -> None:
     """`compile=True`: regional torch.compile of the transformer's blocks (the first call at each new shape
-    compiles, tens of seconds for LTX-2; later calls run the compiled graph: 1.41x on an H100, RESULTS.md)."""
-    from ditto.acceleration.compile import compile_transformer, compile_vae_decoder, pipeline_module
+    compiles, tens of seconds for LTX-2; later calls run the compiled graph: 1.41x on an H100, RESULTS.md),
+    and, where the pipeline says so, of its VAE decoder and its text encoder's decoder layers."""
+    from ditto.acceleration import compile as regional
 
-    compile_transformer(pipeline_transformer_for(pipeline, "compile", True))
+    regional.compile_transformer(pipeline_transformer_for(pipeline, "compile", True))
     if getattr(pipeline, "compiles_vae_decoder", False):
-        compile_vae_decoder(pipeline_module(pipeline, "vae"))
+        regional.compile_vae_decoder(regional.pipeline_module(pipeline, "vae"))
+    if getattr(pipeline, "compiles_text_encoder", False):
+        regional.compile_decoder_layers(regional.pipeline_text_model(pipeline))
 
 
 def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import torch
 from torch import nn
 
 
@@ -59,3 +60,37 @@ def compile_vae_decoder(vae: nn.Module | None) -> bool:
         return False
     decoder.compile(dynamic=False)
     return True
+
+
+def compile_decoder_layers(model: nn.Module) -> int:
+    """torch.compile the parts of every decoder layer of a transformers language model (its attention, MLP
+    and norms), each part's `forward` on its own; returns the number of layers. The text encoders run
+    eagerly launch 50-70 small kernels a layer and are bound by the host (Klein's 27-layer Qwen3 takes
+    23.5 ms on an H100 for 2.8 TFLOP of work); compiled, each part is a few fused kernels.
+
+    Not the whole layer: transformers records hidden states and attentions with forward hooks on the
+    layer and its attention module, reading a ContextVar that dynamo cannot trace. Compiling a module's
+    `forward` rather than its call keeps the module's own hooks outside the graph, and the parts' children
+    (projections, q/k norms) carry no hooks. Parameters are graph inputs, so every layer shares one graph
+    per kind of part. A second call leaves compiled parts as they are.
+    """
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    layers = getattr(decoder, "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise TypeError(f"{type(model).__name__} has no decoder `layers` to compile")
+    for layer in layers:
+        for part in layer.children():
+            if not getattr(part, "_ditto_compiled_forward", False):
+                part.forward = torch.compile(part.forward, fullgraph=True, dynamic=False)
+                part._ditto_compiled_forward = True
+    return len(layers)
+
+
+def pipeline_text_model(pipeline: object) -> nn.Module | None:
+    """The transformers language model behind a ditto pipeline's text encoder (held directly, or wrapped
+    as FLUX.2 Klein's `KleinTextEncoder.model`)."""
+    encoder = pipeline_module(pipeline, "text_encoder")
+    if encoder is None:
+        wrapper = getattr(pipeline, "text_encoder", None)
+        encoder = getattr(wrapper, "model", None)
+    return encoder if isinstance(encoder, nn.Module) else None

@@ -86,14 +86,14 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
             continue
 
         def variant(library: str = library, compiled: bool = compiled, name: str = name) -> None:
-            from ditto.acceleration.compile import compile_vae_decoder
             from ditto.acceleration.fp8 import quantize_transformer
+            from ditto.engine import compile_pipeline
 
-            if compiled:  # regional compile of the transformer (both libraries offer it) and of the shared
-                # VAE decoder, as ditto's compile=True does; diffusers-compiled runs after, on the same VAE.
+            if compiled:  # regional compile of the transformer (both libraries offer it), and what ditto's
+                # compile=True adds: the shared VAE decoder (diffusers-compiled runs after, on the same VAE)
+                # and the text encoder's layers (ditto's own Qwen3Model on the shared weights).
                 if library == "ditto":
-                    klein.compile_native(pipes.native)
-                    compile_vae_decoder(pipes.ditto.vae)
+                    compile_pipeline(pipes.ditto)
                 else:
                     pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
             if name.endswith("fp8"):
@@ -226,10 +226,9 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
         ]  # fmt: skip
     variants = [(name, stance) for name, stance in variants if settings.only in name]
     if settings.compile:
-        from ditto.acceleration.compile import compile_vae_decoder
+        from ditto.engine import compile_pipeline
 
-        c.transformer.compile_blocks()
-        compile_vae_decoder(c.vae)  # as compile=True does
+        compile_pipeline(pipe)  # as compile=True does: blocks, VAE decoder, Gemma's layers
     for name, stance in variants:
         if _over(settings, section, name):
             continue

@@ -120,14 +120,6 @@ def build_klein(device: torch.device, dtype: torch.dtype, tiny: bool = False) ->
     return KleinPipelines(ours, theirs, native, reference, parameters)
 
 
-def compile_native(native: nn.Module) -> None:
-    """ditto's regional compile of both block kinds (double- and single-stream)."""
-    from ditto.acceleration.compile import compile_blocks
-
-    compile_blocks(native.transformer_blocks)
-    compile_blocks(native.single_transformer_blocks)
-
-
 def stage_targets(pipes: KleinPipelines, library: str) -> list[tuple[object, str, str]]:
     """What the split run times: text model, transformer forwards, VAE decode (same labels for both)."""
     if library == "ditto":

@@ -52,6 +52,7 @@ class Conditioning:
 class Flux2KleinPipeline:
     family: ClassVar[str] = "flux2-klein"
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
+    compiles_text_encoder: ClassVar[bool] = True  # ... and Qwen3's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "image"
 
     def __init__(

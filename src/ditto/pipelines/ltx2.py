@@ -58,6 +58,7 @@ def to_host(tensor: torch.Tensor) -> torch.Tensor:
 class LTX2Pipeline:
     family: ClassVar[str] = "ltx2"
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
+    compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
 
     def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:

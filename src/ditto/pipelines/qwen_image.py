@@ -33,6 +33,9 @@ class QwenImagePipeline:
     family: ClassVar[str] = "qwen-image"
     output_kind: ClassVar[str] = "image"
     edit: ClassVar[bool] = False
+    # Not with compile=True: prompts keep their own token count here, so a static-shape compile of the
+    # text encoder would recompile for every new prompt length.
+    compiles_text_encoder: ClassVar[bool] = False
 
     def __init__(self, components: QwenImageComponents) -> None:
         self.components = components
