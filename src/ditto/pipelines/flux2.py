@@ -36,7 +36,6 @@ from ditto.pipelines.flux2_params import DEFAULT_SIDE, Flux2KleinParams, KleinDe
 from ditto.pipelines.flux2_schedule import check_scheduler_config, euler_step, klein_sigmas
 from ditto.pipelines.flux2_text import KleinTextEncoder
 from ditto.result import Result
-from ditto.sampling.noise import randn
 
 
 @dataclass
@@ -179,7 +178,8 @@ class Flux2KleinPipeline:
             return pack(params.latents.to(self.device, self.dtype)), grid
         generator = torch.Generator("cpu")
         generator.manual_seed(params.seed) if params.seed is not None else generator.seed()
-        return pack(randn(shape, generator, self.dtype, self.device)), grid
+        noise = torch.randn(shape, generator=generator, device="cpu", dtype=self.dtype)
+        return pack(noise.to(self.device)), grid
 
     def conditioning(
         self, params, prompt_embeds, negative_embeds, references, ref_grids, grid

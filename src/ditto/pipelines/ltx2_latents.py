@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.sampling.noise import randn
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,18 @@ def official_noise(
     """ltx_core GaussianNoiser: randn in the model dtype on the packed [B, tokens, C] shapes, video then
     audio, from one generator; kept in float32 afterwards for the Euler updates. Appended keyframe tokens
     (extra_video_tokens) are part of the official video state, so they are part of its one draw."""
-    video = randn((batch, shape.video_tokens + extra_video_tokens, shape.channels), generator, dtype, device)
-    audio = randn((batch, shape.audio_frames, shape.audio_token_channels), generator, dtype, device)
+    video = torch.randn(
+        (batch, shape.video_tokens + extra_video_tokens, shape.channels),
+        generator=generator,
+        dtype=dtype,
+        device=device,
+    )
+    audio = torch.randn(
+        (batch, shape.audio_frames, shape.audio_token_channels),
+        generator=generator,
+        dtype=dtype,
+        device=device,
+    )
     return video.float(), audio.float()
 
 

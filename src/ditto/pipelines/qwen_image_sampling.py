@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 
-from ditto.sampling.noise import randn
 from ditto.sampling.schedules import check_flow_match_config, flow_match_sigmas
 
 
@@ -39,7 +38,7 @@ def initial_noise(
     shape: tuple[int, ...], generator: torch.Generator, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
     """diffusers' randn_tensor with one generator: drawn on the generator's device in `dtype`, then moved."""
-    return randn(shape, generator, dtype, device)
+    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
