@@ -48,13 +48,36 @@ def kernel_profile(run) -> dict[str, float]:
     return totals
 
 
+def klein_encoder_ms(device: torch.device, dtype: torch.dtype, repeats: int) -> dict[str, float]:
+    """Klein's text encoding (Qwen3-4B's first 27 layers, one prompt padded to 512 tokens), eager and with
+    its layers compiled part by part."""
+    from ditto.benchmarking.full_size_flux2 import _ditto_text_model, _qwen3
+    from ditto.pipelines.flux2_text import KleinTextEncoder
+    from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
+
+    tokenizer = offline_tokenizer(save_qwen2_tokenizer)
+    full = _qwen3(False, tokenizer, device, dtype)
+    encoder = KleinTextEncoder(tokenizer, _ditto_text_model(full, device, dtype), device)
+    encode = lambda: encoder.encode_unique([PROMPT], 512, (9, 18, 27))  # noqa: E731
+    result = {"eager": timed(encode, repeats)}
+    eager = encode().float()
+    compile_decoder_layers(encoder.model)
+    result["layers compiled"] = timed(encode, repeats)
+    compiled = encode().float()
+    result["compiled_vs_eager_rel_l2"] = float((compiled - eager).norm() / eager.norm())
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--klein", action="store_true", help="also time FLUX.2 Klein's Qwen3 encoder")
     args = parser.parse_args()
     device, dtype = torch.device("cuda"), torch.bfloat16
+    klein = klein_encoder_ms(device, dtype, args.repeats) if args.klein else None
+    torch.cuda.empty_cache()  # Klein's encoder is gone: room for Gemma
     tokenizer = offline_tokenizer(save_gemma_tokenizer)
     components = SimpleNamespace(
         tokenizer=tokenizer, text_encoder=_gemma(False, tokenizer, device, dtype), device=device, dtype=dtype
@@ -88,6 +111,8 @@ def main() -> None:
     report["compiled_vs_eager_rel_l2"] = float((compiled - eager).norm() / eager.norm())
     if args.profile:
         report["profile_totals_ms_compiled"] = kernel_profile(lambda: encode(prompts + negative))
+    if klein is not None:
+        report["klein_qwen3_27_layers_1x512_ms"] = klein
     print(json.dumps(report, indent=1))
     out = Path(args.out) / f"{report['date']}-{report['gpu'].replace(' ', '-')}-text-encoder.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,10 @@ def gemma_hidden_states(
     ids = tokens.input_ids.to(components.device)
     mask = tokens.attention_mask.to(components.device)
     # logits_to_keep=1: only the hidden states are used, not the 262k-word logits of every token (1 GB at
-    # 2x1024 tokens).
+    # 2x1024 tokens). use_cache=False: one forward needs no key/value cache, and filling one makes each
+    # layer's compiled attention recompile (the cache's per-layer state is guarded).
     outputs = components.text_encoder(
-        input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1
+        input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1, use_cache=False
     )
     hidden = torch.stack(outputs.hidden_states, dim=-1).flatten(2, 3)
     return hidden.to(components.dtype), mask
