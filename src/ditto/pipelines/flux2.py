@@ -5,6 +5,7 @@ Stages: validate -> encode_text -> encode_image -> prepare_latents -> denoise ->
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ from ditto.pipelines.flux2_params import DEFAULT_SIDE, Flux2KleinParams, KleinDe
 from ditto.pipelines.flux2_schedule import check_scheduler_config, euler_step, klein_sigmas
 from ditto.pipelines.flux2_text import KleinTextEncoder
 from ditto.result import Result
+from ditto.sampling.noise import draw_ahead
 
 
 @dataclass
@@ -125,14 +127,15 @@ class Flux2KleinPipeline:
         timer = StageTimer(self.device)
         with timer.stage("validate"):
             params = self.validate(**kwargs)
+            height, width = self.output_size(params)
+            noise = self.noise_ahead(params, height, width)  # drawn while the prompt is encoded
         with torch.inference_mode():
             with timer.stage("encode_text"):
                 prompt_embeds, negative_embeds = self.encode_text(params)
             with timer.stage("encode_image"):
                 references, ref_grids = self.encode_images(params)
             with timer.stage("prepare_latents"):
-                height, width = self.output_size(params)
-                latents, grid = self.initial_latents(params, height, width)
+                latents, grid = self.initial_latents(params, height, width, noise)
                 cond = self.conditioning(params, prompt_embeds, negative_embeds, references, ref_grids, grid)
             with timer.stage("denoise"):
                 latents = self.denoise(params, latents, cond, progress)
@@ -164,22 +167,32 @@ class Flux2KleinPipeline:
         ref_h, ref_w = first_reference_size(params.image, self.multiple) if params.image else (None, None)
         return params.height or ref_h or DEFAULT_SIDE, params.width or ref_w or DEFAULT_SIDE
 
-    def initial_latents(
-        self, params: Flux2KleinParams, height: int, width: int
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Packed noise [B, h*w, C] drawn as diffusers' randn_tensor does with a CPU generator seeded `seed`."""
+    def noise_shape(self, params: Flux2KleinParams, height: int, width: int) -> tuple[int, int, int, int]:
+        """[B, C, h, w] of the latents (before packing)."""
         grid = (height // self.multiple, width // self.multiple)
-        shape = (params.batch_size, self.transformer.x_embedder.in_features, *grid)
+        return (params.batch_size, self.transformer.x_embedder.in_features, *grid)
+
+    def noise_ahead(self, params: Flux2KleinParams, height: int, width: int) -> Future[torch.Tensor] | None:
+        """The initial noise's draw, started now on the worker thread (None when `latents` are given)."""
+        if params.latents is not None:
+            return None
+        return draw_ahead(self.noise_shape(params, height, width), params.seed, self.dtype)
+
+    def initial_latents(
+        self, params: Flux2KleinParams, height: int, width: int, noise: Future[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Packed noise [B, h*w, C] drawn as diffusers' randn_tensor does with a CPU generator seeded `seed`
+        (`noise`: that draw, already started by `draw_ahead`)."""
+        shape = self.noise_shape(params, height, width)
+        grid = shape[2:]
         if params.latents is not None:
             if tuple(params.latents.shape) != shape:
                 raise InvalidParameter(
                     "latents", tuple(params.latents.shape), "has the wrong shape", f"expected {shape}"
                 )
             return pack(params.latents.to(self.device, self.dtype)), grid
-        generator = torch.Generator("cpu")
-        generator.manual_seed(params.seed) if params.seed is not None else generator.seed()
-        noise = torch.randn(shape, generator=generator, device="cpu", dtype=self.dtype)
-        return pack(noise.to(self.device)), grid
+        noise = noise if noise is not None else self.noise_ahead(params, height, width)
+        return pack(noise.result().to(self.device)), grid
 
     def conditioning(
         self, params, prompt_embeds, negative_embeds, references, ref_grids, grid
