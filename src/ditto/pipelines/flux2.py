@@ -239,7 +239,9 @@ class Flux2KleinPipeline:
         if params.output_type == "latent":
             return Result(latents={"image": latents})
         pixels = self.vae.decode(latents.to(self.vae.dtype), return_dict=False)[0]
-        images = (pixels * 0.5 + 0.5).clamp(0, 1).cpu().permute(0, 2, 3, 1).float().numpy()
+        # Channels-last and float32 on the device (exact conversions): the host gets a finished array instead of
+        # a strided bf16 -> float32 copy of 3M values on the CPU.
+        images = (pixels * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
         if params.output_type == "pil":
             return Result(images=[Image.fromarray(a) for a in (images * 255).round().astype(np.uint8)])
         return Result(images=images)
