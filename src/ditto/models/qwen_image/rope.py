@@ -10,13 +10,26 @@ frame -1 and m is at least the number of layers.
 The reference builds its frequency table in float32 (`torch.pow(theta, arange/dim)` and `torch.polar`),
 not float64, and angles reach thousands of radians, so ditto builds it the same way: a float64 grid would
 move the angles by ~1e-4 rad and the output with them.
+
+Each table is kept in two forms (`Rope`): the reference's complex one, which the eager block multiplies
+with as the reference does, and real cos/sin, which a compiled block uses (inductor has no complex kernels).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
-Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin: [seq, head_dim], pairs interleaved
+
+class Rope(NamedTuple):
+    """One stream's RoPE table, a row per token, in both forms; the values are the same numbers."""
+
+    cos: torch.Tensor  # [seq, head_dim] float32, each value repeated for its channel pair
+    sin: torch.Tensor  # [seq, head_dim] float32, likewise
+    cis: torch.Tensor  # [seq, head_dim / 2] complex64: cos + i sin, one per pair (the reference's table)
+
+
 ImageShape = tuple[int, int, int]  # (frames, latent height / 2, latent width / 2)
 
 
@@ -58,16 +71,15 @@ def positions(
 
 
 def rope_tables(pos: torch.Tensor, axes_dim: tuple[int, ...], theta: float, device: torch.device) -> Rope:
-    """cos/sin [seq, sum(axes_dim)] (float32, channel pairs repeated) for integer positions [seq, 3]."""
-    cos_parts, sin_parts = [], []
+    """The table for integer positions [seq, 3]: sum(axes_dim) channels, axis after axis."""
+    units = []
     for axis, dim in enumerate(axes_dim):
         inv = axis_inverse_frequencies(dim, theta, device)
         # Integer positions are exact in float32, so this is the reference's single rounding of index * inv.
         angles = pos[:, axis].to(device=device, dtype=torch.float32)[:, None] * inv[None, :]
-        unit = torch.polar(torch.ones_like(angles), angles)
-        cos_parts.append(unit.real.repeat_interleave(2, dim=-1))
-        sin_parts.append(unit.imag.repeat_interleave(2, dim=-1))
-    return torch.cat(cos_parts, dim=-1), torch.cat(sin_parts, dim=-1)
+        units.append(torch.polar(torch.ones_like(angles), angles))
+    cis = torch.cat(units, dim=-1)
+    return Rope(cis.real.repeat_interleave(2, dim=-1), cis.imag.repeat_interleave(2, dim=-1), cis)
 
 
 def qwen_rope(

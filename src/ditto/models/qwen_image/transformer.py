@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ditto.layers.embeddings import TimestepMLP
-from ditto.layers.norm import RMSNorm, layer_norm_no_affine
+from ditto.layers.norm import StepwiseRMSNorm, layer_norm_no_affine
 from ditto.models.qwen_image.blocks import QwenImageBlock
 from ditto.models.qwen_image.rope import ImageShape, Rope, qwen_rope
 
@@ -105,7 +105,8 @@ class QwenImageTransformer(nn.Module):
         self.zero_cond_t = zero_cond_t
         self.layer3d = use_layer3d_rope
         self.time_text_embed = TimestepEmbed(dim, use_additional_t_cond)
-        self.txt_norm = RMSNorm(joint_attention_dim, eps=1e-6)
+        # Step by step as diffusers: the fused kernel's bits differ at this width on CUDA (layers.norm).
+        self.txt_norm = StepwiseRMSNorm(joint_attention_dim, eps=1e-6)
         self.img_in = nn.Linear(in_channels, dim)
         self.txt_in = nn.Linear(joint_attention_dim, dim)
         self.transformer_blocks = nn.ModuleList(
