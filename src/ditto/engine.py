@@ -93,22 +93,23 @@ def compile_pipeline(pipeline: Any) -> None:
 
 
 def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> None:
-    """`cuda_graphs`: record each denoising pass as a CUDA graph (acceleration/cuda_graph.py; LTX-2).
-    Unset, it follows `compile` where the transformer supports it; asked for where it cannot, a clear error."""
+    """`cuda_graphs`: record work that repeats with the same shapes as CUDA graphs (acceleration/cuda_graph.py):
+    LTX-2's denoising passes, FLUX.2 Klein's text encoder. Unset, it follows `compile` where the pipeline
+    has such a part; asked for where it has none, a clear error."""
     from ditto.acceleration.compile import pipeline_transformer
     from ditto.errors import InvalidParameter
 
-    model = pipeline_transformer(pipeline)
-    supported = hasattr(model, "cuda_graphs")
+    parts = [pipeline_transformer(pipeline), getattr(pipeline, "text_encoder", None)]
+    supported = [part for part in parts if hasattr(part, "cuda_graphs")]
     if asked and not supported:
         raise InvalidParameter(
             "cuda_graphs",
             asked,
             f"is not supported by the {pipeline.family} pipeline",
-            "LTX-2 / LTX-2.3 models",
+            "LTX-2 / LTX-2.3 and FLUX.2 Klein models",
         )
-    if supported:
-        model.cuda_graphs = compiled if asked is None else bool(asked)
+    for part in supported:
+        part.cuda_graphs = compiled if asked is None else bool(asked)
 
 
 class Engine:

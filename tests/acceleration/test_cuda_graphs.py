@@ -37,8 +37,8 @@ def test_cuda_graphs_follow_compile_unless_set() -> None:
 
 
 def test_cuda_graphs_on_a_model_without_them_is_a_clear_error() -> None:
-    with pytest.raises(InvalidParameter, match="cuda_graphs.*flux2"):
-        Engine.from_pretrained("tiny-flux2-klein", cuda_graphs=True)
+    with pytest.raises(InvalidParameter, match="cuda_graphs.*qwen-image.*FLUX.2 Klein"):
+        Engine.from_pretrained("tiny-qwen-image", cuda_graphs=True)
 
 
 def test_cli_flag_reaches_the_engine_options() -> None:

@@ -87,13 +87,14 @@ def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
 
         def variant(library: str = library, compiled: bool = compiled, name: str = name) -> None:
             from ditto.acceleration.fp8 import quantize_transformer
-            from ditto.engine import compile_pipeline
+            from ditto.engine import compile_pipeline, enable_cuda_graphs
 
             if compiled:  # regional compile of the transformer (both libraries offer it), and what ditto's
                 # compile=True adds: the shared VAE decoder (diffusers-compiled runs after, on the same VAE)
                 # and the text encoder's layers (ditto's own Qwen3Model on the shared weights).
                 if library == "ditto":
                     compile_pipeline(pipes.ditto)
+                    enable_cuda_graphs(pipes.ditto, None, compiled=True)  # the text encoder's graphs
                 else:
                     pipes.reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
             if name.endswith("fp8"):

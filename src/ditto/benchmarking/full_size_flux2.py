@@ -121,9 +121,17 @@ def build_klein(device: torch.device, dtype: torch.dtype, tiny: bool = False) ->
 
 
 def stage_targets(pipes: KleinPipelines, library: str) -> list[tuple[object, str, str]]:
-    """What the split run times: text model, transformer forwards, VAE decode (same labels for both)."""
+    """What the split run times: text model, transformer forwards, VAE decode (same labels for both).
+
+    ditto's text encoder is timed around `encode_unique` (tokenizing included), not its model's forward: a
+    recorded encoder (cuda_graphs) replays without calling the forward, and a sync inside would break the
+    recording."""
     if library == "ditto":
-        text, transformer = pipes.ditto.text_encoder.model, pipes.native
+        text, transformer = (pipes.ditto.text_encoder, "encode_unique"), pipes.native
     else:
-        text, transformer = pipes.diffusers.text_encoder, pipes.reference
-    return [(text, "forward", "text_encoder"), (transformer, "forward", "denoise"), (pipes.ditto.vae, "decode", "vae_decode")]  # fmt: skip
+        text, transformer = (pipes.diffusers.text_encoder, "forward"), pipes.reference
+    return [
+        (*text, "text_encoder"),
+        (transformer, "forward", "denoise"),
+        (pipes.ditto.vae, "decode", "vae_decode"),
+    ]
