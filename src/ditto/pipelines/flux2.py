@@ -135,8 +135,10 @@ class Flux2KleinPipeline:
             with timer.stage("encode_image"):
                 references, ref_grids = self.encode_images(params)
             with timer.stage("prepare_latents"):
-                latents, grid = self.initial_latents(params, height, width, noise)
+                grid = self.noise_shape(params, height, width)[2:]
+                # Positions first: built while the noise draw may still be running on the worker thread.
                 cond = self.conditioning(params, prompt_embeds, negative_embeds, references, ref_grids, grid)
+                latents, grid = self.initial_latents(params, height, width, noise)
             with timer.stage("denoise"):
                 latents = self.denoise(params, latents, cond, progress)
             with timer.stage("decode"):
