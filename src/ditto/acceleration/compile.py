@@ -64,9 +64,10 @@ def compile_vae_decoder(vae: nn.Module | None) -> bool:
 
 def compile_decoder_layers(model: nn.Module) -> int:
     """torch.compile the parts of every decoder layer of a transformers language model (its attention, MLP
-    and norms), each part's `forward` on its own; returns the number of layers. The text encoders run
-    eagerly launch 50-70 small kernels a layer and are bound by the host (Klein's 27-layer Qwen3 takes
-    23.5 ms on an H100 for 2.8 TFLOP of work); compiled, each part is a few fused kernels.
+    and norms), each part's `forward` on its own; returns the number of layers. Eagerly these layers
+    launch 50-70 small kernels each (RMSNorms in float32 step by step, RoPE); compiled, each part is a few
+    fused kernels. Measured on an H100: Gemma-3 12B over a CFG pair 155 -> 106 ms; Klein's smaller Qwen3
+    only 35.5 -> 30.4 ms, as its host time goes to guard checks instead (its CUDA graph does the rest).
 
     Not the whole layer: transformers records hidden states and attentions with forward hooks on the
     layer and its attention module, reading a ContextVar that dynamo cannot trace. Compiling a module's

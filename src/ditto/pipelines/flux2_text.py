@@ -97,9 +97,9 @@ class KleinTextEncoder:
             stacked = torch.stack([out.hidden_states[i] for i in layers], dim=2)  # [B, L, layers, D]
             return (stacked.flatten(2),)
 
-        return self._graphs().call(f"hidden states {layers}", hidden_states, ids, causal_padding_mask(mask))[
-            0
-        ]
+        key = f"hidden states {layers}"  # one recorded pass per choice of layers and input shapes
+        (hidden,) = self._graphs().call(key, hidden_states, ids, causal_padding_mask(mask))
+        return hidden
 
     def _graphs(self) -> PassGraphs:
         wanted = cuda_graphs_wanted(self, self.device)
