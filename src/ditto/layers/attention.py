@@ -85,13 +85,15 @@ def attention(
         mask = mask.to(q.dtype)
     if _use_fa4 and fa4_accepts(q, k, mask):
         return fa4_attention(q, k, v)
-    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    # permute, not transpose: the same view, but compiled kernels are named after the op, and with diffusers'
+    # op the kernels (and their autotuning cache entries) are the reference's own.
+    q, k, v = (t.permute(0, 2, 1, 3) for t in (q, k, v))
     if q.is_cuda and _cuda_order is not None:
         with sdpa_kernel(_cuda_order, set_priority=True):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return out.transpose(1, 2)
+    return out.permute(0, 2, 1, 3)
 
 
 def naive_attention(

@@ -50,8 +50,7 @@ def power_frequencies(
 
 def apply_interleaved_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate pairs (2i, 2i+1) of the last dim; cos/sin broadcast against x ([..., dim])."""
-    pairs = x.unflatten(-1, (-1, 2))
-    even, odd = pairs.unbind(-1)
+    even, odd = x.reshape(*x.shape[:-1], -1, 2).unbind(-1)
     rotated = torch.stack((-odd, even), dim=-1).flatten(-2)
     return (x.float() * cos + rotated.float() * sin).to(x.dtype)
 

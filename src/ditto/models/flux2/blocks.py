@@ -18,9 +18,9 @@ Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text token
 
 
 def swiglu(x: torch.Tensor) -> torch.Tensor:
-    """FLUX.2's gated unit: the first half gates the second, silu(a) * b."""
-    gate, value = x.chunk(2, dim=-1)
-    return F.silu(gate) * value
+    """FLUX.2's gated unit: the first half gates the second, silu(a) * b (slices, as the reference)."""
+    half = x.shape[-1] // 2
+    return F.silu(x[..., :half]) * x[..., half:]
 
 
 def split_modulation(mod: torch.Tensor, sets: int) -> list[tuple[torch.Tensor, ...]]:
@@ -68,10 +68,14 @@ def heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
     return x.unflatten(-1, (-1, head_dim))
 
 
+def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
+    """Interleaved RoPE on [B, S, H, D], cos/sin [S, D] broadcast over batch and heads."""
+    return apply_interleaved_rope(x, rope[0][None, :, None, :], rope[1][None, :, None, :])
+
+
 def rope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: Rope) -> torch.Tensor:
     """RoPE on q/k, joint attention, heads merged back: [B, S, H*D]."""
-    cos, sin = rope[0][None, :, None, :], rope[1][None, :, None, :]
-    q, k = apply_interleaved_rope(q, cos, sin), apply_interleaved_rope(k, cos, sin)
+    q, k = rotate(q, rope), rotate(k, rope)
     return attention(q, k, v).flatten(2, 3).to(q.dtype)
 
 
@@ -92,17 +96,19 @@ class JointAttention(nn.Module):
         self.to_add_out = nn.Linear(inner, dim, bias=False)
 
     def forward(self, img: torch.Tensor, txt: torch.Tensor, rope: Rope) -> tuple[torch.Tensor, torch.Tensor]:
+        # In the reference's order (projections, norms, concatenation, RoPE, output projections text first):
+        # compiled, the graph is then the reference's node for node and inductor fuses it the same way.
         d = self.head_dim
-        q = torch.cat(
-            [self.norm_added_q(heads(self.add_q_proj(txt), d)), self.norm_q(heads(self.to_q(img), d))], 1
-        )
-        k = torch.cat(
-            [self.norm_added_k(heads(self.add_k_proj(txt), d)), self.norm_k(heads(self.to_k(img), d))], 1
-        )
-        v = torch.cat([heads(self.add_v_proj(txt), d), heads(self.to_v(img), d)], dim=1)
+        q, k, v = heads(self.to_q(img), d), heads(self.to_k(img), d), heads(self.to_v(img), d)
+        txt_q, txt_k = heads(self.add_q_proj(txt), d), heads(self.add_k_proj(txt), d)
+        txt_v = heads(self.add_v_proj(txt), d)
+        q, k = self.norm_q(q), self.norm_k(k)
+        txt_q, txt_k = self.norm_added_q(txt_q), self.norm_added_k(txt_k)
+        q, k, v = torch.cat([txt_q, q], dim=1), torch.cat([txt_k, k], dim=1), torch.cat([txt_v, v], dim=1)
         out = rope_attention(q, k, v, rope)
         txt_out, img_out = out.split([txt.shape[1], img.shape[1]], dim=1)
-        return self.to_out[0](img_out), self.to_add_out(txt_out)
+        txt_out = self.to_add_out(txt_out)
+        return self.to_out[0](img_out), txt_out
 
 
 class DoubleStreamBlock(nn.Module):
@@ -118,11 +124,14 @@ class DoubleStreamBlock(nn.Module):
     def forward(
         self, img: torch.Tensor, txt: torch.Tensor, mod_img: torch.Tensor, mod_txt: torch.Tensor, rope: Rope
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (text, image), the reference's order (compiled, the output order sets the graph's)."""
         (shift, scale, gate), (shift_ff, scale_ff, gate_ff) = split_modulation(mod_img, 2)
         (c_shift, c_scale, c_gate), (c_shift_ff, c_scale_ff, c_gate_ff) = split_modulation(mod_txt, 2)
+        # The reference's operand order ((1 + scale) * x before attention, x * (1 + scale) before the MLPs):
+        # the same numbers either way, and compiled the same graph as the reference's.
         img_attn, txt_attn = self.attn(
-            modulate(layer_norm_no_affine(img, self.eps), shift, scale),
-            modulate(layer_norm_no_affine(txt, self.eps), c_shift, c_scale),
+            (1 + scale) * layer_norm_no_affine(img, self.eps) + shift,
+            (1 + c_scale) * layer_norm_no_affine(txt, self.eps) + c_shift,
             rope,
         )
         img = img + gate * img_attn
@@ -133,7 +142,7 @@ class DoubleStreamBlock(nn.Module):
         )
         if txt.dtype == torch.float16:
             txt = txt.clip(-65504, 65504)  # as the reference: keep fp16 text stream finite
-        return img, txt
+        return txt, img
 
 
 class ParallelSelfAttention(nn.Module):
@@ -163,7 +172,7 @@ class SingleStreamBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, mod: torch.Tensor, rope: Rope) -> torch.Tensor:
         ((shift, scale, gate),) = split_modulation(mod, 1)
-        x = x + gate * self.attn(modulate(layer_norm_no_affine(x, self.eps), shift, scale), rope)
+        x = x + gate * self.attn((1 + scale) * layer_norm_no_affine(x, self.eps) + shift, rope)
         if x.dtype == torch.float16:
             x = x.clip(-65504, 65504)
         return x

@@ -150,7 +150,7 @@ class Flux2Transformer(nn.Module):
         mod_txt = self.double_stream_modulation_txt(temb)
         mod_single = self.single_stream_modulation(temb)
         for block in self.transformer_blocks:
-            img, txt = block(img, txt, mod_img, mod_txt, rope)
+            txt, img = block(img, txt, mod_img, mod_txt, rope)
         num_txt = txt.shape[1]
         x = torch.cat([txt, img], dim=1)
         for block in self.single_transformer_blocks:
