@@ -1,12 +1,17 @@
-"""Compiled ditto against compiled diffusers in bfloat16, bit for bit, for FLUX.2 Klein and Qwen-Image.
+"""Compiled ditto against compiled diffusers in bfloat16: bit for bit for FLUX.2 Klein, within a bound for
+Qwen-Image.
 
 Both compiled the way the project runs them (ditto: `compile_transformer`; diffusers:
 `compile_repeated_blocks(fullgraph=True, dynamic=False)`). Inductor keeps intermediates in float32 inside a
 fused kernel, so a block that is eagerly bit-identical can still round differently compiled when its graph
-differs (op order, casts, RoPE form, where the norms' reductions are). ditto's blocks trace to the
-reference's graph node for node (models/flux2/blocks.py, models/qwen_image/blocks.py say how), so the
-compiled outputs are equal too. Before: Klein 0 on CPU (but a different kernel set, 1.6e-2 relative L2 on an
-H100), Qwen-Image 1.6e-3 on CPU (real-form RoPE against diffusers' complex product).
+differs (op order, casts, RoPE form, where the norms' reductions are). ditto's Klein blocks trace to the
+reference's graph node for node (models/flux2/blocks.py says how), so the compiled outputs are equal too:
+0 on an H100 at full size, against 1.66e-2 relative L2 before (same outputs on CPU, another kernel set).
+
+Qwen-Image's compiled blocks keep the real-form RoPE (x*cos + rotated*sin), which inductor fuses, where
+diffusers multiplies complex numbers (an eager kernel inside its compiled graph). Tracing diffusers' form
+gave 0 on the H100 too, but cost 7 ms a forward (144.6 against 137.5 ms, diffusers 141-142 ms;
+benchmarks/NOTES.md), so the fast form stays, at 1.5e-2 relative L2 on the H100 and the bound below here.
 
 Slow-ish: four block graphs compiled by inductor's C++ backend, ~1 min on 2 cores.
 """
@@ -52,7 +57,7 @@ def test_klein_compiled_is_bit_identical():
     assert_bit_identical(got, expected)
 
 
-def test_qwen_image_compiled_is_bit_identical():
+def test_qwen_image_compiled_is_close():
     torch.set_num_threads(2)
     reference, native = qwen.models("base", "cpu")
     reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
@@ -70,4 +75,5 @@ def test_qwen_image_compiled_is_bit_identical():
             img_shapes=[[shape]] * 2, return_dict=False,
         )[0]  # fmt: skip
         got = native(x, text, timestep, [shape], mask)
-    assert_bit_identical(got, expected)
+    rel = ((got.float() - expected.float()).norm() / expected.float().norm()).item()
+    assert rel <= 4e-3, f"compiled bf16 relative L2 {rel:.3g} against compiled diffusers (1.3e-3 measured)"

@@ -12,8 +12,7 @@ not float64, and angles reach thousands of radians, so ditto builds it the same 
 move the angles by ~1e-4 rad and the output with them.
 
 Each table is kept in two forms (`Rope`): the reference's complex one, which the eager block multiplies
-with as the reference does, and its real and imaginary parts, with which a compiled block writes the same
-complex product out in real arithmetic (inductor has no complex kernels).
+with as the reference does, and real cos/sin, which a compiled block uses (inductor has no complex kernels).
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ import torch
 class Rope(NamedTuple):
     """One stream's RoPE table, a row per token, in both forms; the values are the same numbers."""
 
-    cis_real: torch.Tensor  # [seq, head_dim / 2] float32: cos, one per channel pair
-    cis_imag: torch.Tensor  # [seq, head_dim / 2] float32: sin, likewise
-    cis: torch.Tensor  # [seq, head_dim / 2] complex64: cos + i sin (the reference's table)
+    cos: torch.Tensor  # [seq, head_dim] float32, each value repeated for its channel pair
+    sin: torch.Tensor  # [seq, head_dim] float32, likewise
+    cis: torch.Tensor  # [seq, head_dim / 2] complex64: cos + i sin, one per pair (the reference's table)
 
 
 ImageShape = tuple[int, int, int]  # (frames, latent height / 2, latent width / 2)
@@ -80,7 +79,7 @@ def rope_tables(pos: torch.Tensor, axes_dim: tuple[int, ...], theta: float, devi
         angles = pos[:, axis].to(device=device, dtype=torch.float32)[:, None] * inv[None, :]
         units.append(torch.polar(torch.ones_like(angles), angles))
     cis = torch.cat(units, dim=-1)
-    return Rope(cis.real.contiguous(), cis.imag.contiguous(), cis)
+    return Rope(cis.real.repeat_interleave(2, dim=-1), cis.imag.repeat_interleave(2, dim=-1), cis)
 
 
 def qwen_rope(

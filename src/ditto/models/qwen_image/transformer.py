@@ -173,5 +173,5 @@ class QwenImageTransformer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The one block loop (step caches, offload and parallelism wrap this)."""
         for block in self.transformer_blocks:
-            txt, img = block(img, txt, temb, mask, rope, index)
+            img, txt = block(img, txt, temb, mask, rope, index)
         return img, txt
