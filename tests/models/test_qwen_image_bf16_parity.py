@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 import torch
+from test_qwen_image_transformer import VARIANTS  # the same config variants as the float32 parity test
 
 from ditto.models.qwen_image.blocks import rotate
 from ditto.models.qwen_image.rope import qwen_rope
@@ -25,12 +26,6 @@ CONFIG = dict(
     patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=128, num_attention_heads=2,
     joint_attention_dim=384, axes_dims_rope=(16, 56, 56),
 )  # fmt: skip
-VARIANTS = {
-    "base": {},
-    "zero_cond_t": {"zero_cond_t": True},
-    "layer3d_rope": {"use_layer3d_rope": True},
-    "additional_t_cond": {"use_additional_t_cond": True},
-}
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")),
