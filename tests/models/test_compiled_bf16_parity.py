@@ -21,6 +21,7 @@ from __future__ import annotations
 import test_flux2_bf16_parity as klein
 import test_qwen_image_bf16_parity as qwen
 import torch
+from test_qwen_image_transformer import run_both
 
 from ditto.acceleration.compile import compile_transformer
 
@@ -69,11 +70,6 @@ def test_qwen_image_compiled_is_close():
     mask = torch.ones(2, 24, dtype=torch.long)
     mask[1, 17:] = 0
     timestep = torch.tensor([0.731, 0.2])
-    with torch.no_grad():
-        expected = reference(
-            hidden_states=x, encoder_hidden_states=text, encoder_hidden_states_mask=mask, timestep=timestep,
-            img_shapes=[[shape]] * 2, return_dict=False,
-        )[0]  # fmt: skip
-        got = native(x, text, timestep, [shape], mask)
+    expected, got = run_both(reference, native, x, text, timestep, [shape], mask)
     rel = ((got.float() - expected.float()).norm() / expected.float().norm()).item()
     assert rel <= 4e-3, f"compiled bf16 relative L2 {rel:.3g} against compiled diffusers (1.3e-3 measured)"

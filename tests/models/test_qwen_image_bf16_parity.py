@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 import torch
-from test_qwen_image_transformer import VARIANTS  # the same config variants as the float32 parity test
+from test_qwen_image_transformer import VARIANTS, run_both  # the float32 parity test's variants and call
 
 from ditto.models.qwen_image.blocks import rotate
 from ditto.models.qwen_image.rope import qwen_rope
@@ -64,12 +64,7 @@ def test_bf16_output_is_bit_identical(variant, device):
     mask[1, 7:] = 0
     timestep = torch.tensor([0.731, 0.2], device=device)
     extra = {"additional_t_cond": torch.tensor([0, 1], device=device)} if "additional" in variant else {}
-    with torch.no_grad():
-        expected = reference(
-            hidden_states=x, encoder_hidden_states=text, encoder_hidden_states_mask=mask, timestep=timestep,
-            img_shapes=[shapes] * 2, return_dict=False, **extra,
-        )[0]  # fmt: skip
-        got = native(x, text, timestep, shapes, mask, **extra)
+    expected, got = run_both(reference, native, x, text, timestep, shapes, mask, **extra)
     assert got.dtype == torch.bfloat16
     diff = (got.float() - expected.float()).abs().max().item()
     assert torch.equal(got, expected), f"bf16 output differs from diffusers: max abs {diff:.3g}"

@@ -26,6 +26,18 @@ VARIANTS = {
 }
 
 
+def run_both(
+    reference, native, x, text, timestep, shapes, mask, **extra
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(diffusers' output, ditto's) on the same inputs: diffusers' keyword call, ditto's positional one."""
+    with torch.no_grad():
+        expected = reference(
+            hidden_states=x, encoder_hidden_states=text, encoder_hidden_states_mask=mask, timestep=timestep,
+            img_shapes=[shapes] * x.shape[0], return_dict=False, **extra,
+        )[0]  # fmt: skip
+        return expected, native(x, text, timestep, shapes, mask, **extra)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_native_matches_diffusers(variant):
     from diffusers import QwenImageTransformer2DModel
@@ -48,12 +60,7 @@ def test_native_matches_diffusers(variant):
     mask[1, 4:] = 0  # the second prompt is shorter: padding must not be attended to
     timestep = torch.tensor([0.7, 0.7])
     extra = {"additional_t_cond": torch.tensor([0, 1])} if variant == "additional_t_cond" else {}
-    with torch.no_grad():
-        expected = reference(
-            hidden_states=x, encoder_hidden_states=text, encoder_hidden_states_mask=mask, timestep=timestep,
-            img_shapes=[shapes] * 2, return_dict=False, **extra,
-        )[0]  # fmt: skip
-        got = native(x, text, timestep, shapes, mask, **extra)
+    expected, got = run_both(reference, native, x, text, timestep, shapes, mask, **extra)
     check_at_most("qwen-image-transformer", "output_max_abs", float((got - expected).abs().max()), variant)
 
     # The mask matters: padding changed to garbage must not move the masked sample's output.
