@@ -94,13 +94,17 @@ def measure(
     totals = []
     out = None
     for _ in range(repeats):
+        # The previous result is dropped before the next run, as a server drops each result once written:
+        # held, it keeps its page-locked output buffer, and the next LTX-2 run pins a fresh 570 MB one
+        # (+0.3-0.5 s, the slow second run of three in RESULTS.md's 2026-11-23 calls).
+        out = None
         seconds, out = wall_seconds(run, device)
         totals.append(seconds)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     clocks: list[tuple[float, StageClock]] = []
     for _ in range(max(split_runs, 1)):
-        clock = StageClock(device)
+        clock, out = StageClock(device), None
         with clock.watching(targets):
             seconds, out = wall_seconds(run, device)
         clocks.append((seconds, clock))
