@@ -60,13 +60,14 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the transformer's blocks and the FLUX.2/LTX-2 VAE decoder (GPU: faster after a one-off compile "
-        "at each new shape)",
+        help="torch.compile the transformer's blocks, and for FLUX.2/LTX-2 the VAE decoder and the text encoder's "
+        "layers (GPU: faster after a one-off compile at each new shape)",
     )
     parser.add_argument(
         "--cuda-graphs",
         action=argparse.BooleanOptionalAction,
-        help="LTX-2 on a GPU: record each denoising pass as a CUDA graph and replay it (default: on with --compile)",
+        help="on a GPU, record repeated work as CUDA graphs and replay it: LTX-2's denoising passes, FLUX.2 "
+        "Klein's text encoder (default: on with --compile)",
     )
     parser.add_argument(
         "--quantization",

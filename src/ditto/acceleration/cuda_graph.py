@@ -1,4 +1,5 @@
-"""Whole-pass CUDA graphs for a denoising loop.
+"""Whole-pass CUDA graphs: LTX-2's denoising passes (one set per sampling loop) and FLUX.2 Klein's text
+encoder (kept for the pipeline's life).
 
 A transformer pass launches thousands of kernels; at small shapes (LTX-2's stage 1: 1,536 video tokens
 per sample) the host cannot launch them as fast as the GPU runs them, and the gaps add up (13 ms of a
@@ -12,7 +13,8 @@ replays the same graph and overwrites the previous block's output. One graph for
 
 Rules the recorded pass must follow (ditto's transformers do): no host syncs, no tensors made from host
 data, no data-dependent control flow. Everything the pass reads besides the per-step inputs must stay
-alive, unchanged, for the graph's life: the graph belongs to one sampling loop.
+alive, unchanged, for the graph's life: a denoising pass's graph belongs to one sampling loop (it reads
+that loop's prompt tensors by address); the Klein text encoder's reads only its weights besides its inputs.
 If recording fails anyway, the pass runs eagerly from then on (with a warning): slower, never wrong.
 """
 
@@ -129,10 +131,10 @@ def _capture(
 
 
 class PassGraphs:
-    """The graphed passes of one sampling loop, one per kind of pass and input layout (res2s alternates
-    float32 and float64 sigmas), sharing one memory pool: they run one after another, and each output is
-    cloned before the next pass. A context manager: the graphs and their memory go when the loop ends.
-    Disabled, every call runs eagerly."""
+    """Graphed passes, one per kind of pass and input layout (res2s alternates float32 and float64 sigmas),
+    sharing one memory pool: they run one after another, and each output is cloned before the next pass.
+    As a context manager (a sampling loop) the graphs and their memory go when the loop ends; held by a
+    text encoder, they stay. Disabled, every call runs eagerly."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -155,6 +157,6 @@ class PassGraphs:
         self.passes.clear()
 
 
-def cuda_graphs_wanted(model: torch.nn.Module, device: torch.device) -> bool:
-    """The model asked for graphs (`model.cuda_graphs`, set by compile=True) and runs on a GPU."""
+def cuda_graphs_wanted(model: object, device: torch.device) -> bool:
+    """The model (or text encoder) asked for graphs (`.cuda_graphs`, set by compile=True) and runs on a GPU."""
     return bool(getattr(model, "cuda_graphs", False)) and device.type == "cuda"

@@ -138,7 +138,7 @@ class Flux2KleinPipeline:
                 grid = self.noise_shape(params, height, width)[2:]
                 # Positions first: built while the noise draw may still be running on the worker thread.
                 cond = self.conditioning(params, prompt_embeds, negative_embeds, references, ref_grids, grid)
-                latents, grid = self.initial_latents(params, height, width, noise)
+                latents = self.initial_latents(params, height, width, noise)
             with timer.stage("denoise"):
                 latents = self.denoise(params, latents, cond, progress)
             with timer.stage("decode"):
@@ -182,19 +182,18 @@ class Flux2KleinPipeline:
 
     def initial_latents(
         self, params: Flux2KleinParams, height: int, width: int, noise: Future[torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    ) -> torch.Tensor:
         """Packed noise [B, h*w, C] drawn as diffusers' randn_tensor does with a CPU generator seeded `seed`
         (`noise`: that draw, already started by `draw_ahead`)."""
         shape = self.noise_shape(params, height, width)
-        grid = shape[2:]
         if params.latents is not None:
             if tuple(params.latents.shape) != shape:
                 raise InvalidParameter(
                     "latents", tuple(params.latents.shape), "has the wrong shape", f"expected {shape}"
                 )
-            return pack(params.latents.to(self.device, self.dtype)), grid
+            return pack(params.latents.to(self.device, self.dtype))
         noise = noise if noise is not None else self.noise_ahead(params, height, width)
-        return pack(noise.result().to(self.device)), grid
+        return pack(noise.result().to(self.device))
 
     def conditioning(
         self, params, prompt_embeds, negative_embeds, references, ref_grids, grid
