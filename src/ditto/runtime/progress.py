@@ -1,0 +1,69 @@
+"""Progress of a request's step loops: one tqdm bar per loop and one callback over the whole request.
+
+A request may run several loops (LTX-2's two stages); its `Progress` counts steps across all of them, so
+`StepEvent.step / StepEvent.total` is the request's own fraction. The callback may raise `JobCancelled` to
+stop the request between steps (the server's cancel); it is called on the host after the step was queued,
+so it never forces a device sync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One finished step. `latents` gives the loop's current latents on demand (for previews), or None."""
+
+    stage: str
+    step: int  # steps done in the whole request
+    total: int  # steps of the whole request
+    stage_step: int  # steps done in this loop
+    stage_total: int  # steps of this loop
+    elapsed: float  # seconds since the request's first step began
+    latents: Callable[[], Any] | None = None
+
+
+ProgressCallback = Callable[[StepEvent], None]
+
+
+class Progress:
+    """Counts the steps of a request's loops and reports each one."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None = None) -> None:
+        self.total = total
+        self.callback = callback
+        self.done = 0
+        self.started: float | None = None
+
+    @contextmanager
+    def loop(self, stage: str, steps: int) -> Iterator[Callable[..., None]]:
+        """Within it, call the yielded `step(latents=None)` once per finished step of this loop."""
+        if self.started is None:
+            self.started = time.perf_counter()
+        first = self.done
+        with tqdm(total=steps, desc=stage, unit="step", leave=False) as bar:
+
+            def step(latents: Callable[[], Any] | None = None) -> None:
+                self.done += 1
+                bar.update(1)
+                if self.callback is not None:
+                    self.callback(
+                        StepEvent(
+                            stage=stage,
+                            step=self.done,
+                            total=self.total,
+                            stage_step=self.done - first,
+                            stage_total=steps,
+                            elapsed=time.perf_counter() - (self.started or 0.0),
+                            latents=latents,
+                        )
+                    )
+
+            yield step
