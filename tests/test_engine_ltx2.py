@@ -62,13 +62,16 @@ def test_batch_and_videos_per_prompt(engine, tmp_path: Path) -> None:
 
 
 def test_progress_reports_every_step_and_can_cancel(engine) -> None:
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[str, int, int]] = []
     engine.generate(
-        **SMALL, seed=1, output_type="latent", progress=lambda done, total: seen.append((done, total))
+        **SMALL,
+        seed=1,
+        output_type="latent",
+        progress=lambda event: seen.append((event.stage, event.step, event.total)),
     )
-    assert seen == [(1, 2), (2, 2)]
+    assert seen == [("denoising", 1, 2), ("denoising", 2, 2)]
 
-    def cancel(done: int, total: int) -> None:
+    def cancel(event) -> None:
         raise JobCancelled("stop")
 
     with pytest.raises(JobCancelled):

@@ -117,7 +117,7 @@ def test_progress_and_timings(pipelines):
     engine, _ = pipelines["distilled"]
     calls = []
     result = engine.generate(
-        prompt="a cat", seed=0, progress=lambda done, total: calls.append((done, total)), **SIZE
+        prompt="a cat", seed=0, progress=lambda event: calls.append((event.step, event.total)), **SIZE
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert result.images.shape == (1, 64, 64, 3)

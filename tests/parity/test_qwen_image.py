@@ -144,7 +144,7 @@ def test_pil_output_and_progress(t2i):
     calls = []
     result = ours.generate(
         prompt="a fox", height=32, width=64, num_inference_steps=2, seed=1, output_type="pil",
-        progress=lambda done, total: calls.append((done, total)),
+        progress=lambda event: calls.append((event.step, event.total)),
     )  # fmt: skip
     assert [image.size for image in result.images] == [(64, 32)]
     assert calls == [(1, 2), (2, 2)]

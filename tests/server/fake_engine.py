@@ -14,6 +14,7 @@ import numpy as np
 
 from ditto.errors import InvalidParameter, JobCancelled
 from ditto.result import Result
+from ditto.runtime.progress import StepEvent
 
 KNOWN = {
     "prompt", "negative_prompt", "width", "height", "num_frames", "frame_rate", "num_inference_steps",
@@ -63,7 +64,7 @@ class FakeEngine:
             if self.step_seconds:
                 time.sleep(self.step_seconds)
             if progress is not None:
-                progress(step, steps)
+                progress(StepEvent("denoise", step, steps, step, steps, 0.0))
         shape = (params.height, params.width, 3)
         if self.output_kind == "image":
             count = kwargs.get("num_images_per_prompt", 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -12,8 +12,9 @@ import torch
 
 from ditto.errors import InvalidParameter
 from ditto.result import Result
+from ditto.runtime.progress import ProgressCallback  # StepEvent -> None; may raise JobCancelled
 
-ProgressCallback = Callable[[int, int], None]  # (steps done, steps in all); may raise JobCancelled
+__all__ = ["DTYPES", "Pipeline", "ProgressCallback", "StageTimer", "parse_device", "parse_dtype"]
 
 
 class Pipeline(Protocol):

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.folder import read_config, read_json, read_model_index
@@ -37,6 +36,7 @@ from ditto.pipelines.flux2_params import DEFAULT_SIDE, Flux2KleinParams, KleinDe
 from ditto.pipelines.flux2_schedule import check_scheduler_config, euler_step, klein_sigmas
 from ditto.pipelines.flux2_text import KleinTextEncoder
 from ditto.result import Result
+from ditto.runtime.progress import Progress
 from ditto.sampling.noise import draw_ahead
 
 
@@ -224,11 +224,11 @@ class Flux2KleinPipeline:
         sigmas = sigmas.to(self.device)
         timesteps = sigmas[:-1] * self.scheduler_config.get("num_train_timesteps", 1000)
         total = len(timesteps)
-        for i in tqdm(range(total), desc="flux2-klein", leave=False):
-            v = self.velocity(latents, timesteps[i], cond, params.guidance_scale)
-            latents = euler_step(latents, v, sigmas[i], sigmas[i + 1])
-            if progress is not None:
-                progress(i + 1, total)
+        with Progress(total, progress).loop("denoise", total) as step:
+            for i in range(total):
+                v = self.velocity(latents, timesteps[i], cond, params.guidance_scale)
+                latents = euler_step(latents, v, sigmas[i], sigmas[i + 1])
+                step()
         return latents
 
     def decode(self, params: Flux2KleinParams, latents: torch.Tensor, grid: tuple[int, int]) -> Result:

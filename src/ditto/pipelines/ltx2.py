@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
@@ -42,6 +41,7 @@ from ditto.pipelines.ltx2_two_stage import (
     run_stages,
 )
 from ditto.result import Result
+from ditto.runtime.progress import Progress
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
 
@@ -119,7 +119,8 @@ class LTX2Pipeline:
             positive, negative = self._encode(params)
         with timer.stage("denoising"):
             inputs = self._prepare(params, positive, negative)
-            video, audio = self._denoise(inputs, progress, params.sampler)
+            steps = Progress(len(inputs.sigmas) - 1, progress)
+            video, audio = self._denoise(inputs, steps, "denoising", params.sampler)
         return self._finish(params, inputs.shape, video, audio, timer)
 
     def _finish(
@@ -236,14 +237,11 @@ class LTX2Pipeline:
         seed = random.randrange(2**31) if seed is None else seed
         return torch.Generator(device=self.components.device).manual_seed(seed)
 
-    def _denoise(self, inputs: DenoiseInputs, progress: ProgressCallback | None, sampler: str = "euler"):
-        steps = len(inputs.sigmas) - 1
-        with tqdm(total=steps, desc="denoising", unit="step", leave=False) as bar:
+    def _denoise(self, inputs: DenoiseInputs, progress: Progress, stage: str, sampler: str = "euler"):
+        with progress.loop(stage, len(inputs.sigmas) - 1) as step:
 
             def on_step(done: int, total: int) -> None:
-                bar.update(1)
-                if progress is not None:
-                    progress(done, total)
+                step()
 
             if sampler == "res2s":
                 from ditto.pipelines.ltx2_res2s import denoise_res2s

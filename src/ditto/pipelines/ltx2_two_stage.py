@@ -41,6 +41,7 @@ from ditto.pipelines.ltx2_latents import (
 from ditto.pipelines.ltx2_params import LTX2Params
 from ditto.request import check_multiple
 from ditto.result import Result
+from ditto.runtime.progress import Progress
 from ditto.sampling.guidance import GuiderParams
 
 if TYPE_CHECKING:
@@ -166,13 +167,14 @@ def run_stages(pipe: LTX2Pipeline, params: LTX2Params, progress: ProgressCallbac
     with distilled_weights(pipe, params.pipeline == "distilled"):
         with timer.stage("stage 1"):
             inputs = pipe._prepare(first, positive, negative)
-            video, audio = pipe._denoise(inputs, _offset(progress, 0, steps))
+            counter = Progress(steps, progress)
+            video, audio = pipe._denoise(inputs, counter, "stage 1")
         with timer.stage("upsampling"):
             shape = pipe.latent_shape(params)
             video = upsample_tokens(components, video, inputs.shape)
         with distilled_weights(pipe, params.pipeline == "two-stage"), timer.stage("stage 2"):
             second = stage_two_inputs(pipe, params, inputs, shape, video, audio, generator)
-            video, audio = pipe._denoise(second, _offset(progress, steps - stage_two_steps, steps))
+            video, audio = pipe._denoise(second, counter, "stage 2")
     return pipe._finish(params, shape, video, audio, timer)
 
 
@@ -182,13 +184,6 @@ def _stage_one_steps(params: LTX2Params) -> int:
         if params.sigmas is not None
         else params.num_inference_steps
     )
-
-
-def _offset(progress: ProgressCallback | None, done_before: int, total: int) -> ProgressCallback | None:
-    """Progress over both stages: steps of stage 2 count after those of stage 1."""
-    if progress is None:
-        return None
-    return lambda done, _: progress(done_before + done, total)
 
 
 @contextmanager

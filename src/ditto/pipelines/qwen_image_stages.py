@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.qwen_image_components import QwenImageComponents
 from ditto.pipelines.qwen_image_sampling import pack, true_cfg, unpack
 from ditto.pipelines.qwen_image_text import TextEmbeddings
+from ditto.runtime.progress import Progress
 from ditto.sampling.euler import euler_step
 
 
@@ -77,16 +77,16 @@ def denoise(
         ropes.append(transformer.rope(inputs.img_shapes, inputs.uncond.embeds.shape[1], device))
     latents = inputs.latents
     steps = len(timesteps)
-    for i in tqdm(range(steps), desc="denoise", leave=False):
-        x = latents if inputs.image_latents is None else torch.cat([latents, inputs.image_latents], dim=1)
-        timestep = timesteps[i].expand(latents.shape[0]).to(latents.dtype) / 1000
-        velocity = _velocity(components, inputs, x, timestep, inputs.cond, ropes[0])
-        if inputs.uncond is not None:
-            negative = _velocity(components, inputs, x, timestep, inputs.uncond, ropes[1])
-            velocity = true_cfg(velocity, negative, inputs.cfg_scale)
-        latents = euler_step(latents, velocity, sigmas[i], sigmas[i + 1])
-        if progress is not None:
-            progress(i + 1, steps)
+    with Progress(steps, progress).loop("denoise", steps) as step:
+        for i in range(steps):
+            x = latents if inputs.image_latents is None else torch.cat([latents, inputs.image_latents], dim=1)
+            timestep = timesteps[i].expand(latents.shape[0]).to(latents.dtype) / 1000
+            velocity = _velocity(components, inputs, x, timestep, inputs.cond, ropes[0])
+            if inputs.uncond is not None:
+                negative = _velocity(components, inputs, x, timestep, inputs.uncond, ropes[1])
+                velocity = true_cfg(velocity, negative, inputs.cfg_scale)
+            latents = euler_step(latents, velocity, sigmas[i], sigmas[i + 1])
+            step()
     return latents
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ditto.errors import InvalidParameter, JobCancelled
+from ditto.runtime.progress import StepEvent
 from ditto.server.metrics import Metrics
 from ditto.server.store import Job, JobStore
 
@@ -148,11 +149,11 @@ class Worker:
             return
         self._completed(job, started, outputs, timings, meta)
 
-    def _progress_for(self, job: Job) -> Callable[[int, int], None]:
-        def progress(done: int, total: int) -> None:
+    def _progress_for(self, job: Job) -> Callable[[StepEvent], None]:
+        def progress(event: StepEvent) -> None:
             if self._cancel is not None:
                 raise JobCancelled(f"job {job.id} stopped ({self._cancel})")
-            percent = START_PROGRESS + (DENOISE_SPAN * done) // max(total, 1)
+            percent = START_PROGRESS + (DENOISE_SPAN * event.step) // max(event.total, 1)
             self.store.update(job.id, progress=min(percent, START_PROGRESS + DENOISE_SPAN))
 
         return progress
