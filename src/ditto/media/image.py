@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ditto.errors import InvalidParameter
-from ditto.media.video import to_uint8
+from ditto.media.pixels import to_uint8
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

@@ -1,7 +1,7 @@
 """MP4 writing (H.264 video + AAC audio) and reading through PyAV.
 
 PyAV is imported where an MP4 is written or read, not at import: generating (and the GPU benchmarks, on
-machines without PyAV) needs only to_uint8 from here.
+machines without PyAV) needs none of it.
 """
 
 from __future__ import annotations
@@ -12,20 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ditto.media.pixels import to_uint8
+
 AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-
-
-def to_uint8(frames) -> np.ndarray:
-    """[F, H, W, 3] float in [0, 1] (or PIL images, output_type="pil") -> uint8, rounding as image libraries do."""
-    if not isinstance(frames, np.ndarray):
-        frames = (
-            np.stack([np.asarray(frame.convert("RGB")) for frame in frames])
-            if isinstance(frames, list)
-            else np.asarray(frames.convert("RGB"))
-        )
-    if frames.dtype == np.uint8:
-        return frames
-    return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def write_mp4(

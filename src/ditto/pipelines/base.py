@@ -14,7 +14,15 @@ from ditto.errors import InvalidParameter
 from ditto.result import Result
 from ditto.runtime.progress import ProgressCallback  # StepEvent -> None; may raise JobCancelled
 
-__all__ = ["DTYPES", "Pipeline", "ProgressCallback", "StageTimer", "parse_device", "parse_dtype"]
+__all__ = [
+    "DTYPES",
+    "Pipeline",
+    "ProgressCallback",
+    "StageTimer",
+    "model_dtype",
+    "parse_device",
+    "parse_dtype",
+]
 
 
 class Pipeline(Protocol):
@@ -64,6 +72,14 @@ def parse_dtype(value: str | torch.dtype | None, field: str = "dtype") -> torch.
     if value not in DTYPES:
         raise InvalidParameter(field, value, "is not a known dtype", f"use one of {sorted(DTYPES)}")
     return DTYPES[value]
+
+
+def model_dtype(dtype: torch.dtype | None, device: torch.device) -> torch.dtype:
+    """The precision a pipeline runs in when none is asked: bfloat16 on a GPU (the official code and the
+    released weights are bfloat16), float32 on the CPU (its only fast and exact choice)."""
+    if dtype is not None:
+        return dtype
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def parse_device(value: str | torch.device) -> torch.device:

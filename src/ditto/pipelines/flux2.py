@@ -10,17 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
-from PIL import Image
 
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.folder import read_config, read_json, read_model_index
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
 from ditto.loading.modules import build_native
+from ditto.media.pixels import to_pil
 from ditto.models.flux2 import Flux2Transformer
-from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.flux2_latents import (
     encode_references,
     first_reference_size,
@@ -84,7 +83,7 @@ class Flux2KleinPipeline:
         from diffusers import AutoencoderKLFlux2
 
         path = Path(path)
-        dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = model_dtype(dtype, device)
         # diffusers' Flux2KleinPipeline.__init__: is_distilled defaults to False when model_index lacks it.
         is_distilled = bool(read_model_index(path).get("is_distilled", False))
         scheduler_config = read_json(path / "scheduler" / "scheduler_config.json")
@@ -244,5 +243,5 @@ class Flux2KleinPipeline:
         # a strided bf16 -> float32 copy of 3M values on the CPU.
         images = (pixels * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
         if params.output_type == "pil":
-            return Result(images=[Image.fromarray(a) for a in (images * 255).round().astype(np.uint8)])
+            return Result(images=to_pil(images))
         return Result(images=images)

@@ -9,13 +9,13 @@ import random
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.loading.lora_side import LoraSide
-from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.media.pixels import to_pil
+from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.ltx2_components import LTX2Components, load_components
 from ditto.pipelines.ltx2_conditioning import VideoConditioning, build_conditioning, with_image_conditions
 from ditto.pipelines.ltx2_decode import decode_audio, decode_video, sample_rate
@@ -83,8 +83,7 @@ class LTX2Pipeline:
 
             name = next(iter(options))
             raise InvalidParameter(name, options[name], "is not supported for LTX-2 diffusers-format folders")
-        # The official pipelines run in bfloat16; on the CPU float32 is the only fast, exact choice.
-        dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = model_dtype(dtype, device)
         components = load_components(Path(path), device, dtype)
         attach_stage_two_parts(components, Path(path), **stage_two)
         pipeline = cls(components, mode)
@@ -253,12 +252,7 @@ class LTX2Pipeline:
         self, params: LTX2Params, frames: torch.Tensor, waveform: torch.Tensor, timer: StageTimer
     ) -> Result:
         if params.output_type == "pil":
-            from PIL import Image
-
-            videos = [
-                [Image.fromarray((f * 255).round().astype(np.uint8)) for f in v]
-                for v in to_host(frames).numpy()
-            ]
+            videos = [to_pil(v) for v in to_host(frames).numpy()]
         else:
             videos = list(to_host(frames).numpy())
         audios = list(to_host(waveform).numpy())

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ditto.errors import InvalidParameter
 from ditto.media.image import load_image
+from ditto.media.pixels import to_uint8
 
 # ltx_pipelines/utils/constants.py (1.0.0) DEFAULT_IMAGE_CRF; diffusers' LTX2ImageToVideoPipeline uses it too.
 DEFAULT_IMAGE_CRF = 33
@@ -114,7 +115,7 @@ def _array_pixels(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating):
         if array.size and (np.nanmin(array) < 0.0 or np.nanmax(array) > 1.0 or np.isnan(array).any()):
             raise InvalidParameter("image", "float array", "has values outside [0, 1]", "scale it to [0, 1]")
-        return np.round(array * 255.0).astype(np.uint8)
+        return to_uint8(array)
     raise InvalidParameter("image", f"array of dtype {array.dtype}", "is not uint8 or float", _TYPE_HINT)
 
 

@@ -14,6 +14,7 @@ import torch
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.ltx_official import check_keys, read_official
 from ditto.loading.modules import load_into
+from ditto.pipelines.base import model_dtype
 from ditto.pipelines.ltx2 import LTX2Pipeline
 from ditto.pipelines.ltx2_components import LTX2Components, detect_version
 
@@ -103,5 +104,5 @@ class LTX2OfficialPipeline(LTX2Pipeline):
             )
         # The official pipelines run in bfloat16; on the CPU ditto defaults to float32 (bf16 matmuls there
         # are slow and move outputs by ~4e-2), so CPU results are compared with the official code in fp32.
-        dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = model_dtype(dtype, device)
         return cls(load_official_components(Path(path), Path(text_encoder), device, dtype))

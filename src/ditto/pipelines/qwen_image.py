@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.qwen_image_components import QwenImageComponents, load_components
 from ditto.pipelines.qwen_image_params import (
     CONDITION_IMAGE_AREA,
@@ -47,8 +47,7 @@ class QwenImagePipeline:
         if options:
             name = next(iter(options))
             raise InvalidParameter(name, options[name], f"is not a load option of {cls.family}")
-        # Qwen-Image is released in bfloat16; on the CPU float32 is the fast and exact choice.
-        dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = model_dtype(dtype, device)
         return cls(load_components(Path(path), device, dtype, edit=cls.edit))
 
     def validate(self, **kwargs: Any) -> QwenImageParams:

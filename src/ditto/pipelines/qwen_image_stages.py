@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ditto.media.pixels import to_pil  # noqa: F401  (re-exported for qwen_image.py)
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.qwen_image_components import QwenImageComponents
 from ditto.pipelines.qwen_image_sampling import pack, true_cfg, unpack
@@ -99,9 +100,3 @@ def decode(components: QwenImageComponents, latents: torch.Tensor, height: int, 
     x = x / (1.0 / std) + mean  # the reference divides by the reciprocal: same rounding
     image = components.vae.decode(x, return_dict=False)[0][:, :, 0]
     return (image * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-
-
-def to_pil(images: np.ndarray) -> list[Any]:
-    from PIL import Image
-
-    return [Image.fromarray(image) for image in (images * 255).round().astype("uint8")]
