@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ditto.errors import CheckpointError
-from ditto.loading.folder import load_state_dict
+from ditto.loading.folder import load_state_dict, read_config
 
 MAX_KEYS_SHOWN = 8
 
@@ -58,3 +59,26 @@ def build_native(
     # Tensors are read straight onto the target device: no full CPU copy of a 19B model on the way.
     state = load_state_dict(component_dir, device)
     return load_into(module, state, component_dir.name, dtype, device)
+
+
+def build_from_config(
+    model_class: Callable[..., torch.nn.Module],
+    folder: Path,
+    component: str,
+    dtype: torch.dtype,
+    device: str | torch.device,
+) -> torch.nn.Module:
+    """`model_class(**config)` from `folder/component/config.json`, filled from that folder's weights.
+
+    A config the class cannot take (an unknown or missing key; the model's own checks raise CheckpointError)
+    is a CheckpointError naming the folder: the checkpoint is at fault, not the request.
+    """
+    config: dict[str, Any] = read_config(folder, component)
+
+    def construct() -> torch.nn.Module:
+        try:
+            return model_class(**config)
+        except (TypeError, CheckpointError) as exc:
+            raise CheckpointError(f"{folder / component}: unsupported config ({exc})") from None
+
+    return build_native(construct, folder / component, dtype, device)

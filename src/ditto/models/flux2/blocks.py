@@ -6,6 +6,10 @@ Module and parameter names follow diffusers' `transformer_flux2.py` so a diffuse
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,6 +17,7 @@ from torch import nn
 from ditto.layers.attention import attention
 from ditto.layers.norm import layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
+from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
 
@@ -176,3 +181,42 @@ class SingleStreamBlock(nn.Module):
         if x.dtype == torch.float16:
             x = x.clip(-65504, 65504)
         return x
+
+
+@dataclass(frozen=True)
+class Flux2BlockInputs:
+    """What the blocks of one forward read besides the streams, computed once per forward from the timestep:
+    the modulation vectors of each kind of block, and the RoPE table over [text, image] tokens."""
+
+    mod_img: torch.Tensor  # [B, 6 * dim]: the double-stream blocks' image AdaLN sites
+    mod_txt: torch.Tensor  # [B, 6 * dim]: ... their text sites
+    mod_single: torch.Tensor  # [B, 3 * dim]: the single-stream blocks'
+    rope: Rope
+
+
+def run_double(block: DoubleStreamBlock, inputs: Flux2BlockInputs, streams: Streams) -> Streams:
+    """(image, text) -> (image, text) through one double-stream block (which returns text first)."""
+    img, txt = streams
+    txt, img = block(img, txt, inputs.mod_img, inputs.mod_txt, inputs.rope)
+    return img, txt
+
+
+def join_text_image(streams: Streams) -> Streams:
+    """(image, text) -> ([text, image],): the single-stream blocks' one sequence, text first."""
+    img, txt = streams
+    return (torch.cat([txt, img], dim=1),)
+
+
+def run_single(block: SingleStreamBlock, inputs: Flux2BlockInputs, streams: Streams) -> Streams:
+    (joined,) = streams
+    return (block(joined, inputs.mod_single, inputs.rope),)
+
+
+def block_plan(
+    double: Iterable[DoubleStreamBlock], single: Iterable[SingleStreamBlock], inputs: Flux2BlockInputs
+) -> BlockPlan:
+    """The blocks of one forward: double-stream on (image, text), the join, single-stream on (joined,)."""
+    calls = [BlockCall(block, partial(run_double, block, inputs)) for block in double]
+    joined_at = len(calls)
+    calls += [BlockCall(block, partial(run_single, block, inputs)) for block in single]
+    return BlockPlan(calls, transitions={joined_at: join_text_image})

@@ -2,6 +2,10 @@
 
 Constructor arguments are diffusers' `Flux2Transformer2DModel` config keys and parameter names are its
 state_dict keys, so a diffusers `transformer/` folder loads strictly with no conversion.
+
+The blocks run through the one block loop (`run_blocks`, runtime/block_loop.py): the double-stream blocks on
+the streams (image, text), then a transition that joins them as [text, image], then the single-stream
+blocks on (joined,).
 """
 
 from __future__ import annotations
@@ -12,10 +16,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ditto.errors import CheckpointError
 from ditto.layers.embeddings import timestep_sinusoid
 from ditto.layers.norm import layer_norm_no_affine
 from ditto.layers.rope_nd import rope_cos_sin_nd
-from ditto.models.flux2.blocks import DoubleStreamBlock, Modulation, Rope, SingleStreamBlock
+from ditto.models.flux2.blocks import (
+    DoubleStreamBlock,
+    Flux2BlockInputs,
+    Modulation,
+    Rope,
+    SingleStreamBlock,
+    block_plan,
+)
+from ditto.runtime.block_loop import Streams, run_block_loop
+from ditto.runtime.passes import PassContext
 
 
 class TimestepMLP(nn.Module):
@@ -79,8 +93,9 @@ class Flux2Transformer(nn.Module):
     ) -> None:
         super().__init__()
         if sum(axes_dims_rope) != attention_head_dim:
-            raise ValueError(
-                f"axes_dims_rope={axes_dims_rope} must sum to attention_head_dim={attention_head_dim}"
+            raise CheckpointError(
+                f"transformer config: axes_dims_rope={axes_dims_rope} must sum to "
+                f"attention_head_dim={attention_head_dim}"
             )
         dim = num_attention_heads * attention_head_dim
         self.axes_dims_rope = tuple(axes_dims_rope)
@@ -123,11 +138,13 @@ class Flux2Transformer(nn.Module):
         txt_ids: torch.Tensor | None = None,
         guidance: torch.Tensor | None = None,
         rope: Rope | None = None,
+        ctx: PassContext | None = None,
     ) -> torch.Tensor:
         """Velocity for image tokens [B, S_img, C]. `timestep` (and `guidance`) in [0, 1] per sample.
 
         Pass `rope` (from `self.rope`) to reuse it across steps; otherwise `img_ids`/`txt_ids` ([S, 4] or
         [B, S, 4], of which the first sample is used, as the reference does) are turned into one here.
+        `ctx` names the sampling loop's pass (None outside a loop: the blocks run plainly).
         """
         dtype = hidden_states.dtype
         temb = self.time_guidance_embed(
@@ -139,20 +156,27 @@ class Flux2Transformer(nn.Module):
             )
         img = self.x_embedder(hidden_states)
         txt = self.context_embedder(encoder_hidden_states)
-        img = self.run_blocks(img, txt, temb, rope)
-        return self.proj_out(self.norm_out(img, temb))
+        streams = self.run_blocks((img, txt), self.block_inputs(temb, rope), ctx)
+        return self.proj_out(self.norm_out(image_tokens(streams, txt.shape[1]), temb))
 
-    def run_blocks(
-        self, img: torch.Tensor, txt: torch.Tensor, temb: torch.Tensor, rope: Rope
-    ) -> torch.Tensor:
-        """The one block loop: double-stream blocks, then single-stream over [text, image]; returns image tokens."""
-        mod_img = self.double_stream_modulation_img(temb)
-        mod_txt = self.double_stream_modulation_txt(temb)
-        mod_single = self.single_stream_modulation(temb)
-        for block in self.transformer_blocks:
-            txt, img = block(img, txt, mod_img, mod_txt, rope)
-        num_txt = txt.shape[1]
-        x = torch.cat([txt, img], dim=1)
-        for block in self.single_transformer_blocks:
-            x = block(x, mod_single, rope)
-        return x[:, num_txt:]
+    def block_inputs(self, temb: torch.Tensor, rope: Rope) -> Flux2BlockInputs:
+        """What every block of one forward reads besides the streams: its kind's modulation, the RoPE table."""
+        return Flux2BlockInputs(
+            mod_img=self.double_stream_modulation_img(temb),
+            mod_txt=self.double_stream_modulation_txt(temb),
+            mod_single=self.single_stream_modulation(temb),
+            rope=rope,
+        )
+
+    def run_blocks(self, streams: Streams, inputs: Flux2BlockInputs, ctx: PassContext | None) -> Streams:
+        """The one block loop: (image, text) through the double-stream blocks, joined as [text, image], then
+        the single-stream blocks; returns (joined,) (or (image, text) for a model without single blocks)."""
+        plan = block_plan(self.transformer_blocks, self.single_transformer_blocks, inputs)
+        return run_block_loop(plan, streams, ctx)
+
+
+def image_tokens(streams: Streams, num_txt: int) -> torch.Tensor:
+    """The image tokens of the block loop's output: after the text in the joined stream."""
+    if len(streams) == 2:  # no single-stream block: the streams were never joined
+        return streams[0]
+    return streams[0][:, num_txt:]

@@ -7,6 +7,10 @@ diffusers checkpoint loads strictly. Attention goes through `ditto.layers.attent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -15,6 +19,7 @@ from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
 from ditto.models.qwen_image.rope import Rope
+from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams
 
 
 def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
@@ -154,3 +159,23 @@ class QwenImageBlock(nn.Module):
             # As the reference: keep float16 activations finite.
             img, txt = img.clip(-65504, 65504), txt.clip(-65504, 65504)
         return img, txt
+
+
+@dataclass(frozen=True)
+class QwenImageBlockInputs:
+    """What every block of one forward reads besides the streams."""
+
+    temb: torch.Tensor  # [B, dim] timestep embedding ([2B, dim] with zero_cond_t: the real t, then t=0)
+    mask: torch.Tensor | None  # [B, 1, 1, S_txt + S_img] joint keep-mask; None when all text is valid
+    rope: tuple[Rope, Rope]  # (image, text) tables
+    modulate_index: torch.Tensor | None  # zero_cond_t: [B, S_img] 0 generated / 1 reference tokens
+
+
+def run_block(block: QwenImageBlock, inputs: QwenImageBlockInputs, streams: Streams) -> Streams:
+    img, txt = streams
+    return block(img, txt, inputs.temb, inputs.mask, inputs.rope, inputs.modulate_index)
+
+
+def block_plan(blocks: Iterable[QwenImageBlock], inputs: QwenImageBlockInputs) -> BlockPlan:
+    """Every block on the streams (image, text); no transitions."""
+    return BlockPlan([BlockCall(block, partial(run_block, block, inputs)) for block in blocks])

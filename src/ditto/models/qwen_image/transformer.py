@@ -2,6 +2,9 @@
 
 Constructor arguments are diffusers' `QwenImageTransformer2DModel` config keys and parameter names are its
 state_dict keys, so a diffusers `transformer/` folder loads strictly with no conversion.
+
+The blocks run through the one block loop (`run_blocks`, runtime/block_loop.py) on the streams (image, text),
+with no transition: every block is dual-stream.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ditto.errors import CheckpointError
 from ditto.layers.embeddings import TimestepMLP
 from ditto.layers.norm import StepwiseRMSNorm, layer_norm_no_affine
-from ditto.models.qwen_image.blocks import QwenImageBlock
+from ditto.models.qwen_image.blocks import QwenImageBlock, QwenImageBlockInputs, block_plan
 from ditto.models.qwen_image.rope import ImageShape, Rope, qwen_rope
+from ditto.runtime.block_loop import Streams, run_block_loop
+from ditto.runtime.passes import PassContext
 
 ROPE_THETA = 10000
 
@@ -94,10 +100,13 @@ class QwenImageTransformer(nn.Module):
         super().__init__()
         if guidance_embeds:
             # diffusers 0.42.1 accepts the key but its forward cannot run with it; no checkpoint sets it.
-            raise ValueError("guidance_embeds=True is not a runnable Qwen-Image configuration")
+            raise CheckpointError(
+                "transformer config: guidance_embeds=True is not a runnable Qwen-Image configuration"
+            )
         if sum(axes_dims_rope) != attention_head_dim:
-            raise ValueError(
-                f"axes_dims_rope={axes_dims_rope} must sum to attention_head_dim={attention_head_dim}"
+            raise CheckpointError(
+                f"transformer config: axes_dims_rope={axes_dims_rope} must sum to "
+                f"attention_head_dim={attention_head_dim}"
             )
         dim = num_attention_heads * attention_head_dim
         self.out_channels = out_channels or in_channels
@@ -140,12 +149,14 @@ class QwenImageTransformer(nn.Module):
         encoder_hidden_states_mask: torch.Tensor | None = None,
         rope: tuple[Rope, Rope] | None = None,
         additional_t_cond: torch.Tensor | None = None,
+        ctx: PassContext | None = None,
     ) -> torch.Tensor:
         """Velocity [B, S_img, p*p*C] for packed latents [B, S_img, C_in] (all images of a request).
 
         timestep: [B] in [0, 1]. img_shapes: (frames, h/2, w/2) of each image in the sequence, the same for
         every sample (as the reference, which reads the first sample's). encoder_hidden_states_mask: [B, S_txt]
-        (1 valid, 0 padding) reaches every block's joint attention.
+        (1 valid, 0 padding) reaches every block's joint attention. `ctx` names the sampling loop's pass
+        (None outside a loop: the blocks run plainly).
         """
         img = self.img_in(hidden_states)
         timestep = timestep.to(img.dtype)
@@ -157,21 +168,12 @@ class QwenImageTransformer(nn.Module):
         if rope is None:
             rope = self.rope(img_shapes, txt.shape[1], img.device)
         mask = joint_mask(encoder_hidden_states_mask, img.shape[1])
-        img, txt = self.run_blocks(img, txt, temb, mask, rope, index)
+        inputs = QwenImageBlockInputs(temb=temb, mask=mask, rope=rope, modulate_index=index)
+        img, _ = self.run_blocks((img, txt), inputs, ctx)
         if index is not None:
             temb = temb.chunk(2, dim=0)[0]
         return self.proj_out(self.norm_out(img, temb))
 
-    def run_blocks(
-        self,
-        img: torch.Tensor,
-        txt: torch.Tensor,
-        temb: torch.Tensor,
-        mask: torch.Tensor | None,
-        rope: tuple[Rope, Rope],
-        index: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The one block loop (step caches, offload and parallelism wrap this)."""
-        for block in self.transformer_blocks:
-            img, txt = block(img, txt, temb, mask, rope, index)
-        return img, txt
+    def run_blocks(self, streams: Streams, inputs: QwenImageBlockInputs, ctx: PassContext | None) -> Streams:
+        """The one block loop: (image, text) through every dual-stream block; returns (image, text)."""
+        return run_block_loop(block_plan(self.transformer_blocks, inputs), streams, ctx)
