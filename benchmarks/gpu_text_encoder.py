@@ -52,7 +52,7 @@ def klein_encoder_ms(device: torch.device, dtype: torch.dtype, repeats: int) -> 
     """Klein's text encoding (Qwen3-4B's first 27 layers, one prompt padded to 512 tokens), eager and with
     its layers compiled part by part."""
     from ditto.benchmarking.full_size_flux2 import _ditto_text_model, _qwen3
-    from ditto.pipelines.flux2_text import KleinTextEncoder
+    from ditto.pipelines.flux2.text import KleinTextEncoder
     from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
 
     tokenizer = offline_tokenizer(save_qwen2_tokenizer)

@@ -35,7 +35,7 @@ def best_of(run) -> float:
 def main() -> None:
     from diffusers import QwenImagePipeline
 
-    from ditto.pipelines.qwen_image import QwenImagePipeline as Ditto
+    from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline as Ditto
     from ditto.testing.tiny.qwen_image import build_tiny_qwen_image
 
     torch.set_num_threads(1)

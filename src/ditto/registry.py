@@ -120,7 +120,7 @@ register(
     Family(
         name="flux2-klein",
         class_names=("Flux2KleinPipeline",),
-        pipeline="ditto.pipelines.flux2:Flux2KleinPipeline",
+        pipeline="ditto.pipelines.flux2.pipeline:Flux2KleinPipeline",
         tiny_builder="ditto.testing.tiny.flux2:build_tiny_flux2_klein",
         tiny_aliases=("tiny-flux2-klein",),
     )
@@ -129,7 +129,7 @@ register(
     Family(
         name="qwen-image",
         class_names=("QwenImagePipeline",),
-        pipeline="ditto.pipelines.qwen_image:QwenImagePipeline",
+        pipeline="ditto.pipelines.qwen_image.pipeline:QwenImagePipeline",
         tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image",
         tiny_aliases=("tiny-qwen-image",),
     )
@@ -140,7 +140,7 @@ register(
         # Not QwenImageEditPipeline (the first Edit release): it templates and sizes the image differently,
         # so running it through Edit-Plus would silently differ from the reference.
         class_names=("QwenImageEditPlusPipeline",),
-        pipeline="ditto.pipelines.qwen_image:QwenImageEditPlusPipeline",
+        pipeline="ditto.pipelines.qwen_image.pipeline:QwenImageEditPlusPipeline",
         tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image_edit",
         tiny_aliases=("tiny-qwen-image-edit",),
     )

@@ -29,26 +29,67 @@ def check_frames(field: str, value: int, temporal: int) -> None:
 
 
 def check_at_least(field: str, value: float, minimum: float, kind: type = float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum:
+    """A number >= minimum; with kind=int, an integer (a count such as steps: 2.5 is refused)."""
+    number = int if kind is int else (int, float)
+    if not isinstance(value, number) or isinstance(value, bool) or value < minimum:
         raise InvalidParameter(field, value, f"must be a {kind.__name__} >= {minimum}")
 
 
+def check_seed(field: str, seed: Any) -> int | None:
+    """None (a fresh seed) or a non-negative integer."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InvalidParameter(field, seed, "must be a non-negative integer")
+    return seed
+
+
+def check_one_of(field: str, value: Any, choices: tuple[Any, ...]) -> Any:
+    if value not in choices:
+        raise InvalidParameter(field, value, "is not known", f"use one of {choices}")
+    return value
+
+
+def check_unit_sigmas(field: str, sigmas: Any) -> list[float] | None:
+    """None, or a non-empty list of numbers in (0, 1] (a flow-match schedule before its final 0)."""
+    if sigmas is None:
+        return None
+    try:
+        values = [float(s) for s in sigmas]
+    except (TypeError, ValueError):
+        raise InvalidParameter(field, sigmas, "is not a list of numbers") from None
+    if not values or any(not 0.0 < s <= 1.0 for s in values):
+        raise InvalidParameter(field, sigmas, "must be non-empty with every value in (0, 1]")
+    return values
+
+
 def check_prompt(field: str, prompt: Any) -> list[str]:
+    """A string or a non-empty list (or tuple) of non-blank strings -> the list of prompts; an error names
+    the offending prompt."""
     prompts = [prompt] if isinstance(prompt, str) else prompt
-    if (
-        not isinstance(prompts, list)
-        or not prompts
-        or not all(isinstance(p, str) and p.strip() for p in prompts)
-    ):
-        raise InvalidParameter(field, prompt, "must be a non-empty string or a list of them")
-    return prompts
+    if prompt is None or (isinstance(prompts, (list, tuple)) and not prompts):
+        raise InvalidParameter(field, prompt, "is missing", "give a text prompt or a list of prompts")
+    if not isinstance(prompts, (list, tuple)):
+        raise InvalidParameter(field, prompt, "is not text", "give a string or a list of strings")
+    for text in prompts:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidParameter(field, text, "is empty", "give a non-empty text prompt")
+    return list(prompts)
 
 
-def reject_unknown(params_class: type, kwargs: dict[str, Any], family: str) -> None:
-    """A keyword the family does not take is an error naming it (never silently ignored)."""
+# Request fields of the video families: an image family names them as such rather than as unknown.
+VIDEO_FIELDS = ("num_frames", "frame_rate", "fps", "audio")
+
+
+def reject_unknown(
+    params_class: type, kwargs: dict[str, Any], family: str, video_fields: tuple[str, ...] = ()
+) -> None:
+    """A keyword the family does not take is an error naming it (never silently ignored); an image family
+    passes `video_fields` so a video parameter is named as one."""
     known = {f.name for f in dataclasses.fields(params_class)}
     for name in kwargs:
-        if name not in known:
-            raise InvalidParameter(
-                name, kwargs[name], f"is not a parameter of {family}", f"valid: {sorted(known)}"
-            )
+        if name in known:
+            continue
+        if name in video_fields:
+            raise InvalidParameter(name, kwargs[name], "is a video parameter", f"{family} makes still images")
+        raise InvalidParameter(
+            name, kwargs[name], f"is not a parameter of {family}", f"valid: {sorted(known)}"
+        )

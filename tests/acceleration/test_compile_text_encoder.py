@@ -38,9 +38,9 @@ def test_compiled_gemma_layers_give_the_eager_hidden_states(ltx2) -> None:
 
 
 def test_only_pipelines_with_fixed_prompt_lengths_compile_their_text_encoder() -> None:
-    from ditto.pipelines.flux2 import Flux2KleinPipeline
+    from ditto.pipelines.flux2.pipeline import Flux2KleinPipeline
     from ditto.pipelines.ltx2 import LTX2Pipeline
-    from ditto.pipelines.qwen_image import QwenImagePipeline
+    from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline
 
     assert Flux2KleinPipeline.compiles_text_encoder and LTX2Pipeline.compiles_text_encoder
     assert not QwenImagePipeline.compiles_text_encoder  # prompt lengths vary: one recompile per length

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ditto import Engine
-from ditto.pipelines.flux2_text import causal_padding_mask
+from ditto.pipelines.flux2.text import causal_padding_mask
 
 LAYERS = (9, 18, 27)
 

@@ -44,7 +44,7 @@ def test_bad_width_is_a_one_line_error(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: width=100 is not a multiple of 16; try 96"], done.stderr
+    assert errors == ["error: width=100 is not a positive multiple of 16; try 96"], done.stderr
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ def _threads():
 def t2i():
     from diffusers import QwenImagePipeline
 
-    from ditto.pipelines.qwen_image import QwenImagePipeline as Ditto
+    from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline as Ditto
 
     folder = tiny_qwen_image("t2i")
     return QwenImagePipeline.from_pretrained(str(folder)), Ditto.from_pretrained(
@@ -65,7 +65,7 @@ def t2i():
 def edit():
     from diffusers import QwenImageEditPlusPipeline
 
-    from ditto.pipelines.qwen_image import QwenImageEditPlusPipeline as Ditto
+    from ditto.pipelines.qwen_image.pipeline import QwenImageEditPlusPipeline as Ditto
     from ditto.testing.tiny.qwen_image import reference_vl_processor
 
     folder = tiny_qwen_image("edit")
@@ -98,7 +98,7 @@ def test_text_to_image_matches_diffusers(t2i, case):
 def test_edit_plus_matches_diffusers(edit, case):
     """One run per side (the 1024^2 reference-image VAE encode dominates): the reference's final latents are
     caught by its step callback, ditto's latents are decoded by the pipeline's own decode stage."""
-    from ditto.pipelines.qwen_image_stages import decode
+    from ditto.pipelines.qwen_image.latents import decode
 
     reference, ours = edit
     kwargs = dict(EDIT_CASES[case])

@@ -16,7 +16,7 @@ from ditto.errors import InvalidParameter  # noqa: E402
 
 @pytest.fixture(scope="module")
 def pipelines():
-    from ditto.pipelines.qwen_image import QwenImageEditPlusPipeline, QwenImagePipeline
+    from ditto.pipelines.qwen_image.pipeline import QwenImageEditPlusPipeline, QwenImagePipeline
 
     cpu = torch.device("cpu")
     return (
@@ -53,7 +53,7 @@ def test_edit_needs_an_image_and_one_prompt(pipelines):
     with pytest.raises(InvalidParameter) as error:
         edit.validate(prompt=["a", "b"], image=input_image(32, 32, 0))
     assert error.value.field == "prompt"
-    with pytest.raises(InvalidParameter, match="cannot be read"):
+    with pytest.raises(InvalidParameter, match="does not exist"):
         edit.generate(prompt="a", image="/nonexistent/in.png", height=32, width=32, num_inference_steps=1)
 
 

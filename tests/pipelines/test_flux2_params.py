@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.flux2_params import KleinDefaults, parse_params
+from ditto.pipelines.flux2.params import KleinDefaults, parse_params
 
 DISTILLED = KleinDefaults.for_checkpoint(is_distilled=True)
 
@@ -32,7 +32,7 @@ def test_defaults_per_checkpoint():
         (dict(), "prompt", "is missing"),
         (dict(prompt=[]), "prompt", "is missing"),
         (dict(prompt="a cat", num_frames=9), "num_frames", "video parameter"),
-        (dict(prompt="a cat", negative_prompt="x"), "negative_prompt", "not a flux2-klein parameter"),
+        (dict(prompt="a cat", negative_prompt="x"), "negative_prompt", "is not a parameter of flux2-klein"),
         (dict(prompt="a cat", num_inference_steps=0), "num_inference_steps", ">= 1"),
         (dict(prompt="a cat", output_type="pt"), "output_type", "use one of"),
         (dict(prompt="a cat", image="/no/such.png"), "image[0]", "does not exist"),

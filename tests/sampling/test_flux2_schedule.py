@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ditto.pipelines.flux2_schedule import empirical_mu, klein_sigmas
+from ditto.pipelines.flux2.schedule import empirical_mu, klein_sigmas
 from ditto.testing.tiny.flux2 import KLEIN_SCHEDULER
 
 

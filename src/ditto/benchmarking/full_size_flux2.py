@@ -32,7 +32,7 @@ VAE_CONFIG: dict[str, Any] = {}  # AutoencoderKLFlux2's defaults are FLUX.2's VA
 
 @dataclass
 class KleinPipelines:
-    ditto: Any  # ditto.pipelines.flux2.Flux2KleinPipeline
+    ditto: Any  # ditto.pipelines.flux2.pipeline.Flux2KleinPipeline
     diffusers: Any  # diffusers.Flux2KleinPipeline
     native: nn.Module  # ditto's transformer (shares weights with diffusers')
     reference: nn.Module  # diffusers' transformer
@@ -92,8 +92,8 @@ def build_klein(device: torch.device, dtype: torch.dtype, tiny: bool = False) ->
     import diffusers
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from ditto.pipelines.flux2 import Flux2KleinPipeline
-    from ditto.pipelines.flux2_text import KleinTextEncoder
+    from ditto.pipelines.flux2.pipeline import Flux2KleinPipeline
+    from ditto.pipelines.flux2.text import KleinTextEncoder
     from ditto.testing.tiny.flux2 import KLEIN_SCHEDULER
     from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 
 from ditto.errors import InvalidParameter
@@ -22,6 +23,7 @@ __all__ = [
     "model_dtype",
     "parse_device",
     "parse_dtype",
+    "vae_images",
 ]
 
 
@@ -90,3 +92,12 @@ def parse_device(value: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidParameter("device", str(value), "is not available on this machine", 'use "cpu"')
     return device
+
+
+def vae_images(pixels: torch.Tensor) -> np.ndarray:
+    """A VAE's decoded images [B, 3, H, W] in [-1, 1] -> np.float32 [B, H, W, 3] in [0, 1] (diffusers'
+    postprocess: x / 2 + 0.5, clamped).
+
+    Channels-last and float32 on the device (exact conversions): the host gets a finished array instead of
+    a strided bf16 -> float32 copy of millions of values on the CPU."""
+    return (pixels * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()

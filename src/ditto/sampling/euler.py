@@ -1,19 +1,33 @@
-"""Flow-matching Euler: x_{next} = x + (sigma_next - sigma) * velocity, in float32."""
+"""Flow-matching Euler: x_{next} = x + (sigma_next - sigma) * velocity, the state updated in float32."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+
+CastTo = Literal["sample", "velocity"]
 
 
 def euler_step(
-    sample: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
+    sample: torch.Tensor,
+    velocity: torch.Tensor,
+    sigma: torch.Tensor,
+    sigma_next: torch.Tensor,
+    cast_to: CastTo = "sample",
 ) -> torch.Tensor:
     """One step; sigmas are 0-d float32 tensors so no host sync happens inside the loop.
 
-    The state is updated in float32 while the step product keeps the velocity's dtype, as diffusers'
-    FlowMatchEulerDiscreteScheduler does (identical in float32, and equal to it in bfloat16 too).
+    The sample is taken to float32 and the step product keeps the velocity's dtype, as diffusers'
+    FlowMatchEulerDiscreteScheduler.step does. The result is cast back to:
+    - "sample": the sample's dtype, so the state keeps its own precision (LTX-2, Qwen-Image);
+    - "velocity": the velocity's dtype, as FlowMatchEulerDiscreteScheduler.step
+      (`prev_sample.to(model_output.dtype)`), which FLUX.2 Klein follows: a float32 sample given with a
+      bfloat16 model continues in bfloat16.
+    The two agree whenever sample and velocity share a dtype.
     """
-    return (sample.float() + (sigma_next - sigma) * velocity).to(sample.dtype)
+    out = sample.float() + (sigma_next - sigma) * velocity
+    return out.to(sample.dtype if cast_to == "sample" else velocity.dtype)
 
 
 def velocity_to_x0(sample: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -53,3 +53,32 @@ def guide(
         ratio = cond.std(dim=dims, keepdim=True) / pred.std(dim=dims, keepdim=True)
         pred = params.rescale * (pred * ratio) + (1 - params.rescale) * pred
     return pred
+
+
+@dataclass(frozen=True)
+class CFGParams:
+    """Classifier-free guidance of one conditional and one unconditional velocity (FLUX.2 Klein, Qwen-Image).
+
+    scale: the guidance scale (Klein's `guidance_scale`, Qwen-Image's `true_cfg_scale`).
+    norm_rescale: rescale each token's combined vector to the conditional prediction's norm (Qwen-Image's
+        true CFG).
+    """
+
+    scale: float
+    norm_rescale: bool = False
+
+
+def cfg(params: CFGParams, cond: torch.Tensor, uncond: torch.Tensor) -> torch.Tensor:
+    """pred = uncond + scale (cond - uncond); with norm_rescale, pred *= |cond| / |pred| per token.
+
+    The combination is diffusers' Flux2KleinPipeline.__call__ (`neg_noise_pred + guidance_scale *
+    (noise_pred - neg_noise_pred)`) and QwenImagePipeline.__call__ (`comb_pred = neg_noise_pred +
+    true_cfg_scale * (noise_pred - neg_noise_pred)`, then `comb_pred * (cond_norm / noise_norm)` with both
+    norms over the last dimension), operation for operation so the bits match.
+    """
+    combined = uncond + params.scale * (cond - uncond)
+    if not params.norm_rescale:
+        return combined
+    cond_norm = torch.norm(cond, dim=-1, keepdim=True)
+    combined_norm = torch.norm(combined, dim=-1, keepdim=True)
+    return combined * (cond_norm / combined_norm)

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.request import check_at_least, check_multiple, check_prompt, reject_unknown
+from ditto.media.image import load_image
+from ditto.request import check_at_least, check_multiple, check_one_of, check_prompt, reject_unknown
 
 # diffusers 0.42.1 pipeline_qwenimage.py / pipeline_qwenimage_edit_plus.py
 DEFAULT_TRUE_CFG_SCALE = 4.0
@@ -97,10 +98,7 @@ class QwenImageParams:
                 self.max_sequence_length,
                 f"must be an integer in 1..{MAX_SEQUENCE_LENGTH}",
             )
-        if self.output_type not in ("np", "pil", "latent"):
-            raise InvalidParameter(
-                "output_type", self.output_type, "is not known", 'use "np", "pil" or "latent"'
-            )
+        check_one_of("output_type", self.output_type, ("np", "pil", "latent"))
         if self.sigmas is not None and len(self.sigmas) != self.num_inference_steps:
             raise InvalidParameter(
                 "sigmas", self.sigmas, f"must hold num_inference_steps={self.num_inference_steps} values"
@@ -136,27 +134,9 @@ def _describe(image: Any) -> Any:
 
 
 def load_images(image: Any) -> list[Any]:
-    """PIL images (RGB) from PIL images, paths, or a list of either; a bad path is a clear error."""
-    from PIL import Image
-
+    """PIL images (RGB) from PIL images, paths, or a list of either; a bad item is a clear error."""
     items = image if isinstance(image, (list, tuple)) else [image]
-    images = []
-    for item in items:
-        if isinstance(item, Image.Image):
-            images.append(item.convert("RGB"))
-            continue
-        if not isinstance(item, (str, Path)):
-            raise InvalidParameter(
-                "image", _describe(item), "is not an image", "give a PIL image or a file path"
-            )
-        try:
-            with Image.open(item) as opened:
-                images.append(opened.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise InvalidParameter(
-                "image", str(item), f"cannot be read ({exc})", "give a PNG or JPEG file"
-            ) from None
-    return images
+    return [load_image(item, field="image") for item in items]
 
 
 def area_dimensions(area: int, ratio: float) -> tuple[int, int]:

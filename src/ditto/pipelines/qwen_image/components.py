@@ -10,10 +10,10 @@ from typing import Any
 import torch
 
 from ditto.errors import CheckpointError
-from ditto.loading.folder import read_config, read_json
-from ditto.loading.modules import build_native
+from ditto.loading.folder import read_json
+from ditto.loading.modules import build_from_config
 from ditto.models.qwen_image.transformer import QwenImageTransformer
-from ditto.pipelines.qwen_image_sampling import check_scheduler_config
+from ditto.pipelines.qwen_image.schedule import check_scheduler_config
 
 
 @dataclass
@@ -49,14 +49,6 @@ def _require(folder: Path, names: tuple[str, ...]) -> None:
             )
 
 
-def load_transformer(folder: Path, device: torch.device, dtype: torch.dtype) -> QwenImageTransformer:
-    config = read_config(folder, "transformer")
-    try:
-        return build_native(lambda: QwenImageTransformer(**config), folder / "transformer", dtype, device)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{folder / 'transformer'}: unsupported config ({exc})") from None
-
-
 def _image_processor(folder: Path) -> Any:
     from transformers import Qwen2VLImageProcessor
 
@@ -78,7 +70,7 @@ def load_components(
         str(folder / "text_encoder"), dtype=dtype
     )
     return QwenImageComponents(
-        transformer=load_transformer(folder, device, dtype),
+        transformer=build_from_config(QwenImageTransformer, folder, "transformer", dtype, device),
         vae=AutoencoderKLQwenImage.from_pretrained(str(folder / "vae"), torch_dtype=dtype).to(device).eval(),
         text_encoder=text_encoder.to(device).eval(),
         tokenizer=Qwen2Tokenizer.from_pretrained(str(folder / text_folder)),

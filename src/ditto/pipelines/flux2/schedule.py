@@ -1,4 +1,4 @@
-"""FLUX.2 sigma schedule: linear sigmas, resolution- and step-dependent shift, flow-match Euler steps.
+"""FLUX.2 sigma schedule: linear sigmas with a resolution- and step-dependent shift.
 
 The arithmetic follows diffusers' FlowMatchEulerDiscreteScheduler (NumPy float32 sigmas, Python-float
 shift) so the values agree to the last bit; the scheduler config is read from the checkpoint.
@@ -38,10 +38,3 @@ def klein_sigmas(
     """float32 sigmas [n + 1] ending in 0. `sigmas` replaces the linear grid; mu still uses `steps`."""
     mu = empirical_mu(image_tokens, steps) if config.get("use_dynamic_shifting", False) else None
     return flow_match_sigmas(config, steps, mu, sigmas)
-
-
-def euler_step(
-    latents: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
-) -> torch.Tensor:
-    """x + (sigma_next - sigma) * v in float32, cast to the velocity's dtype (as diffusers' step)."""
-    return (latents.to(torch.float32) + (sigma_next - sigma) * velocity).to(velocity.dtype)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,6 +10,16 @@ from PIL import Image
 
 from ditto.errors import InvalidParameter
 from ditto.media.image import load_image
+from ditto.request import (
+    VIDEO_FIELDS,
+    check_at_least,
+    check_multiple,
+    check_one_of,
+    check_prompt,
+    check_seed,
+    check_unit_sigmas,
+    reject_unknown,
+)
 
 OUTPUT_TYPES = ("np", "pil", "latent")
 # BFL's FLUX.2 [klein] API takes up to 4 reference images (input_image .. input_image_4).
@@ -20,7 +30,6 @@ MAX_REFERENCE_ASPECT = 8.0
 # diffusers Flux2KleinPipeline: tokenizer_max_length = 512, default_sample_size * vae_scale_factor = 1024.
 MAX_SEQUENCE_LENGTH = 512
 DEFAULT_SIDE = 1024
-VIDEO_ONLY = ("num_frames", "frame_rate", "fps", "audio")
 
 
 @dataclass(frozen=True)
@@ -61,32 +70,6 @@ class Flux2KleinParams:
         return len(self.prompt) * self.num_images_per_prompt
 
 
-ACCEPTED = tuple(f.name for f in fields(Flux2KleinParams))
-
-
-def reject_unknown(kwargs: dict[str, Any]) -> None:
-    for name in kwargs:
-        if name in ACCEPTED:
-            continue
-        if name in VIDEO_ONLY:
-            raise InvalidParameter(
-                name, kwargs[name], "is a video parameter", "flux2-klein makes still images"
-            )
-        raise InvalidParameter(
-            name, kwargs[name], "is not a flux2-klein parameter", f"accepted: {', '.join(ACCEPTED)}"
-        )
-
-
-def check_prompt(prompt: Any) -> list[str]:
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise InvalidParameter("prompt", prompt, "is missing", "give a text prompt or a list of prompts")
-    for text in prompts:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidParameter("prompt", text, "is empty", "give a non-empty text prompt")
-    return list(prompts)
-
-
 def check_images(image: Any) -> list[Image.Image] | None:
     if image is None:
         return None
@@ -116,38 +99,10 @@ def check_images(image: Any) -> list[Image.Image] | None:
 
 
 def check_side(name: str, value: Any, multiple: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidParameter(name, value, "is not a positive integer", f"e.g. {DEFAULT_SIDE}")
-    if value % multiple:
-        nearest = max(multiple, round(value / multiple) * multiple)
-        raise InvalidParameter(name, value, f"is not a multiple of {multiple}", f"try {nearest}")
+    """None (from the first reference image, else 1024) or a positive multiple of `multiple`."""
+    if value is not None:
+        check_multiple(name, value, multiple)
     return value
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameter(name, value, "must be an integer >= 1")
-    return value
-
-
-def check_seed(seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InvalidParameter("seed", seed, "must be a non-negative integer")
-    return seed
-
-
-def check_sigmas(sigmas: Any) -> list[float] | None:
-    if sigmas is None:
-        return None
-    try:
-        values = [float(s) for s in sigmas]
-    except (TypeError, ValueError):
-        raise InvalidParameter("sigmas", sigmas, "is not a list of numbers") from None
-    if not values or any(not 0.0 < s <= 1.0 for s in values):
-        raise InvalidParameter("sigmas", sigmas, "must be non-empty with every value in (0, 1]")
-    return values
 
 
 def check_layers(layers: Any, available: int) -> tuple[int, ...]:
@@ -169,34 +124,29 @@ def parse_params(
     kwargs: dict[str, Any], defaults: KleinDefaults, multiple: int, text_layers: int
 ) -> Flux2KleinParams:
     """Typed, validated parameters; every problem raises InvalidParameter naming the field and a fix."""
-    reject_unknown(kwargs)
-    output_type = kwargs.get("output_type", "np")
-    if output_type not in OUTPUT_TYPES:
-        raise InvalidParameter("output_type", output_type, "is not known", f"use one of {OUTPUT_TYPES}")
+    reject_unknown(Flux2KleinParams, kwargs, "flux2-klein", video_fields=VIDEO_FIELDS)
+    output_type = check_one_of("output_type", kwargs.get("output_type", "np"), OUTPUT_TYPES)
     guidance = kwargs.get("guidance_scale", defaults.guidance_scale)
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
-        raise InvalidParameter("guidance_scale", guidance, "must be a number >= 0")
-    max_len = check_positive_int(
-        "max_sequence_length", kwargs.get("max_sequence_length", MAX_SEQUENCE_LENGTH)
-    )
+    check_at_least("guidance_scale", guidance, 0.0)
+    counts = {
+        "num_inference_steps": kwargs.get("num_inference_steps", defaults.num_inference_steps),
+        "num_images_per_prompt": kwargs.get("num_images_per_prompt", 1),
+        "max_sequence_length": kwargs.get("max_sequence_length", MAX_SEQUENCE_LENGTH),
+    }
+    for name, value in counts.items():
+        check_at_least(name, value, 1, int)
     params = Flux2KleinParams(
-        prompt=check_prompt(kwargs.get("prompt")),
+        prompt=check_prompt("prompt", kwargs.get("prompt")),
         image=check_images(kwargs.get("image")),
         height=check_side("height", kwargs.get("height"), multiple),
         width=check_side("width", kwargs.get("width"), multiple),
-        num_inference_steps=check_positive_int(
-            "num_inference_steps", kwargs.get("num_inference_steps", defaults.num_inference_steps)
-        ),
         guidance_scale=float(guidance),
-        num_images_per_prompt=check_positive_int(
-            "num_images_per_prompt", kwargs.get("num_images_per_prompt", 1)
-        ),
-        seed=check_seed(kwargs.get("seed")),
+        seed=check_seed("seed", kwargs.get("seed")),
         output_type=output_type,
         latents=kwargs.get("latents"),
-        sigmas=check_sigmas(kwargs.get("sigmas")),
-        max_sequence_length=max_len,
+        sigmas=check_unit_sigmas("sigmas", kwargs.get("sigmas")),
         text_encoder_out_layers=check_layers(kwargs.get("text_encoder_out_layers", (9, 18, 27)), text_layers),
+        **counts,
     )
     if params.latents is not None and not isinstance(params.latents, torch.Tensor):
         raise InvalidParameter("latents", type(params.latents).__name__, "is not a tensor")

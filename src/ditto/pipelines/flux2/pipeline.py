@@ -1,0 +1,104 @@
+"""FLUX.2 Klein: text-to-image and multi-reference editing (diffusers' Flux2KleinPipeline keyword names).
+
+Stages: validate -> encode_text -> encode_image -> prepare_latents -> denoise -> decode; each runs the
+public steps of steps.py / denoise.py on the loaded components.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ditto.errors import InvalidParameter
+from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
+from ditto.loading.lora_flux2 import flux2_lora_key
+from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
+from ditto.pipelines.flux2 import steps
+from ditto.pipelines.flux2.components import KleinComponents, load_components
+from ditto.pipelines.flux2.denoise import denoise
+from ditto.pipelines.flux2.params import Flux2KleinParams, parse_params
+from ditto.pipelines.flux2.text import KleinTextEncoder
+from ditto.result import Result
+
+
+class Flux2KleinPipeline:
+    family: ClassVar[str] = "flux2-klein"
+    compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
+    compiles_text_encoder: ClassVar[bool] = True  # ... and Qwen3's layers (prompts padded to one length)
+    output_kind: ClassVar[str] = "image"
+
+    def __init__(
+        self, transformer, vae, text_encoder: KleinTextEncoder, scheduler_config, is_distilled, device
+    ):
+        self.components = KleinComponents(
+            transformer, vae, text_encoder, scheduler_config, is_distilled, device
+        )
+        # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
+        keep = None if torch.device(device).type == "cpu" else torch.device("cpu")
+        self.loras = LoraStack({"transformer": transformer}, keep)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+    ) -> Flux2KleinPipeline:
+        loras = options.pop("loras", None) or []
+        if options:
+            raise InvalidParameter(
+                next(iter(options)), next(iter(options.values())), "is not a flux2-klein option"
+            )
+        c = load_components(Path(path), device, model_dtype(dtype, device))
+        pipeline = cls(c.transformer, c.vae, c.text_encoder, c.scheduler_config, c.is_distilled, c.device)
+        for spec in loras:
+            pipeline.load_lora(*parse_lora_spec(spec))
+        return pipeline
+
+    # The parts the Engine and the harness reach (compile, CUDA graphs, timing).
+    @property
+    def transformer(self):
+        return self.components.transformer
+
+    @property
+    def vae(self):
+        return self.components.vae
+
+    @property
+    def text_encoder(self) -> KleinTextEncoder:
+        return self.components.text_encoder
+
+    def load_lora(self, path: str | Path, scale: float = 1.0) -> None:
+        """Fuse a LoRA file (diffusers/PEFT, BFL or kohya layout) into the transformer in place."""
+        modules = {"transformer": self.transformer}
+        self.loras.fuse(read_lora(path, flux2_lora_key, modules, "a FLUX.2 transformer"), scale)
+
+    def unload_lora(self) -> None:
+        """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
+        self.loras.unfuse_all()
+
+    def validate(self, **kwargs: Any) -> Flux2KleinParams:
+        c = self.components
+        return parse_params(kwargs, c.defaults, c.multiple, c.text_encoder.num_hidden_states)
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        c, timer = self.components, StageTimer(self.components.device)
+        with timer.stage("validate"):
+            params = self.validate(**kwargs)
+            height, width = steps.output_size(c, params)
+            noise = steps.noise_ahead(c, params, height, width)  # drawn while the prompt is encoded
+        with torch.inference_mode():
+            with timer.stage("encode_text"):
+                prompt_embeds, negative_embeds = steps.encode_text(c, params)
+            with timer.stage("encode_image"):
+                references, ref_grids = steps.encode_images(c, params)
+            with timer.stage("prepare_latents"):
+                grid = steps.noise_shape(c, params, height, width)[2:]
+                # Positions first: built while the noise draw may still be running on the worker thread.
+                cond = steps.conditioning(c, prompt_embeds, negative_embeds, references, ref_grids, grid)
+                latents = steps.initial_latents(c, params, height, width, noise)
+            with timer.stage("denoise"):
+                latents = denoise(c, params, latents, cond, progress)
+            with timer.stage("decode"):
+                result = steps.decode(c, params, latents, grid)
+        result.timings = timer.timings
+        return result

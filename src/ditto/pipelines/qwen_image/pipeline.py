@@ -1,0 +1,105 @@
+"""Qwen-Image text-to-image and Qwen-Image-Edit(-Plus) image editing, equal to diffusers 0.42.1.
+
+Stages: validate -> encode text (positive, then negative apart) -> prepare latents (noise; edit: reference
+image latents) -> denoise (true CFG) -> decode; each runs the public steps of steps.py / latents.py /
+denoise.py on the loaded components.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ditto.errors import InvalidParameter
+from ditto.media.pixels import to_pil
+from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
+from ditto.pipelines.qwen_image import steps
+from ditto.pipelines.qwen_image.components import QwenImageComponents, load_components
+from ditto.pipelines.qwen_image.denoise import DenoiseInputs, denoise
+from ditto.pipelines.qwen_image.latents import decode, encode_reference_images
+from ditto.pipelines.qwen_image.params import QwenImageParams, load_images, resolved_size
+from ditto.result import Result
+
+
+class QwenImagePipeline:
+    family: ClassVar[str] = "qwen-image"
+    output_kind: ClassVar[str] = "image"
+    edit: ClassVar[bool] = False
+    # Not with compile=True: prompts keep their own token count here, so a static-shape compile of the
+    # text encoder would recompile for every new prompt length.
+    compiles_text_encoder: ClassVar[bool] = False
+
+    def __init__(self, components: QwenImageComponents) -> None:
+        self.components = components
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+    ) -> QwenImagePipeline:
+        if options:
+            name = next(iter(options))
+            raise InvalidParameter(name, options[name], f"is not a load option of {cls.family}")
+        dtype = model_dtype(dtype, device)
+        return cls(load_components(Path(path), device, dtype, edit=cls.edit))
+
+    def validate(self, **kwargs: Any) -> QwenImageParams:
+        params = QwenImageParams.from_kwargs(kwargs, self.family)
+        params.validate_text_to_image(self.components.multiple)
+        return params
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        params = self.validate(**kwargs)
+        c = self.components
+        timer = StageTimer(c.device)
+        size = resolved_size(params, None, c.multiple)
+        with timer.stage("encode_text"):
+            prompts = steps.encode_prompts(params, steps.text_encoder(c), params.max_sequence_length)
+        with timer.stage("prepare_latents"):
+            inputs = steps.denoise_inputs(c, params, prompts, size)
+        return self.denoise_and_decode(params, inputs, size, timer, progress)
+
+    def denoise_and_decode(
+        self,
+        params: QwenImageParams,
+        inputs: DenoiseInputs,
+        size: tuple[int, int],
+        timer: StageTimer,
+        progress: ProgressCallback | None,
+    ) -> Result:
+        with timer.stage("denoise"):
+            latents = denoise(self.components, inputs, progress)
+        if params.output_type == "latent":
+            return Result(latents={"image": latents}, timings=timer.timings)
+        with timer.stage("decode"):
+            images = decode(self.components, latents, *size)
+        return Result(images=to_pil(images) if params.output_type == "pil" else images, timings=timer.timings)
+
+
+class QwenImageEditPlusPipeline(QwenImagePipeline):
+    """Qwen-Image-Edit(-2509/-2511): the prompt sees every image through the VL encoder (at ~384^2 pixels),
+    the transformer sees every image's VAE latents (at ~1024^2 pixels) after the generated image's tokens."""
+
+    family: ClassVar[str] = "qwen-image-edit"
+    edit: ClassVar[bool] = True
+
+    def validate(self, **kwargs: Any) -> QwenImageParams:
+        params = QwenImageParams.from_kwargs(kwargs, self.family)
+        params.validate_edit(self.components.multiple)
+        return params
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        params = self.validate(**kwargs)
+        c = self.components
+        timer = StageTimer(c.device)
+        images = load_images(params.image)
+        size = resolved_size(params, images, c.multiple)
+        edit = steps.prepare_edit_images(c, images)
+        with timer.stage("encode_text"):
+            # The edit reference does not truncate to max_sequence_length (it only checks it).
+            prompts = steps.encode_prompts(params, steps.edit_text_encoder(c, edit.conditions), None)
+        with timer.stage("prepare_latents"):
+            image_latents = encode_reference_images(c, edit.vae_inputs, prompts[0].embeds.shape[0])
+            inputs = steps.denoise_inputs(c, params, prompts, size, image_latents, edit.shapes)
+        return self.denoise_and_decode(params, inputs, size, timer, progress)
