@@ -46,7 +46,8 @@ class QwenImagePipeline:
 
     def validate(self, **kwargs: Any) -> QwenImageParams:
         params = QwenImageParams.from_kwargs(kwargs, self.family)
-        params.validate_text_to_image(self.components.multiple)
+        check = params.validate_edit if self.edit else params.validate_text_to_image
+        check(self.components.multiple)
         return params
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
@@ -83,11 +84,6 @@ class QwenImageEditPlusPipeline(QwenImagePipeline):
 
     family: ClassVar[str] = "qwen-image-edit"
     edit: ClassVar[bool] = True
-
-    def validate(self, **kwargs: Any) -> QwenImageParams:
-        params = QwenImageParams.from_kwargs(kwargs, self.family)
-        params.validate_edit(self.components.multiple)
-        return params
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)

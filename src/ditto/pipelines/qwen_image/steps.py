@@ -1,8 +1,5 @@
-"""Qwen-Image's steps before denoising: prompts (positive and negative apart), edit images, initial latents.
-
-Each is a public function of the loaded components and the request's parameters, so a pipeline is the list
-of its steps (pipeline.py) and a test or another recipe can run any of them alone.
-"""
+"""Qwen-Image's public steps before denoising: prompts (positive and negative apart), edit images, the
+denoising loop's inputs (noise, image grids, sigmas)."""
 
 from __future__ import annotations
 
