@@ -14,6 +14,7 @@ import torch
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
+from ditto.models.flux2 import Flux2Transformer
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.flux2 import steps
 from ditto.pipelines.flux2.components import KleinComponents, load_components
@@ -30,8 +31,14 @@ class Flux2KleinPipeline:
     output_kind: ClassVar[str] = "image"
 
     def __init__(
-        self, transformer, vae, text_encoder: KleinTextEncoder, scheduler_config, is_distilled, device
-    ):
+        self,
+        transformer: Flux2Transformer,
+        vae: Any,
+        text_encoder: KleinTextEncoder,
+        scheduler_config: dict[str, Any],
+        is_distilled: bool,
+        device: torch.device,
+    ) -> None:
         self.components = KleinComponents(
             transformer, vae, text_encoder, scheduler_config, is_distilled, device
         )
@@ -56,11 +63,11 @@ class Flux2KleinPipeline:
 
     # The parts the Engine and the harness reach (compile, CUDA graphs, timing).
     @property
-    def transformer(self):
+    def transformer(self) -> Flux2Transformer:
         return self.components.transformer
 
     @property
-    def vae(self):
+    def vae(self) -> Any:
         return self.components.vae
 
     @property
