@@ -1,4 +1,4 @@
-"""The request-field table (ditto/fields.py) against the families' params dataclasses, the CLI and the server."""
+"""The request-field table (ditto/fields.py) against the params dataclasses, the CLI and the server."""
 
 from __future__ import annotations
 

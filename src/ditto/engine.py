@@ -121,7 +121,7 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
 
 
 class Engine:
-    """`Engine.from_pretrained(model, device, dtype, **options)` then `engine.generate(**kwargs) -> Result`."""
+    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
 
     def __init__(self, pipeline: Any, model: str, options: EngineOptions | None = None) -> None:
         self.pipeline = pipeline
