@@ -86,7 +86,7 @@ def test_lora_flag_with_a_scale_end_to_end(tmp_path):
     import numpy as np
 
     from ditto.engine import Engine
-    from ditto.testing.tiny.flux2_lora import build_tiny_flux2_lora
+    from ditto.tiny.flux2_lora import build_tiny_flux2_lora
 
     folder = tiny_klein("distilled")
     lora = build_tiny_flux2_lora(tmp_path / "style.safetensors", folder, "bfl", seed=3)

@@ -49,7 +49,7 @@ def test_zero_rows_stay_zero() -> None:
 
 
 def tiny_ltx2() -> LTX2Transformer:
-    from ditto.benchmarking.specs import SPECS
+    from benchmarks.harness.specs import SPECS
 
     spec = SPECS["tiny-ltx2"]
     torch.manual_seed(0)
@@ -67,7 +67,7 @@ def test_ltx2_keeps_the_official_blocks_in_bf16() -> None:
 
 
 def test_quantize_then_restore_is_exact_and_skips_timestep_layers() -> None:
-    from ditto.benchmarking.specs import SPECS
+    from benchmarks.harness.specs import SPECS
 
     spec = SPECS["tiny-qwen-image"]
     torch.manual_seed(0)

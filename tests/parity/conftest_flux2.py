@@ -27,7 +27,7 @@ torch.set_num_threads(THREADS)
 @functools.cache
 def tiny_klein(variant: str = "distilled") -> Path:
     """A tiny Klein folder ("distilled" or "base"), built once per process and removed at exit."""
-    from ditto.testing.tiny.flux2 import build_tiny_flux2_klein
+    from ditto.tiny.flux2 import build_tiny_flux2_klein
 
     root = Path(tempfile.mkdtemp(prefix=f"ditto-tiny-klein-{variant}-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

@@ -27,7 +27,7 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture(scope="session")
 def official_checkpoints(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     official_shims.install()
-    from ditto.testing.tiny.ltx_official import build_tiny_official
+    from ditto.tiny.ltx_official import build_tiny_official
 
     folder = tmp_path_factory.mktemp("ltx-official")
     return {version: build_tiny_official(folder, version) for version in ("2.0", "2.3")}

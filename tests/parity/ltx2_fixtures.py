@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ditto.testing.tiny.ltx2 import build_tiny
+from ditto.tiny.ltx2 import build_tiny
 
 PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
 # Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).

@@ -13,7 +13,7 @@ from PIL import Image
 @functools.cache
 def tiny_qwen_image(kind: str) -> Path:
     """`kind` "t2i" or "edit": a tiny random checkpoint folder, built on first use in this process."""
-    from ditto.testing.tiny.qwen_image import build_tiny_qwen_image, build_tiny_qwen_image_edit
+    from ditto.tiny.qwen_image import build_tiny_qwen_image, build_tiny_qwen_image_edit
 
     folder = Path(tempfile.mkdtemp(prefix=f"ditto-qwen-image-{kind}-")) / "model"
     (build_tiny_qwen_image_edit if kind == "edit" else build_tiny_qwen_image)(folder)

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from ditto.errors import InvalidParameter
 from ditto.loading.folder import read_config
-from ditto.testing.tiny.flux2_lora import build_tiny_flux2_lora, random_lora, write_lora
+from ditto.tiny.flux2_lora import build_tiny_flux2_lora, random_lora, write_lora
 
 REQUEST = dict(prompt="a red fox in the snow", height=64, width=48, num_inference_steps=3)
 REQUEST.update(max_sequence_length=64, seed=21, output_type="latent")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from helpers.metrics import max_abs, psnr
 from ltx2_fixtures import FULL_GUIDANCE, PROMPT, diffusers_pipe, ditto_engine, start_latents
 from ltx2_reference import run_diffusers
 from thresholds import check_at_least, check_at_most
 
 from ditto.pipelines.ltx2_two_stage import NO_GUIDANCE
-from ditto.testing.metrics import max_abs, psnr
 
 GROUP = "ltx2_vs_diffusers"
 CFG_ONLY = {**NO_GUIDANCE, "guidance_scale": 3.0, "audio_guidance_scale": 7.0}

@@ -66,7 +66,7 @@ def edit():
     from diffusers import QwenImageEditPlusPipeline
 
     from ditto.pipelines.qwen_image import QwenImageEditPlusPipeline as Ditto
-    from ditto.testing.tiny.qwen_image import reference_vl_processor
+    from ditto.tiny.qwen_image import reference_vl_processor
 
     folder = tiny_qwen_image("edit")
     reference = QwenImageEditPlusPipeline.from_pretrained(
