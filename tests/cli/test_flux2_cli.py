@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parity"))
-from conftest_flux2 import reference_image, tiny_klein  # noqa: E402
+from helpers.flux2 import reference_image, tiny_klein
 
 
 def ditto(*args: str) -> subprocess.CompletedProcess:

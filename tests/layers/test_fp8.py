@@ -15,12 +15,10 @@ from ditto.acceleration.fp8 import FP8, Fp8Linear, kept_blocks, quantize_fp8, qu
 from ditto.errors import InvalidParameter
 from ditto.models.ltx2.transformer import LTX2Transformer
 
+from helpers.metrics import rel_l2
+
 # e4m3 keeps 3 mantissa bits: a random 64-wide product moves by ~3-4 % (measured 3.5-3.9 %).
 FP8_LINEAR_REL_ERROR = (0.005, 0.08)
-
-
-def rel_l2(got: torch.Tensor, want: torch.Tensor) -> float:
-    return float((got.detach().double() - want.detach().double()).norm() / want.detach().double().norm())
 
 
 @pytest.mark.parametrize("scaling", ["rowwise", "tensorwise"])

@@ -11,16 +11,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import official_shims
 import pytest
 import torch
+from ltx2_stages_official import run_official  # the official side; conftest.py installed its shims
 
-official_shims.install()
-
-from helpers.metrics import max_abs  # noqa: E402
-from ltx2_fixtures import FULL_GUIDANCE, PROMPT  # noqa: E402
-from ltx2_stages_official import run_official  # noqa: E402
-from thresholds import check_at_most  # noqa: E402
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT
+from helpers.metrics import max_abs
+from helpers.thresholds import check_at_most
 
 GROUP = "ltx2_stages"
 REQUEST = dict(PROMPT, seed=9)

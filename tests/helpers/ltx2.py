@@ -44,13 +44,6 @@ def ditto_engine(version: str):
     return Engine.from_pretrained(tiny_ltx2(version), device="cpu", dtype="float32")
 
 
-@functools.cache
-def diffusers_pipe(version: str, verbatim_sigmas: bool):
-    from ltx2_reference import load_diffusers_ltx2
-
-    return load_diffusers_ltx2(tiny_ltx2(version), verbatim_sigmas)
-
-
 def start_latents(engine, batch: int, **request) -> tuple[torch.Tensor, torch.Tensor]:
     """Random starting points for both sides: packed video [B, T, C], raw audio [B, C, L, M]."""
     params = engine.validate(**request)
