@@ -129,7 +129,7 @@ def test_a_klein_checkpoint_with_an_unsupported_config_is_a_checkpoint_error(tmp
     import json
 
     from ditto.engine import Engine
-    from ditto.testing.tiny.flux2 import build_tiny_flux2_klein
+    from ditto.tiny.flux2 import build_tiny_flux2_klein
 
     build_tiny_flux2_klein(tmp_path)
     path = tmp_path / "transformer" / "config.json"

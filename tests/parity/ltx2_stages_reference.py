@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ditto.pipelines.ltx2_two_stage import DISTILLED_SIGMAS, NO_GUIDANCE, STAGE_2_SIGMAS
-from ditto.testing.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
+from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
 
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-stages-"))
 # Removed when the session ends, not when a test module does: the folder is cached (functools.cache)

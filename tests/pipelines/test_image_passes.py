@@ -36,7 +36,7 @@ class SplitRun:
 @pytest.fixture(scope="module")
 def klein(tmp_path_factory):
     from ditto.pipelines.flux2.pipeline import Flux2KleinPipeline
-    from ditto.testing.tiny.flux2 import build_tiny_flux2_klein
+    from ditto.tiny.flux2 import build_tiny_flux2_klein
 
     folder = tmp_path_factory.mktemp("klein-base")
     build_tiny_flux2_klein(folder, distilled=False)
@@ -46,7 +46,7 @@ def klein(tmp_path_factory):
 @pytest.fixture(scope="module")
 def qwen(tmp_path_factory):
     from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline
-    from ditto.testing.tiny.qwen_image import build_tiny_qwen_image
+    from ditto.tiny.qwen_image import build_tiny_qwen_image
 
     folder = tmp_path_factory.mktemp("qwen") / "model"
     build_tiny_qwen_image(folder)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ditto.engine_options import DISTILLED_LORA_MODES
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.lora import LoraFile, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
@@ -63,8 +64,6 @@ NO_GUIDANCE = dict(
     audio_guidance_rescale=0.0,
 )
 UPSAMPLER_DIR = "latent_upsampler"
-# How stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
-DISTILLED_LORA_MODES = ("side", "fuse")
 DISTILLED_LORA_DIR = "distilled_lora"
 
 

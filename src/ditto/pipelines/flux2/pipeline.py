@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ditto.errors import InvalidParameter
+from ditto.engine_options import EngineOptions
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
 from ditto.models.flux2 import Flux2Transformer
@@ -29,6 +29,7 @@ class Flux2KleinPipeline:
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
     compiles_text_encoder: ClassVar[bool] = True  # ... and Qwen3's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "image"
+    load_options: ClassVar[frozenset[str]] = frozenset({"loras"})
 
     def __init__(
         self,
@@ -48,16 +49,11 @@ class Flux2KleinPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> Flux2KleinPipeline:
-        loras = options.pop("loras", None) or []
-        if options:
-            raise InvalidParameter(
-                next(iter(options)), next(iter(options.values())), "is not a flux2-klein option"
-            )
         c = load_components(Path(path), device, model_dtype(dtype, device))
         pipeline = cls(c.transformer, c.vae, c.text_encoder, c.scheduler_config, c.is_distilled, c.device)
-        for spec in loras:
+        for spec in (options or EngineOptions()).loras:
             pipeline.load_lora(*parse_lora_spec(spec))
         return pipeline
 
