@@ -29,10 +29,15 @@ def check_frames(field: str, value: int, temporal: int) -> None:
 
 
 def check_at_least(field: str, value: float, minimum: float, kind: type = float) -> None:
-    """A number >= minimum; with kind=int, an integer (a count such as steps: 2.5 is refused)."""
-    number = int if kind is int else (int, float)
-    if not isinstance(value, number) or isinstance(value, bool) or value < minimum:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum:
         raise InvalidParameter(field, value, f"must be a {kind.__name__} >= {minimum}")
+
+
+def check_count(field: str, value: Any, minimum: int = 1) -> int:
+    """A count (steps, images, tokens): an integer >= minimum; 2.5 or True is refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidParameter(field, value, f"must be an integer >= {minimum}")
+    return value
 
 
 def check_seed(field: str, seed: Any) -> int | None:

@@ -13,6 +13,7 @@ from ditto.media.image import load_image
 from ditto.request import (
     VIDEO_FIELDS,
     check_at_least,
+    check_count,
     check_multiple,
     check_one_of,
     check_prompt,
@@ -134,7 +135,7 @@ def parse_params(
         "max_sequence_length": kwargs.get("max_sequence_length", MAX_SEQUENCE_LENGTH),
     }
     for name, value in counts.items():
-        check_at_least(name, value, 1, int)
+        check_count(name, value)
     params = Flux2KleinParams(
         prompt=check_prompt("prompt", kwargs.get("prompt")),
         image=check_images(kwargs.get("image")),

@@ -13,7 +13,14 @@ import torch
 
 from ditto.errors import InvalidParameter
 from ditto.media.image import load_image
-from ditto.request import check_at_least, check_multiple, check_one_of, check_prompt, reject_unknown
+from ditto.request import (
+    check_at_least,
+    check_count,
+    check_multiple,
+    check_one_of,
+    check_prompt,
+    reject_unknown,
+)
 
 # diffusers 0.42.1 pipeline_qwenimage.py / pipeline_qwenimage_edit_plus.py
 DEFAULT_TRUE_CFG_SCALE = 4.0
@@ -85,8 +92,8 @@ class QwenImageParams:
         for name in ("height", "width"):
             if getattr(self, name) is not None:
                 check_multiple(name, getattr(self, name), multiple)
-        check_at_least("num_inference_steps", self.num_inference_steps, 1, int)
-        check_at_least("num_images_per_prompt", self.num_images_per_prompt, 1, int)
+        check_count("num_inference_steps", self.num_inference_steps)
+        check_count("num_images_per_prompt", self.num_images_per_prompt)
         if self.true_cfg_scale is not None:
             check_at_least("true_cfg_scale", self.true_cfg_scale, 0.0)
         if (
