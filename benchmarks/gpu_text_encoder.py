@@ -24,7 +24,7 @@ from ditto.acceleration.compile import compile_decoder_layers
 from ditto.benchmarking.end_to_end import PROMPT
 from ditto.benchmarking.full_size import offline_tokenizer
 from ditto.benchmarking.full_size_ltx2 import _gemma
-from ditto.pipelines.ltx2_text import gemma_hidden_states
+from ditto.pipelines.ltx2.text import gemma_hidden_states
 from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
 
 

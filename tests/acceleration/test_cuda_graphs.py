@@ -19,7 +19,7 @@ from ditto import Engine  # noqa: E402
 from ditto.acceleration.cuda_graph import PassGraphs  # noqa: E402
 from ditto.cli import build_parser, engine_options  # noqa: E402
 from ditto.errors import InvalidParameter  # noqa: E402
-from ditto.pipelines.ltx2_denoise import MIN_GRAPHED_STEPS  # noqa: E402
+from ditto.pipelines.ltx2.denoise import MIN_GRAPHED_STEPS  # noqa: E402
 
 REQUEST = dict(prompt="a red fox", height=64, width=64, num_frames=9, num_inference_steps=4, seed=1)
 

@@ -13,7 +13,7 @@ from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_f
 from thresholds import check_at_most
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_two_stage import stage_one_params
+from ditto.pipelines.ltx2.recipes.two_stage import stage_one_params
 from ditto.testing.metrics import max_abs
 
 GROUP = "ltx2_stages"

@@ -7,7 +7,7 @@ from ltx2_fixtures import FULL_GUIDANCE, PROMPT, diffusers_pipe, ditto_engine, s
 from ltx2_reference import run_diffusers
 from thresholds import check_at_least, check_at_most
 
-from ditto.pipelines.ltx2_two_stage import NO_GUIDANCE
+from ditto.pipelines.ltx2.params import NO_GUIDANCE
 from ditto.testing.metrics import max_abs, psnr
 
 GROUP = "ltx2_vs_diffusers"
