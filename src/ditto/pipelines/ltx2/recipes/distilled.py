@@ -7,13 +7,13 @@ from __future__ import annotations
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
 from ditto.pipelines.ltx2.components import LTX2Components
 from ditto.pipelines.ltx2.params import NO_GUIDANCE, LTX2Params
+from ditto.pipelines.ltx2.recipes import two_stage
 from ditto.pipelines.ltx2.recipes.base import Recipe, check_upsampled
 from ditto.result import Result
-from ditto.runtime.progress import Progress
 
 # ltx_pipelines/utils/constants.py (1.0.0): DISTILLED_SIGMA_VALUES.
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0]
@@ -33,23 +33,8 @@ def stage_one_params(params: LTX2Params, generator: torch.Generator | None) -> L
 
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
-    components = kit.components
-    timer = StageTimer(components.device)
-    generator = steps.request_generator(components, params)
-    first = stage_one_params(params, generator)
-    with timer.stage("text encoding"):
-        prompts = steps.encode_prompts(components, first)
-    with kit.distilled.applied():
-        with timer.stage("stage 1"):
-            inputs = steps.prepare(components, first, prompts, generator)
-            counter = Progress(inputs.num_steps + len(steps.STAGE_2_SIGMAS) - 1, progress)
-            video, audio = steps.denoise(kit, inputs, counter, "stage 1")
-        with timer.stage("upsampling"):
-            video = steps.upsample(components, video, inputs.shape)
-        with timer.stage("stage 2"):
-            second = steps.stage_two_inputs(components, params, inputs, video, audio, generator)
-            video, audio = steps.denoise(kit, second, counter, "stage 2")
-    return steps.finish(components, params, second.shape, video, audio, timer)
+    first = stage_one_params(params, steps.request_generator(kit.components, params))
+    return two_stage.run_stages(kit, params, first, progress, distilled_stage_one=True)
 
 
 RECIPE = Recipe("distilled", run, check)

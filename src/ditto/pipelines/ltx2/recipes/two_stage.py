@@ -33,21 +33,33 @@ def stage_one_params(params: LTX2Params, generator: torch.Generator | None) -> L
 
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
-    components = kit.components
+    first = stage_one_params(params, steps.request_generator(kit.components, params))
+    return run_stages(kit, params, first, progress, distilled_stage_one=False)
+
+
+def run_stages(
+    kit: steps.Toolkit,
+    params: LTX2Params,
+    first: LTX2Params,
+    progress: ProgressCallback | None,
+    distilled_stage_one: bool,
+) -> Result:
+    """Stage 1 as `first` asks (its generator is the request's), upsampling, stage 2 at `params`' size; the
+    distilled LoRA on in stage 2 and, with `distilled_stage_one`, in stage 1 too."""
+    components, generator = kit.components, first.generator
     timer = StageTimer(components.device)
-    generator = steps.request_generator(components, params)
-    first = stage_one_params(params, generator)
     with timer.stage("text encoding"):
         prompts = steps.encode_prompts(components, first)
-    with timer.stage("stage 1"):
-        inputs = steps.prepare(components, first, prompts, generator)
-        counter = Progress(inputs.num_steps + len(steps.STAGE_2_SIGMAS) - 1, progress)
-        video, audio = steps.denoise(kit, inputs, counter, "stage 1")
-    with timer.stage("upsampling"):
-        video = steps.upsample(components, video, inputs.shape)
-    with kit.distilled.applied(), timer.stage("stage 2"):
-        second = steps.stage_two_inputs(components, params, inputs, video, audio, generator)
-        video, audio = steps.denoise(kit, second, counter, "stage 2")
+    with kit.distilled.applied(distilled_stage_one):
+        with timer.stage("stage 1"):
+            inputs = steps.prepare(components, first, prompts, generator)
+            counter = Progress(inputs.num_steps + len(steps.STAGE_2_SIGMAS) - 1, progress)
+            video, audio = steps.denoise(kit, inputs, counter, "stage 1")
+        with timer.stage("upsampling"):
+            video = steps.upsample(components, video, inputs.shape)
+        with kit.distilled.applied(not distilled_stage_one), timer.stage("stage 2"):
+            second = steps.stage_two_inputs(components, params, inputs, video, audio, generator)
+            video, audio = steps.denoise(kit, second, counter, "stage 2")
     return steps.finish(components, params, second.shape, video, audio, timer)
 
 
