@@ -6,6 +6,7 @@ conditional pass (COND,), the STG pass (PERTURBED,), the modality-isolation pass
 and its sigma as a host float. No host synchronisation happens inside the loop: the sigmas the math uses
 live on the device, their host copy (for the contexts) is made once before the first step, guidance
 decisions are made from Python floats before the loop, and progress is reported from the host side only.
+The host copy of the sigmas comes with the inputs (made before the sigmas went to the device).
 
 CUDA graphs (acceleration/cuda_graph.py): each kind of pass is recorded once per loop and replayed; only the
 latents and the device sigma are copied in. A replay runs no Python: what the recorded pass saw of its
@@ -53,6 +54,9 @@ class DenoiseInputs:
     stg_blocks: list[int]
     # Image / keyframe conditioning (conditioning/); None for text-to-video.
     conditioning: VideoConditioning | None = None
+    # The sigmas as host floats, copied before they went to the device (they name the passes' steps);
+    # None: read from `sigmas` when the loop starts (one device sync, before the first step).
+    host_sigmas: list[float] | None = None
 
     @property
     def num_steps(self) -> int:
@@ -91,7 +95,7 @@ class Denoiser:
         self.inputs = inputs
         self.passes = Passes.of(inputs.video_guider, inputs.audio_guider)
         self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
-        self.host_sigmas = inputs.sigmas.tolist()  # one copy before the loop; the contexts read it
+        self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
         self.conditioning = inputs.conditioning
         if self.conditioning is not None:

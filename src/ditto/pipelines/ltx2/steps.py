@@ -104,7 +104,7 @@ def prepare(
         explicit_sigmas(params.sigmas)
         if params.sigmas is not None
         else ltx2_sigmas(params.num_inference_steps)
-    )
+    )  # on the host: its copy names the passes' sigmas without a device sync
     video_guider, audio_guider = params.guiders()
     return DenoiseInputs(
         video=video,
@@ -112,6 +112,7 @@ def prepare(
         positive=prompts.positive,
         negative=prompts.negative,
         sigmas=sigmas.to(components.device),
+        host_sigmas=sigmas.tolist(),
         shape=shape,
         frame_rate=float(params.frame_rate),
         video_guider=video_guider,
@@ -185,7 +186,8 @@ def stage_two_inputs(
     generator, in float32 (the official noiser's arithmetic), the 3 fixed stage-2 sigmas and no guidance.
     Images condition stage 2 again, re-encoded at full size (ti2vid_two_stages' stage_2_conditionings)."""
     shape = latent_shape(components, params)
-    sigmas = torch.tensor(STAGE_2_SIGMAS, dtype=torch.float32, device=components.device)
+    host_sigmas = torch.tensor(STAGE_2_SIGMAS, dtype=torch.float32)
+    sigmas = host_sigmas.to(components.device)
     conditions = conditioning(components, params, shape, video.shape[0])
     extra = conditions.extra_tokens if conditions is not None else 0
     noise_video, noise_audio = official_noise(
@@ -203,6 +205,7 @@ def stage_two_inputs(
         audio=noise_audio * scale + audio * (1 - scale),
         negative=None,
         sigmas=sigmas,
+        host_sigmas=host_sigmas.tolist(),
         shape=shape,
         video_guider=UNGUIDED,
         audio_guider=UNGUIDED,
