@@ -7,92 +7,89 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from ditto.engine_options import EngineOptions
 from ditto.errors import DittoError
-
-# CLI flag -> generate() keyword (diffusers' names). A family rejects the ones it does not take, clearly.
-GENERATE_FLAGS: dict[str, tuple[str, type]] = {
-    "--negative-prompt": ("negative_prompt", str),
-    "--width": ("width", int),
-    "--height": ("height", int),
-    "--num-frames": ("num_frames", int),
-    "--frame-rate": ("frame_rate", float),
-    "--steps": ("num_inference_steps", int),
-    "--guidance-scale": ("guidance_scale", float),
-    "--true-cfg-scale": ("true_cfg_scale", float),
-    "--stg-scale": ("stg_scale", float),
-    "--modality-scale": ("modality_scale", float),
-    "--guidance-rescale": ("guidance_rescale", float),
-    "--audio-guidance-scale": ("audio_guidance_scale", float),
-    "--num-images": ("num_images_per_prompt", int),
-    "--seed": ("seed", int),
-    "--sampler": ("sampler", str),
-    "--pipeline": ("pipeline", str),
-}
+from ditto.fields import FAMILIES, cli_fields
 
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("generate", help="generate a video (MP4 with sound) or images (PNG)")
+    parser = sub.add_parser("generate", help="generate a video (MP4 with sound) or images (PNG, JPEG, WebP)")
     parser.add_argument(
         "--model",
         default="tiny-ltx2",
         help="checkpoint folder/file, or a tiny model name (default: tiny-ltx2, random weights: its output is noise)",
     )
-    parser.add_argument("--prompt", required=True, action="append", help="text prompt (repeat for a batch)")
-    parser.add_argument("--output", required=True, help="output path: .mp4 for video, .png for images")
     parser.add_argument(
-        "--image",
-        action="append",
-        help="conditioning/reference image (repeatable); PATH or PATH:FRAME for LTX keyframes",
+        "--output", required=True, help="output path: .mp4 for video; .png, .jpg/.jpeg or .webp for images"
     )
+    add_request_flags(parser)
     add_engine_flags(parser)
-    for flag, (_, kind) in GENERATE_FLAGS.items():
-        parser.add_argument(flag, type=kind)
     parser.set_defaults(handler=run_generate)
+
+
+METAVARS = {int: "N", float: "X"}
+
+
+def add_request_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per CLI field of the request table (fields.py), with its help; the underscore spellings
+    (diffusers' keyword names, `--num_frames`) are accepted and left out of the help."""
+    group = parser.add_argument_group("request (a family refuses the ones it does not take)")
+    for entry in cli_fields():
+        help = entry.help
+        if entry.families != FAMILIES:
+            help += f" [{', '.join(entry.families)}]"
+        options = dict(dest=entry.name, type=entry.kind, action="append" if entry.repeatable else "store")
+        metavar = "{" + ",".join(entry.choices) + "}" if entry.choices else METAVARS.get(entry.kind)
+        shown = [flag for flag in entry.flags if "_" not in flag]
+        group.add_argument(*shown, **options, metavar=metavar, required=entry.required, help=help)
+        hidden = [flag for flag in entry.flags if "_" in flag]
+        if hidden:
+            group.add_argument(*hidden, **options, help=argparse.SUPPRESS)
 
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     """The loading flags that `engine_options` reads, shared by `generate` and `serve`."""
     from ditto.acceleration import QUANTIZATIONS
 
-    parser.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
-    parser.add_argument(
+    group = parser.add_argument_group("engine (how the model is loaded and run)")
+    group.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
+    group.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the transformer's blocks, and for FLUX.2/LTX-2 the VAE decoder and the text encoder's "
         "layers (GPU: faster after a one-off compile at each new shape)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--cuda-graphs",
         action=argparse.BooleanOptionalAction,
         help="on a GPU, record repeated work as CUDA graphs and replay it: LTX-2's denoising passes, FLUX.2 "
         "Klein's text encoder (default: on with --compile)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--quantization",
         choices=QUANTIZATIONS,
         help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--dtype",
         help="float32 | bfloat16 | float16 (default: the model's official precision on GPU, float32 on CPU)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    group.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
 
 
 def generate_kwargs(args: argparse.Namespace) -> dict:
+    """The request fields given on the command line, under their engine keywords."""
     kwargs = {}
-    for flag, (name, _) in GENERATE_FLAGS.items():
-        value = getattr(args, flag[2:].replace("-", "_"))
+    for entry in cli_fields():
+        value = getattr(args, entry.name)
         if value is not None:
-            kwargs[name] = value
-    kwargs["prompt"] = args.prompt[0] if len(args.prompt) == 1 else args.prompt
-    if args.image:
-        kwargs["image"] = args.image
+            kwargs[entry.name] = value
+    if len(args.prompt) == 1:
+        kwargs["prompt"] = args.prompt[0]
     return kwargs
 
 
@@ -110,29 +107,28 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
 
 
-def engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The loading flags `generate` and `serve` share, as Engine.from_pretrained options."""
-    options: dict[str, Any] = {}
-    if args.text_encoder:
-        options["text_encoder"] = args.text_encoder
-    if args.lora:
-        options["loras"] = args.lora
-    if args.compile:
-        options["compile"] = True
-    if args.quantization:
-        options["quantization"] = args.quantization
-    if args.cuda_graphs is not None:
-        options["cuda_graphs"] = args.cuda_graphs
-    return options
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The loading flags `generate` and `serve` share, as typed Engine options."""
+    return EngineOptions(
+        compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
+        quantization=args.quantization,
+        loras=tuple(args.lora or ()),
+        text_encoder=args.text_encoder,
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from ditto.engine import Engine
+    from ditto.media.writer import check_output_path
 
     quiet_third_party()
-    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **engine_options(args))
+    engine = Engine.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
+    )
     kwargs = generate_kwargs(args)
     engine.validate(**kwargs)
+    check_output_path(Path(args.output), engine.output_kind)
     result = engine.generate(**kwargs)
     start = time.perf_counter()
     paths = result.save(args.output)

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ditto.acceleration import QUANTIZATIONS
+from ditto.engine_options import EngineOptions
 from ditto.layers.attention import use_fast_attention
 from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
@@ -68,8 +68,6 @@ def quantize_pipeline(pipeline: Any, quantization: str, device: torch.device) ->
     from ditto.acceleration.fp8 import fp8_supported, quantize_transformer
     from ditto.errors import InvalidParameter
 
-    if quantization not in QUANTIZATIONS:
-        raise InvalidParameter("quantization", quantization, "is not known", f"one of {list(QUANTIZATIONS)}")
     if not fp8_supported(device):
         raise InvalidParameter(
             "quantization", quantization, f"needs FP8 tensor cores (compute capability 8.9+) on {device}",
@@ -90,6 +88,16 @@ def compile_pipeline(pipeline: Any) -> None:
         regional.compile_vae_decoder(regional.pipeline_module(pipeline, "vae"))
     if getattr(pipeline, "compiles_text_encoder", False):
         regional.compile_decoder_layers(regional.pipeline_text_model(pipeline))
+
+
+def accelerate(pipeline: Any, options: EngineOptions, device: torch.device) -> None:
+    """The speed recipe, in its one valid order: quantize (the compiled graph is built for the modules it
+    finds), compile, then CUDA graphs (which follow compile unless asked)."""
+    if options.quantization:
+        quantize_pipeline(pipeline, options.quantization, device)
+    if options.compile:
+        compile_pipeline(pipeline)
+    enable_cuda_graphs(pipeline, options.cuda_graphs, options.compile)
 
 
 def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> None:
@@ -113,12 +121,12 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
 
 
 class Engine:
-    """`Engine.from_pretrained(model, device, dtype)` then `engine.generate(**kwargs) -> Result`."""
+    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
 
-    def __init__(self, pipeline: Any, model: str, quantization: str | None = None) -> None:
+    def __init__(self, pipeline: Any, model: str, options: EngineOptions | None = None) -> None:
         self.pipeline = pipeline
         self.model = model
-        self.quantization = quantization
+        self.options = options or EngineOptions()
 
     @classmethod
     def from_pretrained(
@@ -126,23 +134,26 @@ class Engine:
         model: str | os.PathLike = DEFAULT_MODEL,
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype | None = None,
-        **options: Any,
+        options: EngineOptions | None = None,
+        **keywords: Any,
     ) -> Engine:
-        """Load a checkpoint folder (or a tiny model name such as 'tiny-ltx2'); `options` go to the family."""
+        """Load a checkpoint folder or file (or a tiny model name such as 'tiny-ltx2'). Options come as
+        keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
+        keywords then override. An unknown option, or one the family does not take, is refused before
+        any weight is read."""
+        options = EngineOptions.from_keywords(keywords, base=options)
         family, path = resolve_model(model)
-        compile_blocks = bool(options.pop("compile", False))
-        cuda_graphs = options.pop("cuda_graphs", None)
-        quantization = options.pop("quantization", None)
-        use_fast_attention(parse_device(device))
-        pipeline = family.pipeline_class().from_pretrained(
-            path, parse_device(device), parse_dtype(dtype), **options
-        )
-        if quantization:
-            quantize_pipeline(pipeline, quantization, parse_device(device))
-        if compile_blocks:
-            compile_pipeline(pipeline)
-        enable_cuda_graphs(pipeline, cuda_graphs, compile_blocks)
-        return cls(pipeline, str(model), quantization)
+        pipeline_class = family.pipeline_class()
+        options.refuse_untaken(family.name, pipeline_class.load_options)
+        device = parse_device(device)
+        use_fast_attention(device)
+        pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
+        accelerate(pipeline, options, device)
+        return cls(pipeline, str(model), options)
+
+    @property
+    def quantization(self) -> str | None:
+        return self.options.quantization
 
     @property
     def family(self) -> str:

@@ -31,7 +31,8 @@ class Result:
     batch_audio: list[np.ndarray] | None = None
 
     def save(self, path: str | Path) -> list[Path]:
-        """Write the result: `.mp4` (H.264 + AAC) for video, `.png` (name-0.png, ... for several) for images."""
+        """Write the result: `.mp4` (H.264 + AAC) for video; for images `.png`, `.jpg`/`.jpeg` (JPEG, quality
+        95) or `.webp` (lossless), as name-0.png, name-1.png, ... for several."""
         from ditto.media.writer import save_result
 
         return save_result(self, Path(path))

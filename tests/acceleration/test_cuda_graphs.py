@@ -44,9 +44,9 @@ def test_cuda_graphs_on_a_model_without_them_is_a_clear_error() -> None:
 def test_cli_flag_reaches_the_engine_options() -> None:
     parser = build_parser()
     base = ["generate", "--prompt", "x", "--output", "o.mp4"]
-    assert "cuda_graphs" not in engine_options(parser.parse_args(base))
-    assert engine_options(parser.parse_args([*base, "--no-cuda-graphs"]))["cuda_graphs"] is False
-    assert engine_options(parser.parse_args([*base, "--cuda-graphs"]))["cuda_graphs"] is True
+    assert engine_options(parser.parse_args(base)).cuda_graphs is None  # unset: follows --compile
+    assert engine_options(parser.parse_args([*base, "--no-cuda-graphs"])).cuda_graphs is False
+    assert engine_options(parser.parse_args([*base, "--cuda-graphs"])).cuda_graphs is True
 
 
 def test_on_the_cpu_the_passes_run_eagerly_with_the_same_output() -> None:

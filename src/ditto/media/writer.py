@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ditto.errors import InvalidParameter
-from ditto.media.image import write_png
+from ditto.media.image import image_format, write_image
 from ditto.media.video import write_mp4
 
 
@@ -14,11 +14,18 @@ def numbered(path: Path, index: int, count: int) -> Path:
     return path if count == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
 
 
+def check_output_path(path: Path, output_kind: str) -> None:
+    """The suffix suits what the model makes ("video": .mp4; "image": .png, .jpg, .jpeg, .webp). Callers
+    check it before generating, so a wrong name costs no work."""
+    if output_kind == "image":
+        image_format(path)
+    elif path.suffix.lower() != ".mp4":
+        raise InvalidParameter("output", str(path), "is not an .mp4 path", "video models write MP4 files")
+
+
 def save_result(result, path: Path) -> list[Path]:
-    suffix = path.suffix.lower()
     if result.frames is not None:
-        if suffix != ".mp4":
-            raise InvalidParameter("output", str(path), "is not an .mp4 path", "video models write MP4 files")
+        check_output_path(path, "video")
         videos = result.batch_frames or [result.frames]
         audios = result.batch_audio or [result.audio] * len(videos)
         return [
@@ -26,8 +33,7 @@ def save_result(result, path: Path) -> list[Path]:
             for i, (frames, audio) in enumerate(zip(videos, audios))
         ]
     if result.images is not None:
-        if suffix not in (".png", ".jpg", ".jpeg", ".webp"):
-            raise InvalidParameter("output", str(path), "is not an image path", "use .png")
+        check_output_path(path, "image")
         images = list(result.images)
-        return [write_png(numbered(path, i, len(images)), image) for i, image in enumerate(images)]
+        return [write_image(numbered(path, i, len(images)), image) for i, image in enumerate(images)]
     raise InvalidParameter("output_type", "latent", "has no frames or images to save", 'use output_type="np"')

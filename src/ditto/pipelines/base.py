@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
+from ditto.engine_options import EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.result import Result
 from ditto.runtime.progress import ProgressCallback  # StepEvent -> None; may raise JobCancelled
@@ -28,10 +29,12 @@ __all__ = [
 class Pipeline(Protocol):
     family: ClassVar[str]
     output_kind: ClassVar[str]  # "video" or "image"
+    # The EngineOptions load options its from_pretrained reads; the Engine refuses any other.
+    load_options: ClassVar[frozenset[str]]
 
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> Pipeline: ...
 
     def validate(self, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.engine_options import EngineOptions
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.folder import read_config, read_json, read_model_index
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
@@ -54,6 +55,7 @@ class Flux2KleinPipeline:
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
     compiles_text_encoder: ClassVar[bool] = True  # ... and Qwen3's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "image"
+    load_options: ClassVar[frozenset[str]] = frozenset({"loras"})
 
     def __init__(
         self, transformer, vae, text_encoder: KleinTextEncoder, scheduler_config, is_distilled, device
@@ -73,13 +75,8 @@ class Flux2KleinPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> Flux2KleinPipeline:
-        loras = options.pop("loras", None) or []
-        if options:
-            raise InvalidParameter(
-                next(iter(options)), next(iter(options.values())), "is not a flux2-klein option"
-            )
         from diffusers import AutoencoderKLFlux2
 
         path = Path(path)
@@ -98,7 +95,7 @@ class Flux2KleinPipeline:
             raise CheckpointError(f"{path / 'vae'}: cannot load the FLUX.2 VAE: {exc}") from None
         text_encoder = KleinTextEncoder.from_pretrained(path, device, dtype)
         pipeline = cls(transformer, vae, text_encoder, scheduler_config, is_distilled, device)
-        for spec in loras:
+        for spec in (options or EngineOptions()).loras:
             pipeline.load_lora(*parse_lora_spec(spec))
         return pipeline
 

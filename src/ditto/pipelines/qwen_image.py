@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ditto.errors import InvalidParameter
+from ditto.engine_options import EngineOptions
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.qwen_image_components import QwenImageComponents, load_components
 from ditto.pipelines.qwen_image_params import (
@@ -32,6 +32,7 @@ from ditto.result import Result
 class QwenImagePipeline:
     family: ClassVar[str] = "qwen-image"
     output_kind: ClassVar[str] = "image"
+    load_options: ClassVar[frozenset[str]] = frozenset()
     edit: ClassVar[bool] = False
     # Not with compile=True: prompts keep their own token count here, so a static-shape compile of the
     # text encoder would recompile for every new prompt length.
@@ -42,11 +43,8 @@ class QwenImagePipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> QwenImagePipeline:
-        if options:
-            name = next(iter(options))
-            raise InvalidParameter(name, options[name], f"is not a load option of {cls.family}")
         dtype = model_dtype(dtype, device)
         return cls(load_components(Path(path), device, dtype, edit=cls.edit))
 

@@ -53,7 +53,9 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, **engine_options(args))
+    engine = Engine.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
+    )
     app = create_app(
         engine,
         Path(args.data_dir),

@@ -1,8 +1,8 @@
 """Request bodies (JSON or multipart) -> the engine's keyword arguments, with 400s that name the field.
 
 OpenAI's fields keep their OpenAI names (size, n, seconds); ditto's family parameters come as extra body
-fields under diffusers' names (plus `fps` for `frame_rate`). Multipart forms carry every value as text,
-so the same table coerces both.
+fields under diffusers' names (plus `fps` for `frame_rate`), as the request table says (ditto/fields.py).
+Multipart forms carry every value as text, so the same table coerces both.
 """
 
 from __future__ import annotations
@@ -18,27 +18,8 @@ from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from ditto.fields import extra_fields
 from ditto.server.errors import APIError
-
-# public field -> (engine keyword, type)
-EXTRA_FIELDS: dict[str, tuple[str, type]] = {
-    "negative_prompt": ("negative_prompt", str),
-    "seed": ("seed", int),
-    "num_inference_steps": ("num_inference_steps", int),
-    "guidance_scale": ("guidance_scale", float),
-    "true_cfg_scale": ("true_cfg_scale", float),
-    "stg_scale": ("stg_scale", float),
-    "modality_scale": ("modality_scale", float),
-    "guidance_rescale": ("guidance_rescale", float),
-    "audio_guidance_scale": ("audio_guidance_scale", float),
-    "num_frames": ("num_frames", int),
-    "fps": ("frame_rate", float),
-    "frame_rate": ("frame_rate", float),
-    "width": ("width", int),
-    "height": ("height", int),
-    "sampler": ("sampler", str),
-    "pipeline": ("pipeline", str),
-}
 
 # OpenAI fields that a client may send but that mean nothing for a local diffusion model: accepted, unused.
 IGNORED_FIELDS = {
@@ -118,21 +99,21 @@ def require_prompt(fields: dict[str, Any]) -> str:
 
 def extra_kwargs(fields: dict[str, Any], known: set[str], from_form: bool) -> dict[str, Any]:
     """Family parameters from the extra body fields; an unknown field is an error, as in OpenAI's API."""
+    extras = extra_fields()
     kwargs: dict[str, Any] = {}
     for field, value in fields.items():
         if field in known or field in IGNORED_FIELDS:
             continue
-        if field not in EXTRA_FIELDS:
+        if field not in extras:
             raise APIError(
                 400,
-                f"unknown parameter {field!r}; ditto takes {sorted(EXTRA_FIELDS)} besides OpenAI's fields",
+                f"unknown parameter {field!r}; ditto takes {sorted(extras)} besides OpenAI's fields",
                 param=field,
                 code="unknown_parameter",
             )
         if value is None:
             continue
-        name, kind = EXTRA_FIELDS[field]
-        kwargs[name] = coerce(field, value, kind, from_form)
+        kwargs[extras[field].name] = coerce(field, value, extras[field].kind, from_form)
     return kwargs
 
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ditto.engine_options import DISTILLED_LORA_MODES
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraFile, LoraStack, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.loading.lora_side import LoraSide, SideFactors
-
-DISTILLED_LORA_MODES = ("side", "fuse")
 
 
 def check_distilled_lora_mode(mode: str) -> str:

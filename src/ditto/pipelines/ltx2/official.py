@@ -7,10 +7,11 @@ diffusers folder fills; generation is LTX2Pipeline's, unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from ditto.engine_options import EngineOptions
 from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.ltx_official import check_keys, read_official
 from ditto.loading.modules import load_into
@@ -87,14 +88,13 @@ def load_official_components(
 class LTX2OfficialPipeline(LTX2Pipeline):
     """LTX2Pipeline loaded from an official single file; `text_encoder=GEMMA_DIR` is required."""
 
+    load_options: ClassVar[frozenset[str]] = frozenset({"text_encoder"})
+
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> LTX2OfficialPipeline:
-        text_encoder = options.pop("text_encoder", None)
-        if options:
-            name = next(iter(options))
-            raise InvalidParameter(name, options[name], "is not supported for official LTX-2 checkpoints")
+        text_encoder = (options or EngineOptions()).text_encoder
         if text_encoder is None:
             raise InvalidParameter(
                 "text_encoder",

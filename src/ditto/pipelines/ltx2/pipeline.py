@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.engine_options import EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
@@ -32,6 +33,9 @@ class LTX2Pipeline:
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
     compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
+    load_options: ClassVar[frozenset[str]] = frozenset(
+        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode"}
+    )
 
     def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:
         self.components = components
@@ -49,17 +53,13 @@ class LTX2Pipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: Path, device: torch.device, dtype: torch.dtype | None, **options: Any
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> LTX2Pipeline:
-        loras = options.pop("loras", None) or []
-        stage_two = {key: options.pop(key) for key in ("upsampler", "distilled_lora") if key in options}
-        mode = options.pop("distilled_lora_mode", "side")
-        if options:
-            name = next(iter(options))
-            raise InvalidParameter(name, options[name], "is not supported for LTX-2 diffusers-format folders")
-        components = load_components(Path(path), device, model_dtype(dtype, device), **stage_two)
-        pipeline = cls(components, mode)
-        for spec in loras:
+        options = options or EngineOptions()
+        dtype = model_dtype(dtype, device)
+        components = load_components(Path(path), device, dtype, options.upsampler, options.distilled_lora)
+        pipeline = cls(components, options.distilled_lora_mode or "side")
+        for spec in options.loras:
             pipeline.load_lora(*parse_lora_spec(spec))
         return pipeline
 
