@@ -1,6 +1,6 @@
 """The matrix products of LTX-2, FLUX.2 Klein and Qwen-Image in bf16 and in FP8 (one GPU, one process).
 
-    PYTHONPATH=src python benchmarks/gpu_fp8_gemm.py --out DIR
+    PYTHONPATH=src python -m benchmarks.gpu_fp8_gemm --out DIR
 
 Per shape (tokens x in -> out): bf16 `F.linear`, and ditto's `Fp8Linear` with rowwise and tensorwise
 scales, both as the raw `torch._scaled_mm` (inputs already in FP8) and as the whole layer under
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.harness.driver import current_commit
+from benchmarks.harness.measure import time_ms as event_times
 from ditto.acceleration.fp8 import Fp8Linear, quantize_tensor
-from ditto.benchmarking.driver import current_commit
-from ditto.benchmarking.measure import time_ms as event_times
 
 # (label, tokens, in, out): LTX-2 stage 1 (2 x 1,536 video tokens) and 1280x704 (2 x 14,080), the FFN
 # and attention projections; Klein/Qwen 1024^2 (4,096 image tokens).

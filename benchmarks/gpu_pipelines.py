@@ -1,7 +1,7 @@
 """Whole pipelines end to end on one GPU, full size, random weights, one process.
 
-    PYTHONPATH=src python benchmarks/gpu_pipelines.py --models flux2-klein,ltx2 --out DIR [--commit SHA]
-    PYTHONPATH=src python benchmarks/gpu_pipelines.py --tiny --device cpu --out DIR    # CPU smoke run
+    PYTHONPATH=src python -m benchmarks.gpu_pipelines --models flux2-klein,ltx2 --out DIR [--commit SHA]
+    PYTHONPATH=src python -m benchmarks.gpu_pipelines --tiny --device cpu --out DIR    # CPU smoke run
 
 FLUX.2 Klein 4B, 1024², 4 steps: text encoding (Qwen3-4B), denoising, VAE decode; ditto and diffusers'
 Flux2KleinPipeline on the same modules, eager and with the transformer regionally compiled; total =
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ditto.benchmarking.end_to_end import Settings, free_device, run_klein, run_ltx2
+from benchmarks.harness.end_to_end import Settings, free_device, run_klein, run_ltx2
 
 RUNNERS = {"flux2-klein": run_klein, "ltx2": run_ltx2}
 

@@ -1,6 +1,6 @@
 """Every family's embedded tiny model through the Python API and the CLI on a GPU, bf16: does ditto run there?
 
-    PYTHONPATH=src python benchmarks/gpu_smoke.py --out DIR
+    PYTHONPATH=src python -m benchmarks.gpu_smoke --out DIR
 
 The CPU test suite proves the numbers; this proves the CUDA paths (device placement, bf16, attention
 backend choice, two-stage with the side-path LoRA) work end to end. Writes DIR/gpu-smoke.json.
@@ -73,7 +73,7 @@ def main() -> int:
     gpu = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     report: dict[str, Any] = {"gpu": gpu, "torch": torch.__version__, "dtype": args.dtype, "cases": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        from ditto.testing.tiny.ltx2 import build_tiny_ltx2
+        from ditto.tiny.ltx2 import build_tiny_ltx2
 
         stages = Path(tmp) / "ltx2-stages"
         build_tiny_ltx2(stages, with_upsampler=True, with_distilled_lora=True)

@@ -1,6 +1,6 @@
 """LTX-2's text encoding on one GPU: Gemma-3 12B (random weights, full size) over a CFG prompt pair.
 
-    PYTHONPATH=src python benchmarks/gpu_text_encoder.py [--profile] [--out DIR]
+    PYTHONPATH=src python -m benchmarks.gpu_text_encoder [--profile] [--out DIR]
 
 Times, with CUDA-synced wall clocks (median of --repeats after a warm-up): the two prompts one call each
 (as before 2026-11-23), both in one batch (ditto now), both with every token's logits computed (what
@@ -20,12 +20,12 @@ from types import SimpleNamespace
 
 import torch
 
+from benchmarks.harness.end_to_end import PROMPT
+from benchmarks.harness.full_size import offline_tokenizer
+from benchmarks.harness.full_size_ltx2 import _gemma
 from ditto.acceleration.compile import compile_decoder_layers
-from ditto.benchmarking.end_to_end import PROMPT
-from ditto.benchmarking.full_size import offline_tokenizer
-from ditto.benchmarking.full_size_ltx2 import _gemma
 from ditto.pipelines.ltx2.text import gemma_hidden_states
-from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
+from ditto.tiny.tokenizers import save_gemma_tokenizer
 
 
 def timed(fn, repeats: int) -> float:
@@ -41,7 +41,7 @@ def timed(fn, repeats: int) -> float:
 
 
 def kernel_profile(run) -> dict[str, float]:
-    from ditto.benchmarking.measure import profile
+    from benchmarks.harness.measure import profile
 
     totals, top = profile(run)
     print(top)
@@ -51,9 +51,9 @@ def kernel_profile(run) -> dict[str, float]:
 def klein_encoder_ms(device: torch.device, dtype: torch.dtype, repeats: int) -> dict[str, float]:
     """Klein's text encoding (Qwen3-4B's first 27 layers, one prompt padded to 512 tokens), eager and with
     its layers compiled part by part."""
-    from ditto.benchmarking.full_size_flux2 import _ditto_text_model, _qwen3
+    from benchmarks.harness.full_size_flux2 import _ditto_text_model, _qwen3
     from ditto.pipelines.flux2_text import KleinTextEncoder
-    from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
+    from ditto.tiny.tokenizers import save_qwen2_tokenizer
 
     tokenizer = offline_tokenizer(save_qwen2_tokenizer)
     full = _qwen3(False, tokenizer, device, dtype)

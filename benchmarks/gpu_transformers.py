@@ -1,6 +1,6 @@
 """ditto's native transformers against diffusers' on one GPU: same weights, same inputs, one process.
 
-    PYTHONPATH=src python benchmarks/gpu_transformers.py --models ltx2 --preset record --out DIR
+    PYTHONPATH=src python -m benchmarks.gpu_transformers --models ltx2 --preset record --out DIR
 
 Per model: diffusers' model is built once on the GPU (bf16, N(0, 0.02) weights), ditto's model takes the
 same parameter tensors (no second copy), and each variant is timed (CUDA events, warm-up, median of 5)
@@ -15,9 +15,9 @@ import sys
 
 import torch
 
-from ditto.benchmarking.driver import run_benchmark
-from ditto.benchmarking.presets import PRESETS, parse_shape
-from ditto.benchmarking.specs import SPECS, Shape
+from benchmarks.harness.driver import run_benchmark
+from benchmarks.harness.presets import PRESETS, parse_shape
+from benchmarks.harness.specs import SPECS, Shape
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Tiny FLUX.2 Klein on the CPU: ditto and diffusers side by side in one process, same folder and seed.
 
-    .venv/bin/python benchmarks/tiny_cpu_flux2.py [--repeats 5] [--out benchmarks/results/flux2-klein-tiny-cpu.json]
+    .venv/bin/python -m benchmarks.tiny_cpu_flux2 [--repeats 5] [--out benchmarks/results/flux2-klein-tiny-cpu.json]
 
 Reports the median wall and process-CPU seconds of one generate() per case and diffusers/ditto ratios.
 The tiny model is random and small, so this measures pipeline overhead, not GPU kernels.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ditto.benchmarking.cpu_timing import pair_result, timed_pair, write_report
+from benchmarks.harness.cpu_timing import pair_result, timed_pair, write_report
 
 THREADS = 2
 CASES = {
@@ -44,7 +44,7 @@ def main() -> None:
     from diffusers import Flux2KleinPipeline
 
     from ditto.engine import Engine
-    from ditto.testing.tiny.flux2 import build_tiny_flux2_klein
+    from ditto.tiny.flux2 import build_tiny_flux2_klein
 
     refs = [torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(2)]
     from PIL import Image

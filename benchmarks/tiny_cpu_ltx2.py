@@ -1,6 +1,6 @@
 """Tiny LTX-2 on the CPU: ditto and diffusers' LTX2Pipeline side by side in one process, same folder and settings.
 
-    .venv/bin/python benchmarks/tiny_cpu_ltx2.py [--repeats 3] [--out benchmarks/results/ltx2-tiny-cpu.json]
+    .venv/bin/python -m benchmarks.tiny_cpu_ltx2 [--repeats 3] [--out benchmarks/results/ltx2-tiny-cpu.json]
 
 Case "default" is `make run`: the embedded tiny model at the official defaults (768x512x121, 40 steps, CFG +
 STG + modality isolation + rescale: 4 transformer passes a step); diffusers gets the same settings spelled
@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from ditto.benchmarking.cpu_timing import pair_result, timed_pair, write_report
+from benchmarks.harness.cpu_timing import pair_result, timed_pair, write_report
 
 THREADS = 2
 SHARED = ("prompt", "negative_prompt", "height", "width", "num_frames", "frame_rate", "num_inference_steps")

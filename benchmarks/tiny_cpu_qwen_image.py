@@ -1,5 +1,7 @@
 """Tiny Qwen-Image on the CPU: ditto and diffusers side by side in one process, same folder and seed.
 
+    .venv/bin/python -m benchmarks.tiny_cpu_qwen_image
+
 Writes benchmarks/results/qwen-image-tiny-cpu.json. Random tiny weights: this measures pipeline overhead
 (the real model's cost is on the GPU), and checks that both give the same latents.
 """
@@ -36,7 +38,7 @@ def main() -> None:
     from diffusers import QwenImagePipeline
 
     from ditto.pipelines.qwen_image import QwenImagePipeline as Ditto
-    from ditto.testing.tiny.qwen_image import build_tiny_qwen_image
+    from ditto.tiny.qwen_image import build_tiny_qwen_image
 
     torch.set_num_threads(1)
     folder = Path(tempfile.mkdtemp()) / "tiny-qwen-image"

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent / "parity"))
-from ltx2_fixtures import ditto_engine  # noqa: E402
+from ditto.errors import InvalidParameter, JobCancelled
+from ditto.media.video import probe_mp4
 
-from ditto.errors import InvalidParameter, JobCancelled  # noqa: E402
-from ditto.media.video import probe_mp4  # noqa: E402
+from helpers.ltx2 import ditto_engine
 
 SMALL = dict(prompt="a red fox", height=64, width=64, num_frames=9, num_inference_steps=2)
 

@@ -2,16 +2,37 @@
 
 ditto bench --model full-size-random:ltx2 --shape 1280x704x121:1024:2
 ditto bench --model /models/LTX-2 --preset record        # the checkpoint's own transformer weights
+
+It runs the benchmark harness of a source checkout (benchmarks/harness/: dev-only, not in the wheel).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
+from pathlib import Path
 
 import torch
 
-from ditto.benchmarking.presets import PRESETS, parse_shape
-from ditto.benchmarking.specs import SPECS
+
+def find_harness() -> None:
+    """Make `benchmarks.harness` importable from a source checkout, wherever `ditto` is started.
+
+    An editable install (or PYTHONPATH=src) puts src/ on the path but not the checkout root beside it;
+    the harness is two folders above this file there. Without a checkout the import below fails and
+    `ditto bench` says that it needs one (ditto.cli).
+    """
+    if importlib.util.find_spec("benchmarks") is None:
+        checkout = Path(__file__).resolve().parents[2]
+        if (checkout / "benchmarks" / "harness" / "__init__.py").is_file():
+            sys.path.append(str(checkout))
+
+
+find_harness()
+
+from benchmarks.harness.presets import PRESETS, parse_shape  # noqa: E402
+from benchmarks.harness.specs import SPECS  # noqa: E402
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ditto.benchmarking.driver import run_benchmark
-    from ditto.benchmarking.specs import spec_for
+    from benchmarks.harness.driver import run_benchmark
+    from benchmarks.harness.specs import spec_for
 
     spec = spec_for(args.model)
     shapes = [parse_shape(text) for text in args.shape] if args.shape else [spec.default_shape]

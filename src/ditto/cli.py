@@ -190,13 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_unavailable(sub: argparse._SubParsersAction, name: str, missing: str) -> None:
-    """A subcommand whose third-party package is missing: `generate` still works, `name` says why not."""
+    """A subcommand whose package is missing: `generate` still works, `name` says why not."""
+    if missing.startswith("benchmarks"):  # the dev-only harness beside src/, never installed
+        needs, fix = "a source checkout", "run it from a clone of the ditto repository (benchmarks/harness/)"
+    else:
+        needs, fix = f"the package {missing!r}", "install ditto with its dependencies"
 
     def handler(args: argparse.Namespace) -> int:
-        raise DittoError(f"`ditto {name}` needs the package {missing!r}; install ditto with its dependencies")
+        raise DittoError(f"`ditto {name}` needs {needs}; {fix}")
 
     # prefix_chars="+": every word after the name, "--model" too, is swallowed as a positional.
-    parser = sub.add_parser(name, help=f"(unavailable: needs {missing})", add_help=False, prefix_chars="+")
+    parser = sub.add_parser(name, help=f"(unavailable: needs {needs})", add_help=False, prefix_chars="+")
     parser.add_argument("rest", nargs="*")
     parser.set_defaults(handler=handler)
 

@@ -44,7 +44,7 @@ register(
         name="ltx2",
         class_names=("LTX2Pipeline", "LTX2ImageToVideoPipeline", "LTX2ConditionPipeline"),
         pipeline="ditto.pipelines.ltx2.pipeline:LTX2Pipeline",
-        tiny_builder="ditto.testing.tiny.ltx2:build_tiny_ltx2",
+        tiny_builder="ditto.tiny.ltx2:build_tiny_ltx2",
         tiny_aliases=("tiny-ltx2",),
     )
 )
@@ -53,7 +53,7 @@ register(
         name="ltx2.3",
         class_names=(),
         pipeline="ditto.pipelines.ltx2.pipeline:LTX2Pipeline",
-        tiny_builder="ditto.testing.tiny.ltx2:build_tiny_ltx23",
+        tiny_builder="ditto.tiny.ltx2:build_tiny_ltx23",
         tiny_aliases=("tiny-ltx2.3",),
     )
 )
@@ -64,7 +64,7 @@ register(
         name="ltx2-official",
         class_names=(),  # a single .safetensors file with the official "config" metadata, not a folder
         pipeline="ditto.pipelines.ltx2.official:LTX2OfficialPipeline",
-        tiny_builder="ditto.testing.tiny.ltx_official:build_tiny_official",
+        tiny_builder="ditto.tiny.ltx_official:build_tiny_official",
     )
 )
 
@@ -121,7 +121,7 @@ register(
         name="flux2-klein",
         class_names=("Flux2KleinPipeline",),
         pipeline="ditto.pipelines.flux2:Flux2KleinPipeline",
-        tiny_builder="ditto.testing.tiny.flux2:build_tiny_flux2_klein",
+        tiny_builder="ditto.tiny.flux2:build_tiny_flux2_klein",
         tiny_aliases=("tiny-flux2-klein",),
     )
 )
@@ -130,7 +130,7 @@ register(
         name="qwen-image",
         class_names=("QwenImagePipeline",),
         pipeline="ditto.pipelines.qwen_image:QwenImagePipeline",
-        tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image",
+        tiny_builder="ditto.tiny.qwen_image:build_tiny_qwen_image",
         tiny_aliases=("tiny-qwen-image",),
     )
 )
@@ -141,7 +141,7 @@ register(
         # so running it through Edit-Plus would silently differ from the reference.
         class_names=("QwenImageEditPlusPipeline",),
         pipeline="ditto.pipelines.qwen_image:QwenImageEditPlusPipeline",
-        tiny_builder="ditto.testing.tiny.qwen_image:build_tiny_qwen_image_edit",
+        tiny_builder="ditto.tiny.qwen_image:build_tiny_qwen_image_edit",
         tiny_aliases=("tiny-qwen-image-edit",),
     )
 )

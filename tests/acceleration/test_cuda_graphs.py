@@ -3,23 +3,20 @@ fallback, and, on a GPU, that recorded-and-replayed passes give the eager output
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "parity"))
-from ltx2_fixtures import tiny_ltx2  # noqa: E402
+from ditto import Engine
+from ditto.acceleration.cuda_graph import PassGraphs
+from ditto.cli import build_parser, engine_options
+from ditto.errors import InvalidParameter
+from ditto.pipelines.ltx2.denoise import MIN_GRAPHED_STEPS
 
-from ditto import Engine  # noqa: E402
-from ditto.acceleration.cuda_graph import PassGraphs  # noqa: E402
-from ditto.cli import build_parser, engine_options  # noqa: E402
-from ditto.errors import InvalidParameter  # noqa: E402
-from ditto.pipelines.ltx2.denoise import MIN_GRAPHED_STEPS  # noqa: E402
+from helpers.ltx2 import tiny_ltx2
 
 REQUEST = dict(prompt="a red fox", height=64, width=64, num_frames=9, num_inference_steps=4, seed=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,13 @@ def test_bench_loads_a_checkpoint_folder_weights(tmp_path: Path) -> None:
 def test_bench_bad_input_is_one_clear_error(argv: list[str], message: str, capsys) -> None:
     assert main(["bench", "--device", "cpu", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_without_the_harness_says_it_needs_a_source_checkout(monkeypatch, capsys) -> None:
+    """An installed wheel has no benchmarks/ package: `ditto bench` says so in one line, generate still works."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "ditto.bench", raising=False)
+    for name in ["benchmarks", *(name for name in sys.modules if name.startswith("benchmarks."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # every `import benchmarks...` fails, as in a wheel
+    assert main(["bench", "--model", "tiny-ltx2"]) == 2
+    assert "`ditto bench` needs a source checkout" in capsys.readouterr().err

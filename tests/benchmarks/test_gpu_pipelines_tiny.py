@@ -1,20 +1,20 @@
-"""benchmarks/gpu_pipelines.py --tiny on the CPU: the GPU script's every code path, so it cannot rot between
-device runs (a typo found on the device costs a whole lease call)."""
+"""`python -m benchmarks.gpu_pipelines --tiny` on the CPU: the GPU script's every code path, so it cannot
+rot between device runs (a typo found on the device costs a whole lease call)."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_pipelines.py"
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def test_tiny_pipelines_run_and_write_a_report(tmp_path: Path) -> None:
     command = [
-        sys.executable, str(SCRIPT), "--tiny", "--device", "cpu", "--out", str(tmp_path),
+        sys.executable, "-m", "benchmarks.gpu_pipelines", "--tiny", "--device", "cpu", "--out", str(tmp_path),
         "--models", "flux2-klein,ltx2", "--repeats", "1", "--ltx2-steps", "3",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (path,) = tmp_path.glob("*-pipelines-tiny.json")
     report = json.loads(path.read_text())
@@ -49,7 +49,7 @@ def test_full_size_ltx2_video_vae_compresses_as_the_real_one() -> None:
     import torch
     from diffusers import AutoencoderKLLTX2Video
 
-    from ditto.benchmarking.full_size_ltx2 import VIDEO_VAE
+    from benchmarks.harness.full_size_ltx2 import VIDEO_VAE
 
     with torch.device("meta"):
         vae = AutoencoderKLLTX2Video(**VIDEO_VAE)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parity"))
-from conftest_flux2 import reference_image, tiny_klein  # noqa: E402
+from helpers.flux2 import reference_image, tiny_klein
 
 
 def ditto(*args: str) -> subprocess.CompletedProcess:
@@ -86,7 +84,7 @@ def test_lora_flag_with_a_scale_end_to_end(tmp_path):
     import numpy as np
 
     from ditto.engine import Engine
-    from ditto.testing.tiny.flux2_lora import build_tiny_flux2_lora
+    from ditto.tiny.flux2_lora import build_tiny_flux2_lora
 
     folder = tiny_klein("distilled")
     lora = build_tiny_flux2_lora(tmp_path / "style.safetensors", folder, "bfl", seed=3)

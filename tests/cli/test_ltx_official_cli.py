@@ -12,7 +12,7 @@ from ditto.media.video import probe_mp4
 
 @pytest.fixture(scope="module")
 def official_file(tmp_path_factory) -> tuple[Path, Path]:
-    from ditto.testing.tiny.ltx_official import build_tiny_official
+    from ditto.tiny.ltx_official import build_tiny_official
 
     return build_tiny_official(tmp_path_factory.mktemp("official"), "2.3")
 

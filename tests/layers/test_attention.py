@@ -7,8 +7,6 @@ import torch
 
 from ditto.layers.attention import attention, naive_attention
 
-torch.set_num_threads(1)
-
 TOLERANCE = 1e-5
 
 

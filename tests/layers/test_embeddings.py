@@ -10,8 +10,6 @@ import torch
 from ditto.layers.embeddings import CaptionProjection, TimestepMLP, timestep_sinusoid
 from ditto.layers.mlp import GeluFeedForward
 
-torch.set_num_threads(1)
-
 
 def test_timestep_sinusoid_formula() -> None:
     t = torch.tensor([0.0, 1.0, 250.5, 999.0])

@@ -15,12 +15,10 @@ from ditto.acceleration.fp8 import FP8, Fp8Linear, kept_blocks, quantize_fp8, qu
 from ditto.errors import InvalidParameter
 from ditto.models.ltx2.transformer import LTX2Transformer
 
+from helpers.metrics import rel_l2
+
 # e4m3 keeps 3 mantissa bits: a random 64-wide product moves by ~3-4 % (measured 3.5-3.9 %).
 FP8_LINEAR_REL_ERROR = (0.005, 0.08)
-
-
-def rel_l2(got: torch.Tensor, want: torch.Tensor) -> float:
-    return float((got.detach().double() - want.detach().double()).norm() / want.detach().double().norm())
 
 
 @pytest.mark.parametrize("scaling", ["rowwise", "tensorwise"])
@@ -49,7 +47,7 @@ def test_zero_rows_stay_zero() -> None:
 
 
 def tiny_ltx2() -> LTX2Transformer:
-    from ditto.benchmarking.specs import SPECS
+    from benchmarks.harness.specs import SPECS
 
     spec = SPECS["tiny-ltx2"]
     torch.manual_seed(0)
@@ -67,7 +65,7 @@ def test_ltx2_keeps_the_official_blocks_in_bf16() -> None:
 
 
 def test_quantize_then_restore_is_exact_and_skips_timestep_layers() -> None:
-    from ditto.benchmarking.specs import SPECS
+    from benchmarks.harness.specs import SPECS
 
     spec = SPECS["tiny-qwen-image"]
     torch.manual_seed(0)

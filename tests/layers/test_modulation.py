@@ -7,8 +7,6 @@ import torch
 from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import modulate
 
-torch.set_num_threads(1)
-
 
 def test_table_modulation_rows_in_order() -> None:
     g = torch.Generator().manual_seed(0)

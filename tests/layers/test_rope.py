@@ -9,8 +9,6 @@ import torch
 
 from ditto.layers.rope import apply_interleaved_rope, apply_split_rope, power_frequencies, rope_tables
 
-torch.set_num_threads(1)
-
 THETA = 10000.0
 
 

@@ -39,7 +39,6 @@ def test_klein_compiled_is_bit_identical():
 
     from ditto.models.flux2 import Flux2Transformer
 
-    torch.set_num_threads(2)
     torch.manual_seed(0)
     reference = Flux2Transformer2DModel(**klein.CONFIG).eval()
     with torch.no_grad():
@@ -59,7 +58,6 @@ def test_klein_compiled_is_bit_identical():
 
 
 def test_qwen_image_compiled_is_close():
-    torch.set_num_threads(2)
     reference, native = qwen.models("base", "cpu")
     reference.compile_repeated_blocks(fullgraph=True, dynamic=False)
     compile_transformer(native)

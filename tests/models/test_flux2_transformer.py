@@ -7,8 +7,6 @@ import torch
 
 from ditto.models.flux2 import Flux2Transformer
 
-torch.set_num_threads(2)
-
 CONFIG = dict(
     patch_size=1,
     in_channels=16,

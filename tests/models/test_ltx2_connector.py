@@ -8,11 +8,9 @@ import pytest
 import torch
 
 pytest.importorskip("diffusers")
-from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors as ReferenceConnectors  # noqa: E402
+from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors as ReferenceConnectors
 
-from ditto.models.ltx2.connector import LTX2TextConnectors  # noqa: E402
-
-torch.set_num_threads(1)
+from ditto.models.ltx2.connector import LTX2TextConnectors
 
 TOLERANCE = 1e-5
 BATCH, TEXT, CHANNELS, LAYERS = 2, 8, 16, 3

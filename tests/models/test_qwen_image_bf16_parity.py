@@ -53,7 +53,6 @@ def models(variant: str, device: str) -> tuple[torch.nn.Module, torch.nn.Module]
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_bf16_output_is_bit_identical(variant, device):
-    torch.set_num_threads(2)
     reference, native = models(variant, device)
     shapes = [(1, 6, 8), (1, 4, 6)] if variant == "zero_cond_t" else [(1, 6, 8)]
     tokens = sum(f * h * w for f, h, w in shapes)

@@ -3,16 +3,12 @@ text mask and several images in the sequence, for each config variant."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parity"))
-from thresholds import check_at_most  # noqa: E402
+from ditto.models.qwen_image.transformer import QwenImageTransformer
 
-from ditto.models.qwen_image.transformer import QwenImageTransformer  # noqa: E402
+from helpers.thresholds import check_at_most
 
 TINY = dict(
     patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=2,
@@ -42,7 +38,6 @@ def run_both(
 def test_native_matches_diffusers(variant):
     from diffusers import QwenImageTransformer2DModel
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     reference = QwenImageTransformer2DModel(**TINY, **VARIANTS[variant]).eval()
     with torch.no_grad():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
+
+from helpers.ltx2 import tiny_ltx2
 
 
 def load_diffusers_ltx2(folder, verbatim_sigmas: bool):
@@ -18,6 +21,12 @@ def load_diffusers_ltx2(folder, verbatim_sigmas: bool):
         )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@functools.cache
+def diffusers_pipe(version: str, verbatim_sigmas: bool):
+    """diffusers' pipeline on the tiny LTX-2 folder of helpers.ltx2, loaded once per process."""
+    return load_diffusers_ltx2(tiny_ltx2(version), verbatim_sigmas)
 
 
 def run_diffusers(pipe, kwargs: dict[str, Any]):

@@ -34,7 +34,7 @@ def allow_float32_lora_fusing() -> None:
 
 def tiny_latent_channels() -> None:
     """The official pipelines size the audio state with the real model's 8 channels x 16 latent mel bins;
-    the tiny official model (testing/tiny/ltx_official.py) has 4 x 16."""
+    the tiny official model (ditto/tiny/ltx_official.py) has 4 x 16."""
     from ltx_core.types import AudioLatentShape
 
     if getattr(AudioLatentShape, "_ditto_tiny", False):

@@ -15,7 +15,7 @@ import torch
 from ditto.pipelines.ltx2.params import NO_GUIDANCE
 from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
 from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
-from ditto.testing.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
+from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
 
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-stages-"))
 # Removed when the session ends, not when a test module does: the folder is cached (functools.cache)

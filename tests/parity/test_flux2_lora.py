@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_flux2 import check_close, thresholds, tiny_klein
 from safetensors.torch import save_file
 
 from ditto.errors import InvalidParameter
 from ditto.loading.folder import read_config
-from ditto.testing.tiny.flux2_lora import build_tiny_flux2_lora, random_lora, write_lora
+from ditto.tiny.flux2_lora import build_tiny_flux2_lora, random_lora, write_lora
+
+from helpers.flux2 import tiny_klein
+from helpers.thresholds import check_at_most
 
 REQUEST = dict(prompt="a red fox in the snow", height=64, width=48, num_inference_steps=3)
 REQUEST.update(max_sequence_length=64, seed=21, output_type="latent")
@@ -73,7 +75,7 @@ def test_lora_matches_diffusers_load_lora_weights(engine, reference, case, tmp_p
         engine.unload_lora()
     lora_free = engine.generate(**REQUEST).latents["image"]
     assert (lora_free - theirs).abs().max().item() > 1e-2, "the LoRA does not change the result"
-    check_close(f"lora {case}", (ours - theirs).abs().max().item(), thresholds()["lora_latents_max_abs"])
+    check_at_most("flux2-klein", "lora_latents_max_abs", (ours - theirs).abs().max().item(), f"lora {case}")
 
 
 def test_scale_zero_equals_no_lora(engine, tmp_path):

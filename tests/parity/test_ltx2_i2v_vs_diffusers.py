@@ -7,12 +7,12 @@ import functools
 
 import numpy as np
 import pytest
-from ltx2_fixtures import FULL_GUIDANCE, PROMPT, ditto_engine, start_latents, tiny_ltx2
 from ltx2_i2v_reference import load_diffusers_i2v, run_diffusers_i2v, start_with_image
 from PIL import Image
-from thresholds import check_at_least, check_at_most
 
-from ditto.testing.metrics import max_abs, psnr
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT, ditto_engine, start_latents, tiny_ltx2
+from helpers.metrics import max_abs, psnr
+from helpers.thresholds import check_at_least, check_at_most
 
 GROUP = "ltx2_i2v_vs_diffusers"
 SIZE = dict(height=64, width=96, num_frames=17, sigmas=[1.0, 0.6, 0.2])

@@ -8,9 +8,9 @@ import torch
 from ltx2_reference import load_diffusers_ltx2, run_diffusers
 from ltx2_stages_reference import distilled_lora, stages_folder
 from test_ltx2_stages import PROMPT, engine, stage_one_latents
-from thresholds import check_at_most
 
-from ditto.testing.metrics import max_abs
+from helpers.metrics import max_abs
+from helpers.thresholds import check_at_most
 
 GROUP = "ltx2_stages"
 REQUEST = dict(**PROMPT, height=64, width=96, num_frames=9, num_inference_steps=2, sigmas=[1.0, 0.5])

@@ -12,7 +12,8 @@ from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraFile, LoraPair, LoraStack
 from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.ltx2.lora import check_distilled_lora_mode
-from ditto.testing.metrics import max_abs
+
+from helpers.metrics import max_abs
 
 # Measured 2026-11-22 (float32 CPU, tiny 2.0 checkpoint): 7.2e-7 video, 4.8e-7 audio latents. The two
 # differ by where the rounding happens ((W + BA) x vs W x + B(A x)), not by what is computed.

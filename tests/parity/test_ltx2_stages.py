@@ -8,13 +8,14 @@ import functools
 
 import pytest
 import torch
-from ltx2_fixtures import FULL_GUIDANCE, PROMPT
 from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_folder
-from thresholds import check_at_most
 
 from ditto.errors import InvalidParameter
 from ditto.pipelines.ltx2.recipes.two_stage import stage_one_params
-from ditto.testing.metrics import max_abs
+
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT
+from helpers.metrics import max_abs
+from helpers.thresholds import check_at_most
 
 GROUP = "ltx2_stages"
 GUIDANCE = FULL_GUIDANCE

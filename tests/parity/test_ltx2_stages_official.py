@@ -11,17 +11,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import official_shims
 import pytest
 import torch
+from ltx2_stages_official import run_official  # the official side; conftest.py installed its shims
 
-official_shims.install()
-
-from ltx2_fixtures import FULL_GUIDANCE, PROMPT  # noqa: E402
-from ltx2_stages_official import run_official  # noqa: E402
-from thresholds import check_at_most  # noqa: E402
-
-from ditto.testing.metrics import max_abs  # noqa: E402
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT
+from helpers.metrics import max_abs
+from helpers.thresholds import check_at_most
 
 GROUP = "ltx2_stages"
 REQUEST = dict(PROMPT, seed=9)
@@ -36,8 +32,8 @@ atexit.register(shutil.rmtree, _ROOT, True)
 def checkpoint() -> tuple[Path, Path, Path]:
     """(official file, gemma folder, diffusers folder with latent_upsampler/ and distilled_lora/)."""
     from ditto.loading.convert_cli import official_to_folder
-    from ditto.testing.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny_distilled_lora, build_tiny_upsampler
-    from ditto.testing.tiny.ltx_official import build_tiny_official, diffusers_configs
+    from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny_distilled_lora, build_tiny_upsampler
+    from ditto.tiny.ltx_official import build_tiny_official, diffusers_configs
 
     path, gemma = build_tiny_official(_ROOT, "2.0")
     folder = _ROOT / "folder"

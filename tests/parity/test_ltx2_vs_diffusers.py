@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from ltx2_fixtures import FULL_GUIDANCE, PROMPT, diffusers_pipe, ditto_engine, start_latents
-from ltx2_reference import run_diffusers
-from thresholds import check_at_least, check_at_most
+from ltx2_reference import diffusers_pipe, run_diffusers
 
 from ditto.pipelines.ltx2.params import NO_GUIDANCE
-from ditto.testing.metrics import max_abs, psnr
+
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT, ditto_engine, start_latents
+from helpers.metrics import max_abs, psnr
+from helpers.thresholds import check_at_least, check_at_most
 
 GROUP = "ltx2_vs_diffusers"
 CFG_ONLY = {**NO_GUIDANCE, "guidance_scale": 3.0, "audio_guidance_scale": 7.0}

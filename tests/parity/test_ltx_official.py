@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_ltx_official import check, max_abs, official_checkpoints  # noqa: F401
 from ltx_official_reference import official_one_stage
 
 from ditto.engine import Engine
@@ -18,6 +17,9 @@ from ditto.pipelines.ltx2.latents import (
 )
 from ditto.sampling import res2s
 from ditto.sampling.schedules import ltx2_sigmas
+
+from helpers.metrics import max_abs
+from helpers.thresholds import check_official
 
 VERSIONS = ("2.0", "2.3")
 REQUEST = dict(
@@ -39,14 +41,14 @@ REQUEST = dict(
 
 
 @pytest.fixture(scope="module")
-def engines(official_checkpoints):  # noqa: F811
+def engines(official_checkpoints):
     return {
         v: Engine.from_pretrained(path, text_encoder=gemma, dtype="float32")
         for v, (path, gemma) in official_checkpoints.items()
     }
 
 
-def test_roundtrip_and_official_loader_takes_every_key(official_checkpoints, tmp_path):  # noqa: F811
+def test_roundtrip_and_official_loader_takes_every_key(official_checkpoints, tmp_path):
     from safetensors.torch import load_file
 
     from ditto.loading.convert_cli import folder_to_official, official_to_folder
@@ -57,7 +59,7 @@ def test_roundtrip_and_official_loader_takes_every_key(official_checkpoints, tmp
         folder_to_official(folder, back)
         a, b = load_file(str(path)), load_file(str(back))
         assert sorted(a) == sorted(b)
-        check("roundtrip", max(max_abs(a[k], b[k]) for k in a))
+        check_official("roundtrip", max(max_abs(a[k], b[k]) for k in a))
         _diffusers_classes_load(folder)
         _official_builders_take_every_key(path, gemma)
 
@@ -107,7 +109,7 @@ def test_sigmas(steps):
     official_shims.install()
     from ltx_core.components.schedulers import LTX2Scheduler
 
-    check("sigmas", max_abs(ltx2_sigmas(steps), LTX2Scheduler().execute(steps=steps).float()))
+    check_official("sigmas", max_abs(ltx2_sigmas(steps), LTX2Scheduler().execute(steps=steps).float()))
 
 
 def test_initial_noise():
@@ -123,7 +125,7 @@ def test_initial_noise():
     # ltx_core GaussianNoiser: randn of the patchified latent shape, video first, then audio.
     ref_video = torch.randn((1, 12, 16), generator=generator, dtype=torch.float32)
     ref_audio = torch.randn((1, 9, 64), generator=generator, dtype=torch.float32)
-    check("initial_noise", max(max_abs(video, ref_video), max_abs(audio, ref_audio)))
+    check_official("initial_noise", max(max_abs(video, ref_video), max_abs(audio, ref_audio)))
 
 
 @pytest.mark.parametrize("h", [0.0, 1e-12, 1e-3, 0.3, 0.7, 2.5])
@@ -131,7 +133,7 @@ def test_res2s_coefficients(h):
     from ltx_pipelines.utils.res2s import get_res2s_coefficients
 
     ours, theirs = res2s.res2s_coefficients(h), get_res2s_coefficients(h, {})
-    check("res2s_coefficients", max(abs(a - b) for a, b in zip(ours, theirs)))
+    check_official("res2s_coefficients", max(abs(a - b) for a, b in zip(ours, theirs)))
 
 
 def test_res2s_loop_with_a_shared_denoiser():
@@ -164,12 +166,12 @@ def test_res2s_loop_with_a_shared_denoiser():
     ours = res2s.Res2s(torch.float32, torch.device("cpu")).run(
         [video, audio], sigmas, lambda latents, sigma, at: [toy(x, sigma) for x in latents]
     )
-    check("res2s_loop", max(max_abs(ours[0], ref_v.latent), max_abs(ours[1], ref_a.latent)))
+    check_official("res2s_loop", max(max_abs(ours[0], ref_v.latent), max_abs(ours[1], ref_a.latent)))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("sampler", ["euler", "res2s"])
-def test_one_stage_run(engines, official_checkpoints, version, sampler):  # noqa: F811
+def test_one_stage_run(engines, official_checkpoints, version, sampler):
     path, gemma = official_checkpoints[version]
     ref_video, ref_audio, ref_wave = official_one_stage(path, gemma, REQUEST, sampler)
     engine = engines[version]
@@ -179,11 +181,11 @@ def test_one_stage_run(engines, official_checkpoints, version, sampler):  # noqa
     mel_bins = ref_audio.shape[-1]
     shape = LatentShape(0, 0, 0, 0, ref_audio.shape[2], ref_audio.shape[1], mel_bins)
     ref_audio = unpack_audio(denormalize_audio_tokens(pack_audio(ref_audio), components.audio_vae), shape)
-    check("one_stage_video_latents", max_abs(result.latents["video"], ref_video))
-    check("one_stage_audio_latents", max_abs(result.latents["audio"], ref_audio))
+    check_official("one_stage_video_latents", max_abs(result.latents["video"], ref_video))
+    check_official("one_stage_audio_latents", max_abs(result.latents["audio"], ref_audio))
     if sampler == "euler":
         waveform = engine.generate(**REQUEST, sampler=sampler).audio
-        check(
+        check_official(
             "one_stage_audio_waveform",
             max_abs(torch.as_tensor(waveform), ref_wave.waveform.reshape(waveform.shape)),
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest_ltx_official import check, max_abs, official_checkpoints  # noqa: F401
 from ltx_official_reference import official_one_stage
 from PIL import Image
 from test_ltx_official import REQUEST
@@ -21,6 +20,9 @@ from ditto.pipelines.ltx2.latents import (
     unpack_audio,
 )
 
+from helpers.metrics import max_abs
+from helpers.thresholds import check_official
+
 
 def write_picture(path, width: int, height: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
@@ -32,7 +34,7 @@ def write_picture(path, width: int, height: int, seed: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def engines(official_checkpoints):  # noqa: F811
+def engines(official_checkpoints):
     return {
         v: Engine.from_pretrained(path, text_encoder=gemma, dtype="float32")
         for v, (path, gemma) in official_checkpoints.items()
@@ -42,7 +44,7 @@ def engines(official_checkpoints):  # noqa: F811
 @pytest.mark.parametrize(("width", "height", "crf"), [(80, 50, 33), (41, 97, 33), (64, 64, 0), (200, 30, 18)])
 def test_pixels_as_the_official_loader(tmp_path, width, height, crf):
     """CRF re-compression, aspect-preserving bilinear fill and centre crop, scaling: bit-equal."""
-    from conftest_ltx_official import official_shims
+    import official_shims
 
     official_shims.install()
     from ltx_pipelines.utils.media_io import load_image_conditioning
@@ -50,10 +52,10 @@ def test_pixels_as_the_official_loader(tmp_path, width, height, crf):
     path = write_picture(tmp_path / "p.png", width, height, seed=1)
     ref = load_image_conditioning(path, 64, 96, torch.float32, torch.device("cpu"), crf=crf)
     ours = prepared_pixels(ImageCondition(np.asarray(Image.open(path).convert("RGB"))), 64, 96, crf)
-    check("i2v_pixels", max_abs(ours, ref))
+    check_official("i2v_pixels", max_abs(ours, ref))
 
 
-def compare(engines, official_checkpoints, version, images, ours_image, case, sampler="euler"):  # noqa: F811
+def compare(engines, official_checkpoints, version, images, ours_image, case, sampler="euler"):
     path, gemma = official_checkpoints[version]
     ref_video, ref_audio, _ = official_one_stage(path, gemma, REQUEST, sampler, images=images)
     engine = engines[version]
@@ -62,18 +64,18 @@ def compare(engines, official_checkpoints, version, images, ours_image, case, sa
     ref_video = denormalize_video(ref_video, components.vae)
     shape = LatentShape(0, 0, 0, 0, ref_audio.shape[2], ref_audio.shape[1], ref_audio.shape[-1])
     ref_audio = unpack_audio(denormalize_audio_tokens(pack_audio(ref_audio), components.audio_vae), shape)
-    check(f"{case}_video_latents", max_abs(result.latents["video"], ref_video))
-    check(f"{case}_audio_latents", max_abs(result.latents["audio"], ref_audio))
+    check_official(f"{case}_video_latents", max_abs(result.latents["video"], ref_video))
+    check_official(f"{case}_audio_latents", max_abs(result.latents["audio"], ref_audio))
 
 
 @pytest.mark.parametrize("version", ["2.0", "2.3"])
-def test_image_to_video(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+def test_image_to_video(engines, official_checkpoints, version, tmp_path):
     image = write_picture(tmp_path / "first.png", 80, 50, seed=2)  # resized and cropped to 64x64
     compare(engines, official_checkpoints, version, [(image, 0, 1.0, 33)], image, "i2v")
 
 
 @pytest.mark.parametrize("version", ["2.0", "2.3"])
-def test_keyframes(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+def test_keyframes(engines, official_checkpoints, version, tmp_path):
     """A first frame plus an appended keyframe at pixel frame 8 with strength 0.6 (partly re-noised)."""
     first = write_picture(tmp_path / "first.png", 64, 64, seed=3)
     last = write_picture(tmp_path / "last.png", 96, 64, seed=4)
@@ -82,7 +84,7 @@ def test_keyframes(engines, official_checkpoints, version, tmp_path):  # noqa: F
 
 
 @pytest.mark.parametrize("version", ["2.0", "2.3"])
-def test_res2s_with_images(engines, official_checkpoints, version, tmp_path):  # noqa: F811
+def test_res2s_with_images(engines, official_checkpoints, version, tmp_path):
     """res2s (official res2s_audio_video_denoising_loop, legacy mode: the SDE-noised states are blended
     back to the conditioning) with a kept first frame and a partly re-noised appended keyframe."""
     first = write_picture(tmp_path / "first.png", 80, 50, seed=2)
@@ -118,5 +120,5 @@ def test_stages_with_images(pipeline: str, tmp_path) -> None:
     parts = engine.pipeline.components
     video = normalize_video(result.latents["video"], parts.vae)
     audio = normalize_audio_tokens(pack_audio(result.latents["audio"]), parts.audio_vae)
-    check("stages_i2v_video_latents", max_abs(video, ref_video))
-    check("stages_i2v_audio_latents", max_abs(audio, pack_audio(ref_audio)))
+    check_official("stages_i2v_video_latents", max_abs(video, ref_video))
+    check_official("stages_i2v_audio_latents", max_abs(audio, pack_audio(ref_audio)))

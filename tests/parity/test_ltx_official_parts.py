@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_ltx_official import check, max_abs, official_checkpoints  # noqa: F401
 from ltx_official_reference import (
     official_guided_step,
     official_perturbations,
@@ -22,6 +21,9 @@ from ditto.pipelines.ltx2.latents import LatentShape, pack_audio, pack_video
 from ditto.pipelines.ltx2.text import PromptEmbeddings
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import ltx2_sigmas
+
+from helpers.metrics import max_abs
+from helpers.thresholds import check_official
 
 VERSIONS = ("2.0", "2.3")
 FPS = 24.0
@@ -37,7 +39,7 @@ GUIDANCE = {
 
 
 @pytest.fixture(scope="module")
-def models(official_checkpoints):  # noqa: F811
+def models(official_checkpoints):
     """version -> (official X0Model, ditto components), both loaded from the same tiny official file."""
     from ditto.pipelines.ltx2.official import load_official_components
 
@@ -186,9 +188,9 @@ def test_transformer_forward(models, version, case):
     x = forward_inputs(official, shape)
     ref_video, ref_audio, ref_positions = official_forward(official, x, case)
     video, audio, positions = ditto_forward(components.transformer, shape, x, case)
-    check("positions", max(max_abs(a, b) for a, b in zip(positions, ref_positions)))
-    check("transformer_forward_video", max_abs(video, ref_video))
-    check("transformer_forward_audio", max_abs(audio, ref_audio))
+    check_official("positions", max(max_abs(a, b) for a, b in zip(positions, ref_positions)))
+    check_official("transformer_forward_video", max_abs(video, ref_video))
+    check_official("transformer_forward_audio", max_abs(audio, ref_audio))
     if case != "plain":
         plain_video, plain_audio, _ = ditto_forward(components.transformer, shape, x, "plain")
         assert max_abs(video, plain_video) > MOVES, f"{case} does not change the video output"
@@ -251,7 +253,7 @@ def test_one_guided_step(models, version):
     ours = ditto_guided_step(components, shape, x, sigmas, index, GUIDANCE)
     names = ("guided_x0_video", "guided_x0_audio", "guided_step_video", "guided_step_audio")
     for name, a, b in zip(names, ours, ref):
-        check(name, max_abs(a, b))
+        check_official(name, max_abs(a, b))
     # Guidance must matter: with every scale neutral the guided x0 is the plain conditional one.
     neutral = dict(cfg_scale=1.0, stg_scale=0.0, modality_scale=1.0, rescale_scale=0.0)
     plain = ditto_guided_step(components, shape, x, sigmas, index, {"video": neutral, "audio": neutral})

@@ -3,16 +3,13 @@ same tiny folder, same seed, float32 CPU. Latents and decoded images are compare
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qwen_image_fixtures import input_image, psnr, tiny_qwen_image  # noqa: E402
-from thresholds import check_at_least, check_at_most  # noqa: E402
+from helpers.metrics import psnr
+from helpers.qwen_image import input_image, tiny_qwen_image
+from helpers.thresholds import check_at_least, check_at_most
 
 GROUP = "qwen-image"
 
@@ -41,14 +38,6 @@ EDIT_CASES = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # fixed: float sums depend on the thread split
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def t2i():
     from diffusers import QwenImagePipeline
@@ -66,7 +55,7 @@ def edit():
     from diffusers import QwenImageEditPlusPipeline
 
     from ditto.pipelines.qwen_image import QwenImageEditPlusPipeline as Ditto
-    from ditto.testing.tiny.qwen_image import reference_vl_processor
+    from ditto.tiny.qwen_image import reference_vl_processor
 
     folder = tiny_qwen_image("edit")
     reference = QwenImageEditPlusPipeline.from_pretrained(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qwen_image_fixtures import input_image, tiny_qwen_image  # noqa: E402
+from ditto.errors import InvalidParameter
 
-from ditto.errors import InvalidParameter  # noqa: E402
+from helpers.qwen_image import input_image, tiny_qwen_image
 
 
 @pytest.fixture(scope="module")

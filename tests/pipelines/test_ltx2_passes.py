@@ -16,7 +16,7 @@ import torch
 from ditto import Engine
 from ditto.runtime import PassKind
 from ditto.sampling.schedules import ltx2_sigmas
-from ditto.testing.tiny.ltx2 import build_tiny
+from ditto.tiny.ltx2 import build_tiny
 
 PAIR, COND = (PassKind.UNCOND, PassKind.COND), (PassKind.COND,)
 PERTURBED, ISOLATED = (PassKind.PERTURBED,), (PassKind.ISOLATED,)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ditto.pipelines.flux2_schedule import empirical_mu, klein_sigmas
-from ditto.testing.tiny.flux2 import KLEIN_SCHEDULER
+from ditto.tiny.flux2 import KLEIN_SCHEDULER
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from PIL import Image
 from ditto.engine import Engine
 from ditto.media.video import probe_mp4
 from ditto.server import create_app
-from ditto.testing.tiny.ltx2 import build_tiny
+from ditto.tiny.ltx2 import build_tiny
 
 from .helpers import thread_server
 

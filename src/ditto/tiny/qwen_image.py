@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ditto.testing.tiny.tokenizers import QWEN_SPECIALS, save_qwen2_tokenizer
+from ditto.tiny.tokenizers import QWEN_SPECIALS, save_qwen2_tokenizer
 
 TEXT_WIDTH = 32
 LATENT_CHANNELS = 4

@@ -1,4 +1,4 @@
-"""Tiny Qwen-Image folders, built once per test session, and deterministic input images."""
+"""Tiny Qwen-Image folders, built once per test process, and deterministic input images."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 @functools.cache
 def tiny_qwen_image(kind: str) -> Path:
     """`kind` "t2i" or "edit": a tiny random checkpoint folder, built on first use in this process."""
-    from ditto.testing.tiny.qwen_image import build_tiny_qwen_image, build_tiny_qwen_image_edit
+    from ditto.tiny.qwen_image import build_tiny_qwen_image, build_tiny_qwen_image_edit
 
     folder = Path(tempfile.mkdtemp(prefix=f"ditto-qwen-image-{kind}-")) / "model"
     (build_tiny_qwen_image_edit if kind == "edit" else build_tiny_qwen_image)(folder)
@@ -27,8 +27,3 @@ def input_image(width: int, height: int, seed: int) -> Image.Image:
     base = np.stack([x / width, y / height, (x + y) / (width + height)], axis=-1)
     pixels = np.clip(base * 0.8 + rng.rand(height, width, 3) * 0.2, 0, 1)
     return Image.fromarray((pixels * 255).astype(np.uint8))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ditto.benchmarking.measure import Variant, add_ratios, run_case, table
-from ditto.benchmarking.specs import ModelSpec, Shape
+from benchmarks.harness.measure import Variant, add_ratios, run_case, table
+from benchmarks.harness.specs import ModelSpec, Shape
 
 METHOD = (
     "CUDA events; first call + 1 warm-up, median of 5 (quick ablations: 1 + 3); bf16; "

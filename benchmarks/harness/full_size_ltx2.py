@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ditto.benchmarking.full_size import build, fill_normal, offline_tokenizer
+from benchmarks.harness.full_size import build, fill_normal, offline_tokenizer
 
 # gemma-3-12b-it config.json (huggingface.co/google/gemma-3-12b-it): the text model LTX-2 reads, and the
 # SigLIP vision tower that Gemma3ForConditionalGeneration carries (unused for text, but resident).
@@ -47,7 +47,7 @@ CPU = torch.device("cpu")
 def _configs(tiny: bool) -> dict[str, dict[str, Any]]:
     if not tiny:
         return dict(transformer={}, connectors={}, vae=VIDEO_VAE, audio_vae={}, vocoder={}, upsampler={})
-    from ditto.testing.tiny import ltx2 as t
+    from ditto.tiny import ltx2 as t
 
     return dict(
         transformer=t.transformer_config("2.0"), connectors=t.connector_config("2.0"),
@@ -60,7 +60,7 @@ def _gemma(tiny: bool, tokenizer: Any, device: torch.device, dtype: torch.dtype)
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     if tiny:
-        from ditto.testing.tiny.ltx2 import gemma_model
+        from ditto.tiny.ltx2 import gemma_model
 
         return build(lambda: gemma_model(len(tokenizer)), device, dtype)
     config = Gemma3Config(**GEMMA3_12B)
@@ -76,8 +76,8 @@ def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool =
     from ditto.models.ltx2.connector import LTX2TextConnectors
     from ditto.models.ltx2.transformer import LTX2Transformer
     from ditto.pipelines.ltx2.components import LTX2Components
-    from ditto.testing.tiny.ltx2 import SCHEDULER_CONFIG
-    from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
+    from ditto.tiny.ltx2 import SCHEDULER_CONFIG
+    from ditto.tiny.tokenizers import save_gemma_tokenizer
 
     configs = _configs(tiny)
     tokenizer = offline_tokenizer(save_gemma_tokenizer)

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ditto.testing.tiny.common import fill_random, write_json
-from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
+from ditto.tiny.common import fill_random, write_json
+from ditto.tiny.tokenizers import save_gemma_tokenizer
 
 GEMMA_LAYERS = 2
 GEMMA_HIDDEN = 32

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ditto.benchmarking.measure import Variant
-from ditto.benchmarking.specs import Shape
+from benchmarks.harness.measure import Variant
+from benchmarks.harness.specs import Shape
 
 CUDNN_FIRST = ("cudnn", "flash", "efficient", "math")
 FA4_FIRST = ("fa4", *CUDNN_FIRST)  # FlashAttention-4 where its package loads; SDPA for masked calls

@@ -63,7 +63,7 @@ def share_into(target: nn.Module, source_state: dict[str, torch.Tensor]) -> nn.M
 
 
 def offline_tokenizer(save: Callable[[Path], None]) -> Any:
-    """One of ditto's offline tiny tokenizers (ditto.testing.tiny.tokenizers); token ids are random anyway,
+    """One of ditto's offline tiny tokenizers (ditto.tiny.tokenizers); token ids are random anyway,
     only the padded sequence length matters for timing."""
     from transformers import AutoTokenizer
 

@@ -98,7 +98,7 @@ def build_tiny_flux2_klein(
     from diffusers import FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
     from transformers import AutoTokenizer
 
-    from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
+    from ditto.tiny.tokenizers import save_qwen2_tokenizer
 
     folder = Path(folder)
     save_qwen2_tokenizer(folder / "tokenizer")

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ditto.benchmarking.driver import current_commit
+from benchmarks.harness.driver import current_commit
 
 
 def cpu_name() -> str:

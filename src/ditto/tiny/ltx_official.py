@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from ditto.testing.tiny import ltx2 as tiny
-from ditto.testing.tiny.common import fill_random
-from ditto.testing.tiny.tokenizers import save_gemma_tokenizer
+from ditto.tiny import ltx2 as tiny
+from ditto.tiny.common import fill_random
+from ditto.tiny.tokenizers import save_gemma_tokenizer
 
 MEL_BINS = 64  # the official vocoder's input is fixed at 2 x 64 mel bins
 AUDIO_LATENT_CHANNELS = 4

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ditto.testing.tiny.ltx2 import build_tiny
+from ditto.tiny.ltx2 import build_tiny
 
 PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
 # Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).
@@ -42,13 +42,6 @@ def ditto_engine(version: str):
     from ditto import Engine
 
     return Engine.from_pretrained(tiny_ltx2(version), device="cpu", dtype="float32")
-
-
-@functools.cache
-def diffusers_pipe(version: str, verbatim_sigmas: bool):
-    from ltx2_reference import load_diffusers_ltx2
-
-    return load_diffusers_ltx2(tiny_ltx2(version), verbatim_sigmas)
 
 
 def start_latents(engine, batch: int, **request) -> tuple[torch.Tensor, torch.Tensor]:

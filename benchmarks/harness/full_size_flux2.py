@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ditto.benchmarking.full_size import build, offline_tokenizer, share_into
-from ditto.benchmarking.measure import build_reference, native_sharing_weights
-from ditto.benchmarking.specs import SPECS
+from benchmarks.harness.full_size import build, offline_tokenizer, share_into
+from benchmarks.harness.measure import build_reference, native_sharing_weights
+from benchmarks.harness.specs import SPECS
 
 # Qwen3-4B (huggingface.co/Qwen/Qwen3-4B config.json), Klein 4B's text encoder.
 QWEN3_4B: dict[str, Any] = dict(
@@ -43,7 +43,7 @@ def _qwen3(tiny: bool, tokenizer: Any, device: torch.device, dtype: torch.dtype)
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     if tiny:
-        from ditto.testing.tiny.flux2 import tiny_text_encoder
+        from ditto.tiny.flux2 import tiny_text_encoder
 
         return tiny_text_encoder(len(tokenizer), tokenizer.pad_token_id).to(device, dtype).eval()
     config = Qwen3Config(**QWEN3_4B, pad_token_id=tokenizer.pad_token_id)
@@ -70,7 +70,7 @@ def _transformers(tiny: bool, device: torch.device, dtype: torch.dtype) -> tuple
     """(diffusers' transformer, ditto's on the same tensors), N(0, 0.02) weights."""
     spec = SPECS["flux2-klein-4b"]
     if tiny:
-        from ditto.testing.tiny.flux2 import tiny_transformer
+        from ditto.tiny.flux2 import tiny_transformer
 
         config = {k: v for k, v in tiny_transformer(False).config.items() if not k.startswith("_")}
         spec = dataclasses.replace(spec, name="tiny-flux2-klein", config=config)
@@ -82,7 +82,7 @@ def _vae(tiny: bool, device: torch.device, dtype: torch.dtype) -> nn.Module:
     from diffusers import AutoencoderKLFlux2
 
     if tiny:
-        from ditto.testing.tiny.flux2 import tiny_vae
+        from ditto.tiny.flux2 import tiny_vae
 
         return tiny_vae().to(device, dtype).eval().requires_grad_(False)
     return build(lambda: AutoencoderKLFlux2(**VAE_CONFIG), device, dtype)
@@ -94,8 +94,8 @@ def build_klein(device: torch.device, dtype: torch.dtype, tiny: bool = False) ->
 
     from ditto.pipelines.flux2 import Flux2KleinPipeline
     from ditto.pipelines.flux2_text import KleinTextEncoder
-    from ditto.testing.tiny.flux2 import KLEIN_SCHEDULER
-    from ditto.testing.tiny.tokenizers import save_qwen2_tokenizer
+    from ditto.tiny.flux2 import KLEIN_SCHEDULER
+    from ditto.tiny.tokenizers import save_qwen2_tokenizer
 
     tokenizer = offline_tokenizer(save_qwen2_tokenizer)
     text_model = _qwen3(tiny, tokenizer, device, dtype)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ditto.benchmarking.stage_clock import measure, wall_seconds
+from benchmarks.harness.stage_clock import measure, wall_seconds
 
 PROMPT = "a red fox trotting through fresh snow at dawn, soft light, shallow depth of field"
 Save = Callable[[], None]
@@ -59,7 +59,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_klein(settings: Settings, report: dict[str, Any], save: Save) -> None:
-    from ditto.benchmarking import full_size_flux2 as klein
+    from benchmarks.harness import full_size_flux2 as klein
 
     device, side = settings.device, 128 if settings.tiny else 1024
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def _attempt(section: dict[str, Any], name: str, variant: Callable[[], None], sa
 
 def _profile(section: dict[str, Any], name: str, run: Callable[[], Any]) -> None:
     """Device time by kernel kind and the top kernels of one more run (torch.profiler)."""
-    from ditto.benchmarking.measure import profile
+    from benchmarks.harness.measure import profile
 
     totals, top = profile(run)
     section.setdefault("profiles", {})[name] = {"totals_ms": totals, "top": top}
@@ -182,7 +182,7 @@ def ltx2_request(settings: Settings, steps: int) -> dict[str, Any]:
 
 
 def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
-    from ditto.benchmarking import full_size_ltx2 as ltx2
+    from benchmarks.harness import full_size_ltx2 as ltx2
 
     device = settings.device
     started = time.perf_counter()
@@ -264,8 +264,8 @@ def _ltx2_tokens(pipe: Any, request: dict[str, Any]) -> dict[str, int]:
 
 def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: str) -> None:
     """A 2-step warm-up (the same shapes: compiles both stages' graphs), then one timed run."""
+    from benchmarks.harness import full_size_ltx2 as ltx2
     from ditto.acceleration import cuda_graph
-    from ditto.benchmarking import full_size_ltx2 as ltx2
 
     device, steps = settings.device, settings.ltx2_steps
     # [0]: the warm-up's result is dropped at once, as a server drops each result once written, so the

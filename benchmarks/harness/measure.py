@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ditto.benchmarking.specs import ModelSpec, Shape, outputs
+from benchmarks.harness.specs import ModelSpec, Shape, outputs
 
 WEIGHT_STD = 0.02
 
