@@ -18,6 +18,8 @@ from ditto.runtime import PassKind
 from ditto.sampling.schedules import ltx2_sigmas
 from ditto.tiny.ltx2 import build_tiny
 
+from helpers.ltx2 import ditto_engine
+
 PAIR, COND = (PassKind.UNCOND, PassKind.COND), (PassKind.COND,)
 PERTURBED, ISOLATED = (PassKind.PERTURBED,), (PassKind.ISOLATED,)
 SMALL = dict(prompt="a red fox", height=64, width=64, num_frames=9, seed=3, output_type="latent")
@@ -29,9 +31,12 @@ UNGUIDED = dict(
 
 @functools.cache
 def _engine(stages: bool) -> Engine:
+    """The tiny 2.0 model; with `stages`, with its latent upsampler and distilled LoRA (two-stage)."""
+    if not stages:
+        return ditto_engine("2.0")
     folder = Path(tempfile.mkdtemp(prefix="ditto-ltx2-passes-")) / "ltx2"
     atexit.register(shutil.rmtree, folder.parent, True)
-    build_tiny(folder, "2.0", with_upsampler=stages, with_distilled_lora=stages)
+    build_tiny(folder, "2.0", with_upsampler=True, with_distilled_lora=True)
     return Engine.from_pretrained(folder, device="cpu", dtype="float32")
 
 
