@@ -18,9 +18,9 @@ that loop's prompt tensors by address); the Klein text encoder's reads only its 
 If recording fails anyway, the pass runs eagerly from then on (with a warning): slower, never wrong.
 
 A denoising pass's context (runtime.PassContext): passes are keyed by their kinds (the CFG pair, the STG
-pass, ...), and a replay runs no Python. So what a recorded pass captured of its context is what the call
-that first ran it saw: its kinds and its loop's state (the text K/V it filled), and that call's step and
-host sigma, which no replay updates. Nothing per step may reach the model as a tensor made on the host;
+pass, ...), a pass is recorded by running its first call's closure again, and a replay runs no Python. So
+what a recorded pass captured of its context is its first call's: its kinds and its loop's state (the text
+K/V that call filled), and that call's step and host sigma, which no replay updates. Nothing per step may reach the model as a tensor made on the host;
 the sigma comes in as a device tensor, copied in like the latents. A loop feature that decides per step
 in Python (a step cache, offload) therefore turns the graphs off for its loop (pipelines/ltx2/denoise.py).
 """
