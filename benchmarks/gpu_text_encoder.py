@@ -24,7 +24,7 @@ from benchmarks.harness.end_to_end import PROMPT
 from benchmarks.harness.full_size import offline_tokenizer
 from benchmarks.harness.full_size_ltx2 import _gemma
 from ditto.acceleration.compile import compile_decoder_layers
-from ditto.pipelines.ltx2_text import gemma_hidden_states
+from ditto.pipelines.ltx2.text import gemma_hidden_states
 from ditto.tiny.tokenizers import save_gemma_tokenizer
 
 

@@ -190,7 +190,7 @@ def run_ltx2(settings: Settings, report: dict[str, Any], save: Save) -> None:
     c = pipe.components
     section = report.setdefault("ltx2", {})
     request = ltx2_request(settings, settings.ltx2_steps)
-    lora = pipe._distilled_lora_file
+    lora = pipe.distilled.read()
     section.update(
         case="two-stage {width}x{height}x{num_frames}, CFG {guidance_scale}, stage 1 at half size".format(**request),
         request={k: v for k, v in request.items() if k != "prompt"},

@@ -75,7 +75,7 @@ def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool =
 
     from ditto.models.ltx2.connector import LTX2TextConnectors
     from ditto.models.ltx2.transformer import LTX2Transformer
-    from ditto.pipelines.ltx2_components import LTX2Components
+    from ditto.pipelines.ltx2.components import LTX2Components
     from ditto.tiny.ltx2 import SCHEDULER_CONFIG
     from ditto.tiny.tokenizers import save_gemma_tokenizer
 
@@ -138,12 +138,11 @@ def build_ltx2(
     device: torch.device, dtype: torch.dtype, tiny: bool = False, lora_rank: int = DISTILLED_LORA_RANK
 ):
     """ditto's LTX2Pipeline on in-memory components, with the random distilled LoRA ready for stage 2."""
-    from ditto.pipelines.ltx2 import LTX2Pipeline
+    from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
 
     pipe = LTX2Pipeline(build_ltx2_components(device, dtype, tiny))
-    # distilled_weights() reads the LoRA file once and caches the parsed LoraFile here; handing it the
-    # in-memory one skips writing ~8 GB of random tensors to disk only to read them back.
-    pipe._distilled_lora_file = random_distilled_lora(pipe.components.transformer, 4 if tiny else lora_rank)
+    # Handing the pipeline the LoRA in memory skips writing ~8 GB of random tensors to disk only to read them back.
+    pipe.distilled.use_file(random_distilled_lora(pipe.components.transformer, 4 if tiny else lora_rank))
     return pipe
 
 

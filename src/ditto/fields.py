@@ -35,7 +35,7 @@ QWEN_FAMILIES = (QWEN, QWEN_EDIT)
 # Python API only. tests/test_fields.py checks every dataclass field is in the table or here.
 PYTHON_ONLY = (
     "generator", "latents", "audio_latents", "sigmas", "spatio_temporal_guidance_blocks",
-    "text_encoder_out_layers", "extra",
+    "text_encoder_out_layers",
 )  # fmt: skip
 
 

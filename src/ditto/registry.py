@@ -43,7 +43,7 @@ register(
     Family(
         name="ltx2",
         class_names=("LTX2Pipeline", "LTX2ImageToVideoPipeline", "LTX2ConditionPipeline"),
-        pipeline="ditto.pipelines.ltx2:LTX2Pipeline",
+        pipeline="ditto.pipelines.ltx2.pipeline:LTX2Pipeline",
         tiny_builder="ditto.tiny.ltx2:build_tiny_ltx2",
         tiny_aliases=("tiny-ltx2",),
     )
@@ -52,7 +52,7 @@ register(
     Family(
         name="ltx2.3",
         class_names=(),
-        pipeline="ditto.pipelines.ltx2:LTX2Pipeline",
+        pipeline="ditto.pipelines.ltx2.pipeline:LTX2Pipeline",
         tiny_builder="ditto.tiny.ltx2:build_tiny_ltx23",
         tiny_aliases=("tiny-ltx2.3",),
     )
@@ -63,7 +63,7 @@ register(
     Family(
         name="ltx2-official",
         class_names=(),  # a single .safetensors file with the official "config" metadata, not a folder
-        pipeline="ditto.pipelines.ltx2_official:LTX2OfficialPipeline",
+        pipeline="ditto.pipelines.ltx2.official:LTX2OfficialPipeline",
         tiny_builder="ditto.tiny.ltx_official:build_tiny_official",
     )
 )

@@ -10,7 +10,7 @@ from torch import nn
 
 from ditto import Engine
 from ditto.acceleration.compile import compile_decoder_layers, pipeline_text_model
-from ditto.pipelines.ltx2_text import gemma_hidden_states
+from ditto.pipelines.ltx2.text import gemma_hidden_states
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_compiled_gemma_layers_give_the_eager_hidden_states(ltx2) -> None:
 
 def test_only_pipelines_with_fixed_prompt_lengths_compile_their_text_encoder() -> None:
     from ditto.pipelines.flux2.pipeline import Flux2KleinPipeline
-    from ditto.pipelines.ltx2 import LTX2Pipeline
+    from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
     from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline
 
     assert Flux2KleinPipeline.compiles_text_encoder and LTX2Pipeline.compiles_text_encoder

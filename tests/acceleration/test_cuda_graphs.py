@@ -14,7 +14,7 @@ from ditto import Engine
 from ditto.acceleration.cuda_graph import PassGraphs
 from ditto.cli import build_parser, engine_options
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_denoise import MIN_GRAPHED_STEPS
+from ditto.pipelines.ltx2.denoise import MIN_GRAPHED_STEPS
 
 from helpers.ltx2 import tiny_ltx2
 

@@ -9,7 +9,7 @@ from test_ltx2_cli import run_ditto
 
 from ditto.errors import InvalidParameter
 from ditto.media.video import probe_mp4
-from ditto.pipelines.ltx2_images import image_conditions
+from ditto.pipelines.ltx2.conditioning.image_input import image_conditions
 
 
 @pytest.fixture(scope="module")

@@ -218,3 +218,11 @@ def test_constructor_and_forward_signatures_cover_diffusers() -> None:
     ref_fwd = set(inspect.signature(LTX2VideoTransformer3DModel.forward).parameters) - {"self"}
     our_fwd = set(inspect.signature(LTX2Transformer.forward).parameters) - {"self"}
     assert ref_fwd <= our_fwd, f"forward keywords missing: {sorted(ref_fwd - our_fwd)}"
+
+
+@pytest.mark.parametrize(("name", "value"), [("activation_fn", "gelu"), ("qk_norm", "rms_norm")])
+def test_an_unsupported_checkpoint_config_is_a_checkpoint_error(name: str, value: str) -> None:
+    from ditto.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match=f"{name}='{value}' is not supported"):
+        LTX2Transformer(**TINY, **{name: value})

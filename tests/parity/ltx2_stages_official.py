@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from official_shims import official_ledger
 
-from ditto.pipelines.ltx2_two_stage import DISTILLED_SIGMAS, STAGE_2_SIGMAS
+from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
+from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
 
 DTYPE = torch.float32
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ditto.pipelines.ltx2_two_stage import DISTILLED_SIGMAS, NO_GUIDANCE, STAGE_2_SIGMAS
+from ditto.pipelines.ltx2.params import NO_GUIDANCE
+from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
+from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
 from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
 
 _ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-stages-"))

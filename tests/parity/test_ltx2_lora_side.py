@@ -11,7 +11,7 @@ from torch import nn
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraFile, LoraPair, LoraStack
 from ditto.loading.lora_side import LoraSide
-from ditto.pipelines.ltx2_two_stage import check_distilled_lora_mode
+from ditto.pipelines.ltx2.lora import check_distilled_lora_mode
 
 from helpers.metrics import max_abs
 

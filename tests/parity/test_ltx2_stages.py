@@ -11,7 +11,7 @@ import torch
 from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_folder
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_two_stage import stage_one_params
+from ditto.pipelines.ltx2.recipes.two_stage import stage_one_params
 
 from helpers.ltx2 import FULL_GUIDANCE, PROMPT
 from helpers.metrics import max_abs

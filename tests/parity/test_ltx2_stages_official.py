@@ -47,7 +47,7 @@ def checkpoint() -> tuple[Path, Path, Path]:
 @pytest.mark.parametrize("pipeline", ["two-stage", "distilled"])
 def test_stages_match_official(pipeline: str) -> None:
     from ditto import Engine
-    from ditto.pipelines.ltx2_latents import normalize_audio_tokens, normalize_video, pack_audio
+    from ditto.pipelines.ltx2.latents import normalize_audio_tokens, normalize_video, pack_audio
 
     path, gemma, folder = checkpoint()
     distilled = pipeline == "distilled"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ltx2_reference import diffusers_pipe, run_diffusers
 
-from ditto.pipelines.ltx2_two_stage import NO_GUIDANCE
+from ditto.pipelines.ltx2.params import NO_GUIDANCE
 
 from helpers.ltx2 import FULL_GUIDANCE, PROMPT, ditto_engine, start_latents
 from helpers.metrics import max_abs, psnr

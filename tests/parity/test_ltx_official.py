@@ -7,7 +7,7 @@ import torch
 from ltx_official_reference import official_one_stage
 
 from ditto.engine import Engine
-from ditto.pipelines.ltx2_latents import (
+from ditto.pipelines.ltx2.latents import (
     LatentShape,
     denormalize_audio_tokens,
     denormalize_video,
@@ -164,7 +164,7 @@ def test_res2s_loop_with_a_shared_denoiser():
         sigmas, states[0], states[1], Res2sDiffusionStep(), official_denoise, model_dtype=torch.float32
     )
     ours = res2s.Res2s(torch.float32, torch.device("cpu")).run(
-        [video, audio], sigmas, lambda latents, sigma: [toy(x, sigma) for x in latents]
+        [video, audio], sigmas, lambda latents, sigma, at: [toy(x, sigma) for x in latents]
     )
     check_official("res2s_loop", max(max_abs(ours[0], ref_v.latent), max_abs(ours[1], ref_a.latent)))
 

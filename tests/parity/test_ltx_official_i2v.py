@@ -11,8 +11,8 @@ from PIL import Image
 from test_ltx_official import REQUEST
 
 from ditto.engine import Engine
-from ditto.pipelines.ltx2_images import ImageCondition, prepared_pixels
-from ditto.pipelines.ltx2_latents import (
+from ditto.pipelines.ltx2.conditioning.image_input import ImageCondition, prepared_pixels
+from ditto.pipelines.ltx2.latents import (
     LatentShape,
     denormalize_audio_tokens,
     denormalize_video,
@@ -101,7 +101,7 @@ def test_stages_with_images(pipeline: str, tmp_path) -> None:
     from test_ltx2_stages_official import GUIDANCE, checkpoint
     from test_ltx2_stages_official import REQUEST as STAGES_REQUEST
 
-    from ditto.pipelines.ltx2_latents import normalize_audio_tokens, normalize_video
+    from ditto.pipelines.ltx2.latents import normalize_audio_tokens, normalize_video
 
     path, gemma, folder = checkpoint()
     first = write_picture(tmp_path / "first.png", 150, 100, seed=5)

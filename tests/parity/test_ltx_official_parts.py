@@ -16,9 +16,9 @@ from ltx_official_reference import (
     official_transformer,
 )
 
-from ditto.pipelines.ltx2_denoise import DenoiseInputs, Denoiser
-from ditto.pipelines.ltx2_latents import LatentShape, pack_audio, pack_video
-from ditto.pipelines.ltx2_text import PromptEmbeddings
+from ditto.pipelines.ltx2.denoise import DenoiseInputs, Denoiser
+from ditto.pipelines.ltx2.latents import LatentShape, pack_audio, pack_video
+from ditto.pipelines.ltx2.text import PromptEmbeddings
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import ltx2_sigmas
 
@@ -41,7 +41,7 @@ GUIDANCE = {
 @pytest.fixture(scope="module")
 def models(official_checkpoints):
     """version -> (official X0Model, ditto components), both loaded from the same tiny official file."""
-    from ditto.pipelines.ltx2_official import load_official_components
+    from ditto.pipelines.ltx2.official import load_official_components
 
     cpu = torch.device("cpu")
     return {
@@ -148,7 +148,7 @@ def official_forward(official, x: dict, case: str) -> tuple[torch.Tensor, torch.
 
 
 def ditto_forward(transformer, shape: LatentShape, x: dict, case: str) -> tuple[torch.Tensor, ...]:
-    """ditto's transformer called as ltx2_denoise.Denoiser calls it: tokens from pack_*, coordinates from
+    """ditto's transformer called as denoise.Denoiser calls it: tokens from pack_*, coordinates from
     its own rope, timesteps and sigmas already scaled by 1000."""
     batch = x["video"].shape[0]
     video_coords = transformer.rope.prepare_video_coords(
@@ -235,7 +235,7 @@ def ditto_guided_step(components, shape: LatentShape, x: dict, sigmas, index: in
     )
     denoiser = Denoiser(components.transformer, torch.float32, inputs)
     with torch.no_grad():
-        x0 = denoiser.guided_x0(inputs.video, inputs.audio, sigmas[index])
+        x0 = denoiser.guided_x0(inputs.video, inputs.audio, sigmas[index], denoiser.at(index))
         stepped = denoiser.step(inputs.video, inputs.audio, index)
     return (*x0, *stepped)
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_params import OFFICIAL_DEFAULTS, OFFICIAL_NEGATIVE_PROMPT, LTX2Params
+from ditto.pipelines.ltx2.params import OFFICIAL_DEFAULTS, OFFICIAL_NEGATIVE_PROMPT, LTX2Params
 
 
 def test_defaults_are_the_official_ones_per_version() -> None:
@@ -98,6 +98,16 @@ def test_bad_values_name_field_value_and_fix(field: str, value, message: str) ->
 def test_unknown_keyword_is_named() -> None:
     with pytest.raises(InvalidParameter, match="num_images_per_prompt"):
         LTX2Params.from_kwargs({"prompt": "x", "num_images_per_prompt": 2})
+
+
+def test_extra_is_not_a_parameter() -> None:
+    """`extra=` was once taken and silently dropped; now it is an unknown keyword like any other, named with
+    the family's valid parameters."""
+    with pytest.raises(InvalidParameter, match=r"extra=\{'foo': 1\} is not a parameter of LTX-2") as raised:
+        LTX2Params.from_kwargs({"prompt": "x", "extra": {"foo": 1}})
+    assert raised.value.field == "extra"
+    assert "'num_inference_steps'" in raised.value.hint and "'extra'" not in raised.value.hint
+    assert "extra" not in {f.name for f in dataclasses.fields(LTX2Params)}
 
 
 def test_one_step_schedule_is_noise_to_x0() -> None:

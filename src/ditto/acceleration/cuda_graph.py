@@ -16,13 +16,20 @@ data, no data-dependent control flow. Everything the pass reads besides the per-
 alive, unchanged, for the graph's life: a denoising pass's graph belongs to one sampling loop (it reads
 that loop's prompt tensors by address); the Klein text encoder's reads only its weights besides its inputs.
 If recording fails anyway, the pass runs eagerly from then on (with a warning): slower, never wrong.
+
+A denoising pass's context (runtime.PassContext): passes are keyed by their kinds (the CFG pair, the STG
+pass, ...), a pass is recorded by running its first call's closure again, and a replay runs no Python. So
+what a recorded pass captured of its context is its first call's: its kinds and its loop's state (the text
+K/V that call filled), and that call's step and host sigma, which no replay updates. Nothing per step may reach the model as a tensor made on the host;
+the sigma comes in as a device tensor, copied in like the latents. A loop feature that decides per step
+in Python (a step cache, offload) therefore turns the graphs off for its loop (pipelines/ltx2/denoise.py).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -141,7 +148,7 @@ class PassGraphs:
         self.passes: dict[tuple, GraphedPass] = {}
         self.pool = torch.cuda.graph_pool_handle() if enabled else None
 
-    def call(self, kind: str, run: Pass, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def call(self, kind: Hashable, run: Pass, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if not self.enabled or not all(isinstance(value, torch.Tensor) for value in inputs):
             return run(*inputs)
         key = (kind, *((tuple(value.shape), value.dtype) for value in inputs))

@@ -71,7 +71,7 @@ def _copy_gemma(src: Path, dst: Path) -> None:
 
 
 def folder_to_official(src: Path, dst: Path) -> None:
-    from ditto.pipelines.ltx2_components import detect_version
+    from ditto.pipelines.ltx2.components import detect_version
 
     index = read_model_index(src)
     names = ("transformer", "connectors", "vae", "audio_vae", "vocoder")

@@ -6,6 +6,8 @@ Per step, from sigma to sigma_next with h = log(sigma / sigma_next):
   anchor refinement ("bong" iteration) when h < 0.5 and sigma > 0.03;
   x0_2 = D(x_mid, sub_sigma); x_next = x + h (b1 eps_1 + b2 eps_2), then SDE noise to sigma_next.
 A final 0 sigma is replaced by [0.0011, 0] and the last step returns the denoised prediction.
+Each call of the denoiser is told where it sits (`StepPoint`): substep 0 at sigma, 1 at sub_sigma, and the
+final x0 call after the last step is substep 2 of that step.
 
 Conditioned latents (image-to-video): the official loop runs in its default legacy mode, where the SDE
 steps use the scalar sigmas for every token and each re-noised state (x_mid, x_next) is then pulled back
@@ -23,6 +25,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ditto.sampling.points import StepPoint
+
 # The official HQ pipeline never passes a seed: its SDE noise always comes from these two generators.
 OFFICIAL_NOISE_SEED = -1
 SUBSTEP_SEED_OFFSET = 10000
@@ -30,7 +34,8 @@ C2 = 0.5  # midpoint: sub_sigma = sqrt(sigma * sigma_next)
 BONG_ITERATIONS = 100
 FINAL_SIGMA = 0.0011  # replaces a final 0 so that log(sigma / sigma_next) stays finite
 
-Denoise = Callable[[Sequence[torch.Tensor], torch.Tensor], Sequence[torch.Tensor]]
+# (latents, sigma on the device, where the call sits) -> denoised latents
+Denoise = Callable[[Sequence[torch.Tensor], torch.Tensor, StepPoint], Sequence[torch.Tensor]]
 # Maps re-noised float64 latents to the states the loop keeps (the conditioning blend); None = as they are.
 Project = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 
@@ -100,27 +105,31 @@ class Res2s:
             sigmas = torch.cat([sigmas[:-1], tail])
         sigmas_cpu = sigmas.double().cpu()
         hs = [-math.log(float(sigmas_cpu[i + 1] / sigmas_cpu[i])) for i in range(steps)]
+        host = sigmas_cpu.tolist()
         latents = list(latents)
         for index in range(steps):
-            latents = self.step(latents, sigmas, index, hs[index], denoise, project)
+            latents = self.step(latents, sigmas, host, index, hs[index], denoise, project)
             if on_step is not None:
                 on_step(index + 1, steps)
         if sigmas[-1] == 0:
-            latents = [x.to(self.model_dtype) for x in denoise(latents, sigmas[steps])]
+            final = StepPoint(steps - 1, host[steps], substep=2)
+            latents = [x.to(self.model_dtype) for x in denoise(latents, sigmas[steps], final)]
         return latents
 
     def step(
         self,
         latents: list[torch.Tensor],
         sigmas: torch.Tensor,
+        host: list[float],
         index: int,
         h: float,
         denoise: Denoise,
         project: Project | None = None,
     ) -> list[torch.Tensor]:
+        """One step; `host` is the schedule as host floats (it names the calls, the math reads `sigmas`)."""
         sigma, sigma_next = sigmas[index].double(), sigmas[index + 1].double()
         anchors = [x.double() for x in latents]
-        first = denoise(latents, sigmas[index])
+        first = denoise(latents, sigmas[index], StepPoint(index, host[index]))
         a21, b1, b2 = res2s_coefficients(h)
         sub_sigma = torch.sqrt(sigma * sigma_next)
         eps_1 = [d.double() - x for d, x in zip(first, anchors)]
@@ -136,7 +145,9 @@ class Res2s:
             for _ in range(BONG_ITERATIONS):
                 anchors = [m - h * a21 * e for m, e in zip(mids, eps_1)]
                 eps_1 = [d.double() - x for d, x in zip(first, anchors)]
-        second = denoise([m.to(self.model_dtype) for m in mids], sub_sigma)  # float64, as the official loop
+        midpoint = StepPoint(index, math.sqrt(host[index] * host[index + 1]), substep=1)
+        # sub_sigma is float64, as in the official loop
+        second = denoise([m.to(self.model_dtype) for m in mids], sub_sigma, midpoint)
         eps_2 = [d.double() - x for d, x in zip(second, anchors)]
         nexts = [x + h * (b1 * e1 + b2 * e2) for x, e1, e2 in zip(anchors, eps_1, eps_2)]
         nexts = [

@@ -20,6 +20,7 @@ Rope = tuple[torch.Tensor, torch.Tensor]
 
 # Perturbation modes for spatio-temporal guidance (STG) on a self-attention.
 PERTURB_ALL = "all"
+Perturb = torch.Tensor | str  # PERTURB_ALL, or a per-sample blend weight (see LTX2Attention.forward)
 
 
 class LTX2Attention(nn.Module):
@@ -70,7 +71,7 @@ class LTX2Attention(nn.Module):
         mask: torch.Tensor | None = None,
         q_rope: Rope | None = None,
         k_rope: Rope | None = None,
-        perturb: torch.Tensor | str | None = None,
+        perturb: Perturb | None = None,
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """x: [B, S, query_dim]; context: [B, L, context_dim] (None = self-attention).

@@ -7,6 +7,7 @@ LTX2VideoTransformerBlock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +16,10 @@ from torch import nn
 from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import RMSNorm, modulate
-from ditto.models.ltx2.attention import LTX2Attention, Rope
-from ditto.models.ltx2.text_kv import BlockKV
+from ditto.models.ltx2.attention import LTX2Attention, Perturb, Rope
+
+# One block's text keys and values: video k, v, audio k, v.
+BlockKV = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -41,6 +44,15 @@ class LTX2BlockInputs:
     audio_ca_rope: Rope
     video_self_mask: torch.Tensor | None = None
     cross_modal: bool = True  # False = isolate_modalities (no audio<->video attention)
+
+
+@dataclass(frozen=True)
+class LTX2PassInputs:
+    """What `LTX2Transformer.run_blocks` binds into the block calls of one forward besides the streams."""
+
+    blocks: LTX2BlockInputs  # shared by every block
+    perturbs: Sequence[Perturb | None]  # per block: its STG perturbation, or None
+    prompts: tuple[torch.Tensor, torch.Tensor]  # the text tensors as given (the text K/V cache's key)
 
 
 class LTX2Block(nn.Module):
@@ -124,7 +136,7 @@ class LTX2Block(nn.Module):
         video: torch.Tensor,
         audio: torch.Tensor,
         inputs: LTX2BlockInputs,
-        perturb: torch.Tensor | str | None = None,
+        perturb: Perturb | None = None,
         text_kv: BlockKV | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn.

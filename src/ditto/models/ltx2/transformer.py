@@ -2,12 +2,14 @@
 
 Constructor keys, state_dict keys and forward keywords equal diffusers'
 LTX2VideoTransformer3DModel, so a diffusers checkpoint loads with strict=True and the pipelines call
-it the same way. The forward is embed -> one block loop (`_run_blocks`) -> head, with no host syncs.
+it the same way. The forward is embed -> `run_blocks` (the block-loop contract, ditto.runtime) -> head, with
+no host syncs. A sampling loop passes `ctx` (the pass's kinds, step and the loop's state); without it the
+forward is diffusers' plain call (the parity tests make it).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,12 +19,14 @@ from ditto.acceleration.compile import compile_blocks
 from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
-from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention
-from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs
-from ditto.models.ltx2.config import capture
+from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention, Perturb
+from ditto.models.ltx2.blocks import BlockKV, LTX2Block, LTX2BlockInputs, LTX2PassInputs
+from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
-from ditto.models.ltx2.text_kv import BlockKV, TextKVCache
+from ditto.models.ltx2.text_kv import cached_text_kv
+from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams, run_block_loop
+from ditto.runtime.passes import PassContext
 
 # diffusers turns 0/1 text masks into this additive bias (not -inf: a fully masked row stays finite).
 _MASK_BIAS = -10000.0
@@ -87,12 +91,7 @@ class LTX2Transformer(nn.Module):
     ) -> None:
         super().__init__()
         self.config = capture(locals())
-        if activation_fn != "gelu-approximate":
-            raise InvalidParameter(
-                "activation_fn", activation_fn, "is not supported", "use 'gelu-approximate'"
-            )
-        if qk_norm != "rms_norm_across_heads":
-            raise InvalidParameter("qk_norm", qk_norm, "is not supported", "use 'rms_norm_across_heads'")
+        check_supported(self.config)
         dim = num_attention_heads * attention_head_dim
         audio_dim = audio_num_attention_heads * audio_attention_head_dim
         self.inner_dim, self.audio_inner_dim = dim, audio_dim
@@ -115,7 +114,6 @@ class LTX2Transformer(nn.Module):
         self._build_conditioning(dim, audio_dim)
         self._build_ropes(dim, audio_dim)
         self.transformer_blocks = nn.ModuleList([self._make_block(dim, audio_dim) for _ in range(num_layers)])
-        self.text_kv_cache = TextKVCache()  # on only inside text_kv_scope() (a denoising loop)
         self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
         self.proj_out = nn.Linear(dim, out_channels or in_channels)
         self.audio_norm_out = nn.LayerNorm(audio_dim, eps=1e-6, elementwise_affine=False)
@@ -211,11 +209,14 @@ class LTX2Transformer(nn.Module):
         video_self_attention_mask: torch.Tensor | None = None,
         video_keyframes_mask: torch.Tensor | None = None,
         return_dict: bool = False,
+        *,
+        ctx: PassContext | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Velocity-style outputs (video [B, Tv, out], audio [B, Ta, audio_out]) for patchified inputs.
 
         timestep/audio_timestep are sigma * timestep_scale_multiplier, shape [B] or [B, tokens]; sigma
         and audio_sigma ([B]) feed the LTX-2.3 prompt modulation and use_cross_timestep.
+        ctx: the sampling loop's pass (see `run_blocks`); None for a plain call outside any loop.
         attention_kwargs and return_dict are accepted for call compatibility and ignored.
         """
         batch = hidden_states.shape[0]
@@ -253,10 +254,28 @@ class LTX2Transformer(nn.Module):
             marker = (video_keyframes_mask > 0).to(video.dtype)
             video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
 
-        perturbs = self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask)
-        text_kv = self._text_kv(inputs, encoder_hidden_states, audio_encoder_hidden_states)
-        video, audio = self._run_blocks(video, audio, inputs, perturbs, text_kv)
+        pass_inputs = LTX2PassInputs(
+            blocks=inputs,
+            perturbs=self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask),
+            prompts=(encoder_hidden_states, audio_encoder_hidden_states),
+        )
+        video, audio = self.run_blocks((video, audio), pass_inputs, ctx)
         return self._head(video, audio, video_emb, audio_emb)
+
+    def run_blocks(self, streams: Streams, inputs: LTX2PassInputs, ctx: PassContext | None) -> Streams:
+        """The block loop (ditto.runtime's contract): streams (video, audio) through every block.
+
+        Each block's call binds this forward's shared inputs, the block's STG perturbation and its text
+        keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor and loop, never
+        without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
+        offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes.
+        """
+        text_kv = self._text_kv(inputs, ctx) or [None] * len(self.transformer_blocks)
+        calls = [
+            BlockCall(block, partial(_run_block, block, inputs.blocks, perturb, kv))
+            for block, perturb, kv in zip(self.transformer_blocks, inputs.perturbs, text_kv, strict=True)
+        ]
+        return run_block_loop(BlockPlan(calls), streams, ctx)
 
     def fuse_projections(self) -> LTX2Transformer:
         """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.
@@ -274,49 +293,31 @@ class LTX2Transformer(nn.Module):
         compile_blocks(self.transformer_blocks, mode=mode)
         return self
 
-    def _run_blocks(
-        self,
-        video: torch.Tensor,
-        audio: torch.Tensor,
-        inputs: LTX2BlockInputs,
-        perturbs: list[torch.Tensor | str | None],
-        text_kv: list[BlockKV] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The one block loop: step caching, offload and parallelism wrap this method."""
-        for block, perturb, kv in zip(self.transformer_blocks, perturbs, text_kv or [None] * len(perturbs)):
-            video, audio = block(video, audio, inputs, perturb, kv)
-        return video, audio
-
-    def text_kv_scope(self) -> AbstractContextManager[None]:
-        """Within it, the text keys/values are computed once per prompt tensor (models/ltx2/text_kv.py)."""
-        return self.text_kv_cache.scope()
-
-    def _text_kv(
-        self, inputs: LTX2BlockInputs, video_text: torch.Tensor, audio_text: torch.Tensor
-    ) -> list[BlockKV] | None:
-        if self.config.cross_attn_mod or self.config.audio_cross_attn_mod:
-            return None  # LTX-2.3: the text is modulated per step, its K/V change with the timestep
-        return self.text_kv_cache.get(
-            (video_text, audio_text),
+    def _text_kv(self, inputs: LTX2PassInputs, ctx: PassContext | None) -> list[BlockKV] | None:
+        if ctx is None or self.config.cross_attn_mod or self.config.audio_cross_attn_mod:
+            return None  # no loop to keep them in; LTX-2.3: the text is modulated per step
+        context = inputs.blocks
+        return cached_text_kv(
+            ctx.loop,
+            inputs.prompts,
             lambda: [
-                block.text_kv(inputs.video_context, inputs.audio_context) for block in self.transformer_blocks
+                block.text_kv(context.video_context, context.audio_context)
+                for block in self.transformer_blocks
             ],
         )
 
-    def _stg_plan(
-        self, blocks: list[int] | None, mask: torch.Tensor | None
-    ) -> list[torch.Tensor | str | None]:
+    def _stg_plan(self, blocks: list[int] | None, mask: torch.Tensor | None) -> list[Perturb | None]:
         """Per block: None (plain self-attention) or the STG perturbation for that block.
 
         Without a perturbation_mask every sample is perturbed: attention is skipped, the values pass
         through (what the reference computes, decided here without reading tensor values). A mask
         (0 = perturb, 1 = keep) blends per sample.
         """
-        plan: list[torch.Tensor | str | None] = [None] * len(self.transformer_blocks)
+        plan: list[Perturb | None] = [None] * len(self.transformer_blocks)
         if not blocks or not self.stg_enabled:
             return plan
         if mask is None:
-            perturb: torch.Tensor | str = PERTURB_ALL
+            perturb: Perturb = PERTURB_ALL
         else:
             perturb = mask[:, None, None] if mask.ndim == 1 else mask
         for index in blocks:
@@ -373,6 +374,13 @@ class LTX2Transformer(nn.Module):
         shift, scale = (self.audio_scale_shift_table + audio_emb.unsqueeze(2)).unbind(dim=2)
         audio_out = self.audio_proj_out(modulate(self.audio_norm_out(audio), shift, scale))
         return video_out, audio_out
+
+
+def _run_block(
+    block: LTX2Block, inputs: LTX2BlockInputs, perturb: Perturb | None, kv: BlockKV | None, streams: Streams
+) -> Streams:
+    video, audio = streams
+    return block(video, audio, inputs, perturb, kv)
 
 
 def _text_bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ditto.errors import InvalidParameter
-from ditto.pipelines.ltx2_images import check_image_crf
+from ditto.pipelines.ltx2.conditioning.image_input import check_image_crf
 from ditto.request import check_at_least, check_frames, check_multiple, check_prompt, reject_unknown
+from ditto.sampling.guidance import GuiderParams
 
+# Every guidance term off: the distilled pipeline's stage 1, every stage 2, and tests that compare unguided.
+NO_GUIDANCE = dict(
+    guidance_scale=1.0,
+    stg_scale=0.0,
+    modality_scale=1.0,
+    guidance_rescale=0.0,
+    audio_guidance_scale=1.0,
+    audio_stg_scale=0.0,
+    audio_modality_scale=1.0,
+    audio_guidance_rescale=0.0,
+)
 # The official negative prompt (ltx_pipelines/utils/constants.py DEFAULT_NEGATIVE_PROMPT, ltx-pipelines 1.0.0).
 OFFICIAL_NEGATIVE_PROMPT = (
     "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
@@ -79,22 +91,20 @@ class LTX2Params:
     audio_latents: torch.Tensor | None = None
     max_sequence_length: int = 1024  # the official tokenizer always pads to 1024 tokens
     output_type: str = "np"
-    sampler: str = (
-        "euler"  # "euler" (official one-stage) or "res2s" (official second-order, sampling/res2s.py)
-    )
-    pipeline: str | None = (
-        None  # "one-stage" | "two-stage" | "distilled" (ltx2_two_stage.py); None: the model's default
-    )
-    # Image-to-video / keyframes (ltx2_images.py): one image (frame 0) or a list of conditionings.
+    # "euler" (official one-stage) or "res2s" (official second-order, sampling/res2s.py).
+    sampler: str = "euler"
+    # A recipe of recipes/: "one-stage" | "two-stage" | "distilled"; None: the checkpoint's default.
+    pipeline: str | None = None
+    # Image-to-video / keyframes (conditioning/): one image (frame 0) or a list of conditionings.
     image: Any = None
     image_crf: int | None = None  # None: the official 33; 0 skips the H.264 re-compression
     # "official" (default) or "diffusers": how a kept image token's x0 is formed (docs/parity.md).
     image_conditioning: str = "official"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> LTX2Params:
-        reject_unknown(cls, {k: v for k, v in kwargs.items() if k != "extra"}, "LTX-2")
+        """The request's keywords; one the family does not take is an InvalidParameter naming it."""
+        reject_unknown(cls, kwargs, "LTX-2")
         return cls(**kwargs)
 
     def resolved(self, version: str, num_layers: int, pipeline: str = "one-stage") -> LTX2Params:
@@ -162,6 +172,17 @@ class LTX2Params:
     @property
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    def guiders(self) -> tuple[GuiderParams, GuiderParams]:
+        """The official multimodal guider's parameters: (video, audio)."""
+        video = GuiderParams(self.guidance_scale, self.stg_scale, self.modality_scale, self.guidance_rescale)
+        audio = GuiderParams(
+            self.audio_guidance_scale,
+            self.audio_stg_scale,
+            self.audio_modality_scale,
+            self.audio_guidance_rescale,
+        )
+        return video, audio
 
     @property
     def negative_prompts(self) -> list[str]:

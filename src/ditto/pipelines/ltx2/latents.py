@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from ditto.errors import InvalidParameter
+from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.params import LTX2Params
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,24 @@ class LatentShape:
     @property
     def audio_token_channels(self) -> int:
         return self.audio_channels * self.audio_mel_bins
+
+
+def latent_shape(components: LTX2Components, params: LTX2Params) -> LatentShape:
+    """The latent grid of a request's video and audio."""
+    vae, audio_vae = components.vae, components.audio_vae
+    # Audio latents per second: sample_rate / hop / temporal compression (25 for every LTX-2 checkpoint).
+    per_second = (
+        audio_vae.config.sample_rate / audio_vae.config.mel_hop_length / audio_vae.temporal_compression_ratio
+    )
+    return LatentShape(
+        frames=(params.num_frames - 1) // vae.temporal_compression_ratio + 1,
+        height=params.height // vae.spatial_compression_ratio,
+        width=params.width // vae.spatial_compression_ratio,
+        channels=vae.config.latent_channels,
+        audio_frames=round(params.num_frames / params.frame_rate * per_second),
+        audio_channels=audio_vae.config.latent_channels,
+        audio_mel_bins=audio_vae.config.mel_bins // audio_vae.mel_compression_ratio,
+    )
 
 
 def pack_video(latents: torch.Tensor) -> torch.Tensor:

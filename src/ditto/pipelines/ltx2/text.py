@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ditto.pipelines.ltx2_components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Components
 
 
 @dataclass

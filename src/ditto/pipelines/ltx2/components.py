@@ -1,4 +1,5 @@
-"""Loading an LTX-2 / LTX-2.3 diffusers-format checkpoint: which parts are native, which are reference classes."""
+"""Loading an LTX-2 / LTX-2.3 diffusers-format checkpoint: which parts are native, which are reference classes,
+and the two-stage parts (the x2 latent upsampler, the distilled LoRA file) where the folder has them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ditto.errors import CheckpointError
 from ditto.loading.folder import read_config, read_json, read_model_index
 from ditto.loading.modules import build_native
 
+UPSAMPLER_DIR = "latent_upsampler"
+DISTILLED_LORA_DIR = "distilled_lora"
 REQUIRED = (
     "transformer",
     "connectors",
@@ -37,7 +40,7 @@ class LTX2Components:
     version: str  # "2.0" or "2.3": selects the official defaults
     dtype: torch.dtype
     device: torch.device
-    # Two-stage / distilled pipelines (ltx2_two_stage.py): the x2 latent upsampler and the distilled LoRA file.
+    # Two-stage / distilled recipes (recipes/): the x2 latent upsampler and the distilled LoRA file.
     latent_upsampler: torch.nn.Module | None = None
     distilled_lora: Path | None = None
 
@@ -60,8 +63,16 @@ def check_folder(folder: Path) -> None:
         raise CheckpointError(f"{folder} is an incomplete LTX-2 checkpoint: missing components {missing}")
 
 
-def load_components(folder: Path, device: torch.device, dtype: torch.dtype) -> LTX2Components:
-    """Native transformer and connectors (meta-device init, strict keys); reference VAEs, vocoder, Gemma."""
+def load_components(
+    folder: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    upsampler: str | Path | None = None,
+    distilled_lora: str | Path | None = None,
+) -> LTX2Components:
+    """Native transformer and connectors (meta-device init, strict keys); reference VAEs, vocoder, Gemma;
+    the stage-two parts: given paths first, else the folder's `latent_upsampler/` and
+    `distilled_lora/*.safetensors`."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video
     from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
 
@@ -96,7 +107,35 @@ def load_components(folder: Path, device: torch.device, dtype: torch.dtype) -> L
         version=detect_version(transformer_config),
         dtype=dtype,
         device=device,
+        latent_upsampler=_load_upsampler(folder, upsampler, device, dtype),
+        distilled_lora=_find_distilled_lora(folder, distilled_lora),
     )
+
+
+def _load_upsampler(
+    folder: Path, given: str | Path | None, device: torch.device, dtype: torch.dtype
+) -> torch.nn.Module | None:
+    """diffusers' latent upsampler from `given` or the checkpoint's folder; None where there is none."""
+    upsampler_dir = Path(given) if given else folder / UPSAMPLER_DIR
+    if upsampler_dir.is_dir():
+        from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+        model = LTX2LatentUpsamplerModel.from_pretrained(str(upsampler_dir), torch_dtype=dtype)
+        return model.to(device).eval().requires_grad_(False)
+    if given:
+        raise CheckpointError(f"upsampler={given!r} is not a diffusers latent upsampler folder")
+    return None
+
+
+def _find_distilled_lora(folder: Path, given: str | Path | None) -> Path | None:
+    if given:
+        return Path(given)
+    found = sorted((folder / DISTILLED_LORA_DIR).glob("*.safetensors"))
+    if len(found) > 1:
+        raise CheckpointError(
+            f"{folder / DISTILLED_LORA_DIR} holds {len(found)} LoRA files; pass distilled_lora="
+        )
+    return found[0] if found else None
 
 
 def _load_vocoder(folder: Path) -> torch.nn.Module:

@@ -16,8 +16,8 @@ from ditto.errors import CheckpointError, InvalidParameter
 from ditto.loading.ltx_official import check_keys, read_official
 from ditto.loading.modules import load_into
 from ditto.pipelines.base import model_dtype
-from ditto.pipelines.ltx2 import LTX2Pipeline
-from ditto.pipelines.ltx2_components import LTX2Components, detect_version
+from ditto.pipelines.ltx2.components import LTX2Components, detect_version
+from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
 
 
 def _reference_module(cls: type, config: dict[str, Any], state: dict[str, torch.Tensor], name: str):

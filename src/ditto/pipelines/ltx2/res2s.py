@@ -1,5 +1,7 @@
 """LTX-2 denoising with the official res2s sampler: the same guided passes as the Euler loop
-(ltx2_denoise.Denoiser), advanced by sampling/res2s.py instead of Euler steps.
+(denoise.Denoiser), advanced by sampling/res2s.py instead of Euler steps. The sampler tells each call
+where it sits (`StepPoint`: substep 0 at the step's sigma, 1 at the midpoint, 2 the final x0 call), and the
+passes' contexts carry it.
 
 With images, the transformer sees the per-token timesteps sigma * mask and every x0 is blended back to the
 conditioning (Denoiser.guided_x0), as in the Euler loop; on top, the official res2s loop blends each
@@ -7,12 +9,14 @@ re-noised state (after both SDE steps) back to the conditioning, since its SDE n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
-from ditto.pipelines.ltx2_conditioning import VideoConditioning
-from ditto.pipelines.ltx2_denoise import DenoiseInputs, Denoiser, text_kv_scope
+from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
+from ditto.pipelines.ltx2.denoise import DenoiseInputs, Denoiser, OnStep
+from ditto.runtime.block_loop import LoopFeature
+from ditto.sampling.points import StepPoint
 from ditto.sampling.res2s import Project, Res2s
 
 
@@ -20,15 +24,18 @@ def denoise_res2s(
     transformer: torch.nn.Module,
     dtype: torch.dtype,
     inputs: DenoiseInputs,
-    on_step: Callable[[int, int], None],
+    on_step: OnStep,
+    features: Sequence[LoopFeature] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    denoiser = Denoiser(transformer, dtype, inputs)
+    denoiser = Denoiser(transformer, dtype, inputs, features)
 
-    def guided(latents: Sequence[torch.Tensor], sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma)
+    def guided(
+        latents: Sequence[torch.Tensor], sigma: torch.Tensor, at: StepPoint
+    ) -> tuple[torch.Tensor, ...]:
+        return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma, at)
 
     # Latents are stored in the model dtype between steps, as the official loop stores them.
-    with text_kv_scope(transformer), denoiser.graphs:
+    with denoiser.graphs:
         video, audio = Res2s(dtype, inputs.video.device).run(
             [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
         )

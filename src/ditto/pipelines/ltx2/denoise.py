@@ -1,28 +1,43 @@
-"""The LTX-2 denoising loop: transformer passes, the multimodal guider, Euler updates.
+"""The LTX-2 denoising loop: named transformer passes, the multimodal guider, Euler updates.
 
-No host synchronisation happens inside the loop: sigmas live on the device, guidance decisions are made
-from Python floats before the loop, and progress is reported from the host side only.
+Each loop makes one `LoopState` (its text K/V store and its block-loop features, fresh per loop) and gives
+every transformer call a `PassContext`: the batched CFG pair is (UNCOND, COND) in that batch order, the lone
+conditional pass (COND,), the STG pass (PERTURBED,), the modality-isolation pass (ISOLATED,); with the step
+and its sigma as a host float. No host synchronisation happens inside the loop: the sigmas the math uses
+live on the device, their host copy (for the contexts) is made once before the first step, guidance
+decisions are made from Python floats before the loop, and progress is reported from the host side only.
+The host copy of the sigmas comes with the inputs (made before the sigmas went to the device).
+
+CUDA graphs (acceleration/cuda_graph.py): each kind of pass is recorded once per loop and replayed; only the
+latents and the device sigma are copied in. A replay runs no Python: what the recorded pass saw of its
+context is that of the call that first ran it (its kinds and the loop; the step and host sigma of that
+first call), and nothing per step reaches the model as a tensor but the device sigma. So graphs are used
+only when every loop feature says it is `replayable` (makes no per-step decision in Python).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ditto.acceleration.cuda_graph import PassGraphs, cuda_graphs_wanted
-from ditto.pipelines.ltx2_conditioning import VideoConditioning
-from ditto.pipelines.ltx2_latents import LatentShape
-from ditto.pipelines.ltx2_text import PromptEmbeddings, concat_embeddings
+from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
+from ditto.pipelines.ltx2.latents import LatentShape
+from ditto.pipelines.ltx2.text import PromptEmbeddings, concat_embeddings
+from ditto.runtime.block_loop import LoopFeature
+from ditto.runtime.passes import LoopState, PassContext, PassKind
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
 from ditto.sampling.guidance import GuiderParams, guide
+from ditto.sampling.points import StepPoint
 
 # Recording a pass costs about one pass of host time plus the graph's instantiation; replays save the
 # launch gaps. Measured on an H100 (benchmarks/NOTES.md): the 40-step stage 1 gains 0.5 s in FP8, the
 # 3-step stage 2 (GPU-bound, 6,144 tokens) loses 0.24 s. Shorter loops run eagerly.
 MIN_GRAPHED_STEPS = 10
+PAIR = (PassKind.UNCOND, PassKind.COND)  # the CFG pair's batch order: [negative, positive], as diffusers
+OnStep = Callable[[int, int], None]  # (steps done, steps of the loop)
 
 
 @dataclass
@@ -37,8 +52,15 @@ class DenoiseInputs:
     video_guider: GuiderParams
     audio_guider: GuiderParams
     stg_blocks: list[int]
-    # Image / keyframe conditioning (ltx2_conditioning.py); None for text-to-video.
+    # Image / keyframe conditioning (conditioning/); None for text-to-video.
     conditioning: VideoConditioning | None = None
+    # The sigmas as host floats, copied before they went to the device (they name the passes' steps);
+    # None: read from `sigmas` when the loop starts (one device sync, before the first step).
+    host_sigmas: list[float] | None = None
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.sigmas) - 1
 
 
 @dataclass
@@ -59,11 +81,21 @@ class Passes:
 
 
 class Denoiser:
-    def __init__(self, transformer: torch.nn.Module, dtype: torch.dtype, inputs: DenoiseInputs) -> None:
+    """The guided passes of one sampling loop, with the loop's state (`self.loop`) and CUDA graphs."""
+
+    def __init__(
+        self,
+        transformer: torch.nn.Module,
+        dtype: torch.dtype,
+        inputs: DenoiseInputs,
+        features: Sequence[LoopFeature] = (),
+    ) -> None:
         self.transformer = transformer
         self.dtype = dtype
         self.inputs = inputs
         self.passes = Passes.of(inputs.video_guider, inputs.audio_guider)
+        self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
+        self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
         self.conditioning = inputs.conditioning
         if self.conditioning is not None:
@@ -73,22 +105,33 @@ class Denoiser:
                 batch, shape.frames, shape.height, shape.width, device, fps=inputs.frame_rate
             )
         self.audio_coords = transformer.audio_rope.prepare_audio_coords(batch, shape.audio_frames, device)
-        # The CFG pair runs as one batch: [negative, positive], as diffusers batches it.
         self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.uncond else None
-        # compile=True on a GPU: each kind of pass is recorded once as a CUDA graph and replayed
-        # (acceleration/cuda_graph.py); the loop that owns this denoiser opens and closes `graphs`.
-        long_loop = len(inputs.sigmas) - 1 >= MIN_GRAPHED_STEPS
-        self.graphs = PassGraphs(cuda_graphs_wanted(transformer, device) and long_loop)
+        # The loop that owns this denoiser opens and closes `graphs` (see the module docstring).
+        long_loop = inputs.num_steps >= MIN_GRAPHED_STEPS
+        replayable = all(getattr(feature, "replayable", False) for feature in features)
+        self.graphs = PassGraphs(cuda_graphs_wanted(transformer, device) and long_loop and replayable)
+
+    def at(self, step: int) -> StepPoint:
+        """Step `step`'s point of the loop: its index and its sigma on the host."""
+        return StepPoint(step, self.host_sigmas[step])
 
     def run_pass(
-        self, kind: str, video, audio, embeds: PromptEmbeddings, sigma, **perturbation
+        self,
+        kinds: tuple[PassKind, ...],
+        video,
+        audio,
+        embeds: PromptEmbeddings,
+        sigma,
+        at: StepPoint,
+        **perturbation,
     ) -> tuple[torch.Tensor, ...]:
         """One transformer pass; only the latents and sigma change between the steps of a loop."""
-        run = lambda v, a, s: self.forward(v, a, embeds, s, **perturbation)  # noqa: E731
-        return self.graphs.call(kind, run, video, audio, sigma)
+        ctx = PassContext(kinds, at.step, at.sigma, self.loop, at.substep)
+        run = lambda v, a, s: self.forward(v, a, embeds, s, ctx, **perturbation)  # noqa: E731
+        return self.graphs.call(kinds, run, video, audio, sigma)
 
     def forward(
-        self, video, audio, embeds: PromptEmbeddings, sigma, **perturbation
+        self, video, audio, embeds: PromptEmbeddings, sigma, ctx: PassContext, **perturbation
     ) -> tuple[torch.Tensor, ...]:
         repeat = embeds.video.shape[0] // video.shape[0]
         timestep = (sigma * 1000).expand(video.shape[0] * repeat)
@@ -116,13 +159,14 @@ class Denoiser:
             video_coords=self.video_coords.repeat(repeat, 1, 1, 1),
             audio_coords=self.audio_coords.repeat(repeat, 1, 1, 1),
             use_cross_timestep=True,  # the official transformer always modulates cross-attention by the other sigma
+            ctx=ctx,
             **perturbation,
         )
         return out_video.float(), out_audio.float()
 
     def step(self, video: torch.Tensor, audio: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sigma, sigma_next = self.inputs.sigmas[index], self.inputs.sigmas[index + 1]
-        video_x0, audio_x0 = self.guided_x0(video, audio, sigma)
+        video_x0, audio_x0 = self.guided_x0(video, audio, sigma, self.at(index))
         video_velocity = x0_to_velocity(video, video_x0, sigma)
         audio_velocity = x0_to_velocity(audio, audio_x0, sigma)
         return euler_step(video, video_velocity, sigma, sigma_next), euler_step(
@@ -130,34 +174,27 @@ class Denoiser:
         )
 
     def guided_x0(
-        self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor
+        self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
     ) -> tuple[torch.Tensor, ...]:
-        """Every needed pass, converted to x0 (denoised), combined by the guider per modality."""
+        """Every needed pass at `at`, converted to x0 (denoised), combined by the guider per modality."""
         passes, positive = self.passes, self.inputs.positive
         video_sigma = self.video_x0_sigma(sigma)
         to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
+        run = lambda kinds, embeds, **perturbation: self.run_pass(  # noqa: E731
+            kinds, video, audio, embeds, sigma, at, **perturbation
+        )
         uncond = perturbed = isolated = (None, None)
         if passes.uncond:
-            pair_video, pair_audio = self.run_pass("pair", video, audio, self.pair, sigma)
+            pair_video, pair_audio = run(PAIR, self.pair)
             uncond = to_x0((pair_video.chunk(2)[0], pair_audio.chunk(2)[0]))
             cond = to_x0((pair_video.chunk(2)[1], pair_audio.chunk(2)[1]))
         else:
-            cond = to_x0(self.run_pass("cond", video, audio, positive, sigma))
+            cond = to_x0(run((PassKind.COND,), positive))
         if passes.perturbed:
-            perturbed = to_x0(
-                self.run_pass(
-                    "perturbed",
-                    video,
-                    audio,
-                    positive,
-                    sigma,
-                    spatio_temporal_guidance_blocks=self.inputs.stg_blocks,
-                )
-            )
+            stg = dict(spatio_temporal_guidance_blocks=self.inputs.stg_blocks)
+            perturbed = to_x0(run((PassKind.PERTURBED,), positive, **stg))
         if passes.isolated:
-            isolated = to_x0(
-                self.run_pass("isolated", video, audio, positive, sigma, isolate_modalities=True)
-            )
+            isolated = to_x0(run((PassKind.ISOLATED,), positive, isolate_modalities=True))
         video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
         audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
         if self.conditioning is not None:
@@ -172,26 +209,20 @@ class Denoiser:
         return self.conditioning.mask * sigma
 
 
-def text_kv_scope(transformer: torch.nn.Module) -> AbstractContextManager[None]:
-    """One sampling loop at fixed weights: the text keys/values are computed once (ditto's transformer;
-    a reference model passed in by a test has no cache)."""
-    scope = getattr(transformer, "text_kv_scope", None)
-    return scope() if scope is not None else nullcontext()
-
-
 def denoise(
     transformer: torch.nn.Module,
     dtype: torch.dtype,
     inputs: DenoiseInputs,
-    on_step: Callable[[int, int], None],
+    on_step: OnStep,
+    features: Sequence[LoopFeature] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    denoiser = Denoiser(transformer, dtype, inputs)
+    """The Euler loop over `inputs.sigmas`; `features` wrap its block loop (fresh ones per loop)."""
+    denoiser = Denoiser(transformer, dtype, inputs, features)
     video, audio = inputs.video, inputs.audio
-    steps = len(inputs.sigmas) - 1
-    with text_kv_scope(transformer), denoiser.graphs:
-        for index in range(steps):
+    with denoiser.graphs:
+        for index in range(inputs.num_steps):
             video, audio = denoiser.step(video, audio, index)
-            on_step(index + 1, steps)
+            on_step(index + 1, inputs.num_steps)
     if inputs.conditioning is not None:
         video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video, audio

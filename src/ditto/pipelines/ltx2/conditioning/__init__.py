@@ -1,0 +1,2 @@
+"""LTX-2 conditioning: the item interface and its state (item.py), image and keyframe items (image.py), and
+what `image=` may be with the official pixel preparation (image_input.py)."""

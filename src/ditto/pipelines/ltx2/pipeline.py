@@ -1,0 +1,107 @@
+"""LTX-2 / LTX-2.3 text/image-to-video with sound: load a checkpoint, validate a request, run its recipe.
+
+The work is done by the recipes (recipes/: one-stage, two-stage, distilled), each a short composition of
+the public steps (steps.py); this class owns what lives as long as the pipeline: the components, the
+LoRAs, and the block-loop features every sampling loop runs with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ditto.engine_options import EngineOptions
+from ditto.errors import InvalidParameter
+from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
+from ditto.loading.lora_ltx2 import ltx2_lora_key
+from ditto.loading.lora_side import LoraSide
+from ditto.pipelines.base import ProgressCallback, model_dtype
+from ditto.pipelines.ltx2.components import LTX2Components, load_components
+from ditto.pipelines.ltx2.conditioning.image import with_image_conditions
+from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
+from ditto.pipelines.ltx2.lora import DistilledLora
+from ditto.pipelines.ltx2.params import LTX2Params
+from ditto.pipelines.ltx2.recipes import RECIPES
+from ditto.pipelines.ltx2.steps import FeatureFactory, Toolkit
+from ditto.result import Result
+
+
+class LTX2Pipeline:
+    family: ClassVar[str] = "ltx2"
+    compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
+    compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
+    output_kind: ClassVar[str] = "video"
+    load_options: ClassVar[frozenset[str]] = frozenset(
+        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode"}
+    )
+
+    def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:
+        self.components = components
+        modules = {"transformer": components.transformer, "connectors": components.connectors}
+        # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
+        keep = None if components.device.type == "cpu" else torch.device("cpu")
+        self.loras = LoraStack(modules, keep)
+        self.lora_side = LoraSide(modules)
+        self.distilled = DistilledLora(
+            components.distilled_lora, self.loras, self.lora_side, distilled_lora_mode
+        )
+        # Block-loop features (step cache, offload, sequence parallelism): each sampling loop of each request
+        # calls every factory once and runs with what it returns (runtime.LoopFeature).
+        self.loop_features: list[FeatureFactory] = []
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
+    ) -> LTX2Pipeline:
+        options = options or EngineOptions()
+        dtype = model_dtype(dtype, device)
+        components = load_components(Path(path), device, dtype, options.upsampler, options.distilled_lora)
+        pipeline = cls(components, options.distilled_lora_mode or "side")
+        for spec in options.loras:
+            pipeline.load_lora(*parse_lora_spec(spec))
+        return pipeline
+
+    def load_lora(self, path: str | Path, scale: float = 1.0) -> None:
+        """Fuse a LoRA file (diffusers/PEFT or official LTX layout) into the transformer/connectors in place."""
+        self.loras.fuse(read_lora(path, ltx2_lora_key), scale)
+
+    def unload_lora(self) -> None:
+        """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
+        self.loras.unfuse_all()
+
+    @property
+    def version(self) -> str:
+        return self.components.version
+
+    @property
+    def distilled_lora_mode(self) -> str:
+        """How stage 2 applies the distilled LoRA: "side" (beside the weights) or "fuse" (lora.py)."""
+        return self.distilled.mode
+
+    @distilled_lora_mode.setter
+    def distilled_lora_mode(self, mode: str) -> None:
+        self.distilled.set_mode(mode)
+
+    def default_recipe(self) -> str:
+        """The official recommendation (two-stage) where the checkpoint has what it needs; one-stage otherwise."""
+        components = self.components
+        ready = components.latent_upsampler is not None and components.distilled_lora is not None
+        return "two-stage" if ready else "one-stage"
+
+    def validate(self, **kwargs: Any) -> LTX2Params:
+        raw = LTX2Params.from_kwargs(kwargs)
+        params = raw.resolved(self.version, self.components.num_layers, self.default_recipe())
+        if params.pipeline not in RECIPES:
+            raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(RECIPES)}")
+        RECIPES[params.pipeline].check(raw, params, self.components)
+        return with_image_conditions(params)
+
+    def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        params = self.validate(**kwargs)
+        kit = Toolkit(self.components, self.distilled, tuple(self.loop_features))
+        return RECIPES[params.pipeline].run(kit, params, progress)
+
+    def latent_shape(self, params: LTX2Params) -> LatentShape:
+        return latent_shape(self.components, params)

@@ -1,0 +1,40 @@
+"""The distilled pipeline, as ltx-pipelines 1.0.0 runs it (distilled.py): the two stages of two_stage.py with
+the 8 fixed distilled sigmas in stage 1 and no guidance anywhere, on the distilled weights in both stages
+(the distilled LoRA applied, when the checkpoint is not itself distilled)."""
+
+from __future__ import annotations
+
+import torch
+
+from ditto.errors import InvalidParameter
+from ditto.pipelines.base import ProgressCallback
+from ditto.pipelines.ltx2 import steps
+from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.params import NO_GUIDANCE, LTX2Params
+from ditto.pipelines.ltx2.recipes import two_stage
+from ditto.pipelines.ltx2.recipes.base import Recipe, check_upsampled
+from ditto.result import Result
+
+# ltx_pipelines/utils/constants.py (1.0.0): DISTILLED_SIGMA_VALUES.
+DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0]
+
+
+def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
+    check_upsampled(params, components)
+    for name in ("num_inference_steps", "sigmas"):
+        if getattr(raw, name) is not None:
+            raise InvalidParameter(
+                name, getattr(raw, name), "is fixed by the distilled pipeline (8 + 3 sigmas)"
+            )
+
+
+def stage_one_params(params: LTX2Params, generator: torch.Generator | None) -> LTX2Params:
+    return steps.half_size(params, generator, sigmas=DISTILLED_SIGMAS, **NO_GUIDANCE)
+
+
+def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
+    first = stage_one_params(params, steps.request_generator(kit.components, params))
+    return two_stage.run_stages(kit, params, first, progress, distilled_stage_one=True)
+
+
+RECIPE = Recipe("distilled", run, check)
