@@ -17,7 +17,7 @@ from torch import nn
 from ditto.layers.attention import attention
 from ditto.layers.norm import layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
-from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams
+from ditto.runtime.contract import BlockCall, BlockPlan, Streams
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
 

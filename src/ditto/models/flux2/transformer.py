@@ -28,8 +28,8 @@ from ditto.models.flux2.blocks import (
     SingleStreamBlock,
     block_plan,
 )
-from ditto.runtime.block_loop import Streams, run_block_loop
-from ditto.runtime.passes import PassContext
+from ditto.runtime.block_loop import run_block_loop
+from ditto.runtime.contract import PassContext, Streams
 
 
 class TimestepMLP(nn.Module):

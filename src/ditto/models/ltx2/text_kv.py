@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 
 from ditto.models.ltx2.blocks import BlockKV
-from ditto.runtime.passes import LoopState
+from ditto.runtime.contract import LoopState
 
 _KEY = "ltx2.text_kv"
 

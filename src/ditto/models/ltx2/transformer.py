@@ -25,8 +25,8 @@ from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
 from ditto.models.ltx2.text_kv import cached_text_kv
-from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams, run_block_loop
-from ditto.runtime.passes import PassContext
+from ditto.runtime.block_loop import run_block_loop
+from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, Streams
 
 # diffusers turns 0/1 text masks into this additive bias (not -inf: a fully masked row stays finite).
 _MASK_BIAS = -10000.0

@@ -19,7 +19,7 @@ from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
 from ditto.models.qwen_image.rope import Rope
-from ditto.runtime.block_loop import BlockCall, BlockPlan, Streams
+from ditto.runtime.contract import BlockCall, BlockPlan, Streams
 
 
 def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:

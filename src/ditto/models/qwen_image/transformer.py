@@ -21,8 +21,8 @@ from ditto.layers.embeddings import TimestepMLP
 from ditto.layers.norm import StepwiseRMSNorm, layer_norm_no_affine
 from ditto.models.qwen_image.blocks import QwenImageBlock, QwenImageBlockInputs, block_plan
 from ditto.models.qwen_image.rope import ImageShape, Rope, qwen_rope
-from ditto.runtime.block_loop import Streams, run_block_loop
-from ditto.runtime.passes import PassContext
+from ditto.runtime.block_loop import run_block_loop
+from ditto.runtime.contract import PassContext, Streams
 
 ROPE_THETA = 10000
 

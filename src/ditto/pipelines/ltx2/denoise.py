@@ -26,8 +26,7 @@ from ditto.acceleration.cuda_graph import PassGraphs, cuda_graphs_wanted
 from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
 from ditto.pipelines.ltx2.latents import LatentShape
 from ditto.pipelines.ltx2.text import PromptEmbeddings, concat_embeddings
-from ditto.runtime.block_loop import LoopFeature
-from ditto.runtime.passes import LoopState, PassContext, PassKind
+from ditto.runtime.contract import LoopFeature, LoopState, PassContext, PassKind
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
 from ditto.sampling.guidance import GuiderParams, guide
 from ditto.sampling.points import StepPoint

@@ -15,7 +15,7 @@ import torch
 
 from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
 from ditto.pipelines.ltx2.denoise import DenoiseInputs, Denoiser, OnStep
-from ditto.runtime.block_loop import LoopFeature
+from ditto.runtime.contract import LoopFeature
 from ditto.sampling.points import StepPoint
 from ditto.sampling.res2s import Project, Res2s
 

@@ -40,7 +40,7 @@ from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.pipelines.ltx2.text import PromptEmbeddings, encode_prompt_sets, repeat_embeddings
 from ditto.result import Result
-from ditto.runtime.block_loop import LoopFeature
+from ditto.runtime.contract import LoopFeature
 from ditto.runtime.progress import Progress
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas

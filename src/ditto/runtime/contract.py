@@ -1,21 +1,29 @@
-"""What one transformer call is, and whose state it reads: the typed channel from a sampling loop down to
-a model's block loop.
+"""The contract between a sampling loop and a transformer's block loop: what one transformer call is, whose
+state it reads, and the plan of blocks a loop feature sees.
 
 A sampling loop (one stage of one request) makes one `LoopState` and, for each transformer call, one
 `PassContext` naming the guidance passes that call computes. Everything per request lives here, never on
 a model or in a global: the LTX-2 text K/V store, and the loop features (step cache, offload, sequence
 parallelism) with their own state. Two requests, or two stages of one request, never share a `LoopState`.
+
+A model's `run_blocks(streams, inputs, ctx)` turns its blocks into a `BlockPlan` (one `BlockCall` per block,
+plus the transitions between kinds of block) and hands it to `block_loop.run_block_loop`. Streams are the
+hidden-state tensors the blocks carry: (video, audio) for LTX-2, (image, text) for Qwen-Image and FLUX.2's
+double-stream blocks, then (joined,) for FLUX.2's single-stream blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ditto.runtime.block_loop import LoopFeature
+import torch
+from torch import nn
+
+Streams = tuple[torch.Tensor, ...]
+RunBlocks = Callable[["BlockPlan", Streams, "PassContext | None"], Streams]
 
 
 class PassKind(str, Enum):
@@ -84,3 +92,60 @@ class PassContext:
             )
         size = batch // len(self.kinds)
         return [(kind, slice(i * size, (i + 1) * size)) for i, kind in enumerate(self.kinds)]
+
+
+@dataclass(frozen=True)
+class BlockCall:
+    """One block of the plan: its module (what offload moves, what a profile names) and how to call it on the
+    streams, with this forward's inputs already bound."""
+
+    module: nn.Module
+    run: Callable[[Streams], Streams]
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """The blocks of one forward, in order, and the stream transitions between them.
+
+    transitions[i] is applied to the streams just before block i runs (FLUX.2: join text and image before
+    the first single-stream block); it moves no weights and computes nothing a cache would skip.
+    """
+
+    calls: Sequence[BlockCall]
+    transitions: Mapping[int, Callable[[Streams], Streams]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def run(self, streams: Streams, start: int = 0, stop: int | None = None) -> Streams:
+        """Run blocks [start, stop) with the transitions on the way."""
+        stop = len(self.calls) if stop is None else stop
+        for index in range(start, stop):
+            streams = self.enter(index, streams)
+            streams = self.calls[index].run(streams)
+        return streams
+
+    def enter(self, index: int, streams: Streams) -> Streams:
+        """The streams as block `index` takes them (its transition, if any, applied)."""
+        transition = self.transitions.get(index)
+        return streams if transition is None else transition(streams)
+
+    def convert(self, streams: Streams, start: int, stop: int) -> Streams:
+        """The transitions of blocks [start, stop) alone, no block run: streams as they would enter block
+        `start` -> the form in which block stop-1 leaves them. A cache that skips [start, stop) adds its
+        residual to this."""
+        for index in range(start, stop):
+            streams = self.enter(index, streams)
+        return streams
+
+
+class LoopFeature(Protocol):
+    """Something that wraps the block loop for one sampling loop of one request.
+
+    `run_blocks` runs `plan` on `streams` for the pass `ctx`, calling `inner` (the rest of the chain:
+    features inside this one, then the plain loop) for whatever it does not handle itself.
+    """
+
+    def run_blocks(
+        self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks
+    ) -> Streams: ...
