@@ -27,7 +27,7 @@ def test_np_output_shapes_ranges_and_timings(engine) -> None:
     assert 0.0 <= result.frames.min() and result.frames.max() <= 1.0
     assert result.audio.dtype == np.float32 and result.audio.shape[0] == 2
     assert result.sample_rate == 24000 and result.frame_rate == 24.0
-    assert list(result.timings) == ["text encoding", "denoising", "decoding"]
+    assert list(result.timings) == ["encode_text", "denoise", "decode"]
 
 
 def test_same_seed_same_video_other_seed_other_video(engine) -> None:
@@ -67,7 +67,7 @@ def test_progress_reports_every_step_and_can_cancel(engine) -> None:
         output_type="latent",
         progress=lambda event: seen.append((event.stage, event.step, event.total)),
     )
-    assert seen == [("denoising", 1, 2), ("denoising", 2, 2)]
+    assert seen == [("denoise", 1, 2), ("denoise", 2, 2)]
 
     def cancel(event) -> None:
         raise JobCancelled("stop")

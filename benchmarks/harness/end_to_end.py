@@ -256,8 +256,8 @@ def _ltx2_tokens(pipe: Any, request: dict[str, Any]) -> dict[str, int]:
     full = pipe.latent_shape(pipe.validate(**request))
     half = dict(request, height=request["height"] // 2, width=request["width"] // 2, pipeline="one-stage")
     return {
-        "stage 1": pipe.latent_shape(pipe.validate(**half)).video_tokens,
-        "stage 2": full.video_tokens,
+        "denoise_stage_1": pipe.latent_shape(pipe.validate(**half)).video_tokens,
+        "denoise_stage_2": full.video_tokens,
         "audio": full.audio_frames,
     }
 
@@ -282,7 +282,7 @@ def _ltx2_variant(pipe: Any, settings: Settings, section: dict[str, Any], name: 
     result["cuda_graph_recording_s"] = cuda_graph.STATS.seconds - recorded.seconds
     stages = dict(out.timings)
     result.update(warmup_2_steps_s=warm_s, stage_timer_s=stages, stage_1_steps=steps)
-    per_step = stages["stage 1"] / steps
+    per_step = stages["denoise_stage_1"] / steps
     result["stage_1_s_per_step"] = per_step
     if steps != 40:  # said plainly in the JSON and the table: the 40-step figure is extrapolated
         result["extrapolated_40_steps_s"] = result["total_ms"] / 1e3 + (40 - steps) * per_step

@@ -132,7 +132,7 @@ def run_generate(args: argparse.Namespace) -> int:
     result = engine.generate(**kwargs)
     start = time.perf_counter()
     paths = result.save(args.output)
-    result.timings["writing"] = time.perf_counter() - start
+    result.timings["write"] = time.perf_counter() - start
     for path in paths:
         print(f"wrote {path}")
     print(result.timing_line())

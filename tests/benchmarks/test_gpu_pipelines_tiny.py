@@ -33,12 +33,12 @@ def test_tiny_pipelines_run_and_write_a_report(tmp_path: Path) -> None:
     # The distilled LoRA beside the weights (the default): attached and detached once, no fusing.
     assert ltx2["calls"]["lora_side_attach"] == ltx2["calls"]["lora_side_detach"] == 1
     assert "lora_fuse" not in ltx2["calls"]
-    assert {"stage 1", "upsampling", "stage 2", "decoding"} <= set(ltx2["stage_timer_s"])
+    assert {"denoise_stage_1", "upsample", "denoise_stage_2", "decode"} <= set(ltx2["stage_timer_s"])
     assert ltx2["extrapolated_40_steps_s"] > ltx2["total_ms"] / 1e3
     # tiny 192x128x9: VAE 32x/8x -> 2 frames of 4x6 at full size, 2x3 in stage 1
     assert report["ltx2"]["tokens"] == {
-        "stage 1": 12,
-        "stage 2": 48,
+        "denoise_stage_1": 12,
+        "denoise_stage_2": 48,
         "audio": report["ltx2"]["tokens"]["audio"],
     }
 

@@ -64,7 +64,7 @@ def test_generate_prints_time_of_each_stage(fox) -> None:
     completed, _ = fox
     line = [x for x in completed.stdout.splitlines() if x.startswith("time per stage")]
     assert line, completed.stdout
-    for stage in ("text encoding", "denoising", "decoding", "writing"):
+    for stage in ("encode_text", "denoise", "decode", "write"):
         assert stage in line[0]
 
 

@@ -226,7 +226,7 @@ def finish(
     audio_latents = unpack_audio(denormalize_audio_tokens(audio, components.audio_vae), shape)
     if params.output_type == "latent":
         return Result(latents={"video": video_latents, "audio": audio_latents}, timings=timer.timings)
-    with timer.stage("decoding"):
+    with timer.stage("decode"):
         frames = decode_video(components, video_latents)
         waveform = decode_audio(components, audio_latents)
     return build_result(components, params, frames, waveform, timer)

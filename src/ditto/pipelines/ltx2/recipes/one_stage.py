@@ -14,12 +14,12 @@ from ditto.runtime.progress import Progress
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
     components = kit.components
     timer = StageTimer(components.device)
-    with timer.stage("text encoding"):
+    with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, params)
-    with timer.stage("denoising"):
+    with timer.stage("denoise"):
         inputs = steps.prepare(components, params, prompts, steps.request_generator(components, params))
         counter = Progress(inputs.num_steps, progress)
-        video, audio = steps.denoise(kit, inputs, counter, "denoising", params.sampler)
+        video, audio = steps.denoise(kit, inputs, counter, "denoise", params.sampler)
     return steps.finish(components, params, inputs.shape, video, audio, timer)
 
 

@@ -48,18 +48,18 @@ def run_stages(
     distilled LoRA on in stage 2 and, with `distilled_stage_one`, in stage 1 too."""
     components, generator = kit.components, first.generator
     timer = StageTimer(components.device)
-    with timer.stage("text encoding"):
+    with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, first)
     with kit.distilled.applied(distilled_stage_one):
-        with timer.stage("stage 1"):
+        with timer.stage("denoise_stage_1"):
             inputs = steps.prepare(components, first, prompts, generator)
             counter = Progress(inputs.num_steps + len(steps.STAGE_2_SIGMAS) - 1, progress)
-            video, audio = steps.denoise(kit, inputs, counter, "stage 1")
-        with timer.stage("upsampling"):
+            video, audio = steps.denoise(kit, inputs, counter, "denoise_stage_1")
+        with timer.stage("upsample"):
             video = steps.upsample(components, video, inputs.shape)
-        with kit.distilled.applied(not distilled_stage_one), timer.stage("stage 2"):
+        with kit.distilled.applied(not distilled_stage_one), timer.stage("denoise_stage_2"):
             second = steps.stage_two_inputs(components, params, inputs, video, audio, generator)
-            video, audio = steps.denoise(kit, second, counter, "stage 2")
+            video, audio = steps.denoise(kit, second, counter, "denoise_stage_2")
     return steps.finish(components, params, second.shape, video, audio, timer)
 
 
