@@ -18,6 +18,7 @@ class Result:
     audio: np.float32 [channels, samples]; sample_rate in Hz.
     latents: {"video": tensor, "audio": tensor} (or {"image": ...}) when output_type="latent".
     timings: seconds per stage, in the order the stages ran.
+    stats: what the request's loop features did (runtime.LoopInfo.stats), e.g. a step cache's counts.
     """
 
     frames: Any = None
@@ -27,6 +28,7 @@ class Result:
     frame_rate: float | None = None
     latents: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
     batch_frames: list[np.ndarray] | None = None
     batch_audio: list[np.ndarray] | None = None
 

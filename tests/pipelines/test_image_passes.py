@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ditto.runtime import PassKind
+from ditto.runtime import PassKind, RequestLoops
 
 COND, UNCOND = PassKind.COND, PassKind.UNCOND
 STEPS = 3
@@ -67,7 +67,8 @@ def klein_denoise(pipeline, features, **kwargs) -> tuple[torch.Tensor, torch.Ten
     cond = steps.conditioning(c, embeds, negative, None, [], grid)
     latents = steps.initial_latents(c, params, height, width)
     sigmas = klein_sigmas(c.scheduler_config, STEPS, latents.shape[1])
-    return denoise(c, params, latents, cond, features=features), sigmas
+    loops = RequestLoops("flux2-klein", params, [lambda info, f=feature: f for feature in features])
+    return denoise(c, params, latents, cond, loops=loops), sigmas
 
 
 def qwen_denoise(pipeline, features, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +79,8 @@ def qwen_denoise(pipeline, features, **kwargs) -> tuple[torch.Tensor, torch.Tens
     params = pipeline.validate(prompt="a red fox", num_inference_steps=STEPS, seed=3, **kwargs)
     prompts = steps.encode_prompts(params, steps.text_encoder(c), params.max_sequence_length)
     inputs = steps.denoise_inputs(c, params, prompts, (params.height, params.width))
-    return denoise(c, inputs, features=features), inputs.sigmas
+    loops = RequestLoops("qwen-image", params, [lambda info, f=feature: f for feature in features])
+    return denoise(c, inputs, loops=loops), inputs.sigmas
 
 
 KLEIN = dict(height=64, width=64, max_sequence_length=32)

@@ -58,7 +58,7 @@ def generate(request: dict, log: list | None = None, split: bool = False, stages
     pipe = _engine(stages).pipeline
     if log is not None:
         blocks = list(pipe.components.transformer.transformer_blocks)
-        pipe.loop_features.append(lambda: Recorder(log, blocks, split))
+        pipe.loop_features.append(lambda info: Recorder(log, blocks, split))
     try:
         return _engine(stages).generate(**request).latents
     finally:

@@ -9,18 +9,33 @@
 """
 
 from ditto.runtime.block_loop import run_block_loop
-from ditto.runtime.contract import BlockCall, BlockPlan, LoopFeature, LoopState, PassContext, PassKind
+from ditto.runtime.contract import (
+    BlockCall,
+    BlockPlan,
+    FeatureFactory,
+    LoopFeature,
+    LoopInfo,
+    LoopState,
+    PassContext,
+    PassKind,
+    RequestLoops,
+    make_features,
+)
 from ditto.runtime.progress import Progress, ProgressCallback, StepEvent
 
 __all__ = [
     "BlockCall",
     "BlockPlan",
+    "FeatureFactory",
     "LoopFeature",
+    "LoopInfo",
     "LoopState",
     "PassContext",
     "PassKind",
     "Progress",
     "ProgressCallback",
+    "RequestLoops",
     "StepEvent",
+    "make_features",
     "run_block_loop",
 ]

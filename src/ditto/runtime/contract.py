@@ -149,3 +149,45 @@ class LoopFeature(Protocol):
     def run_blocks(
         self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks
     ) -> Streams: ...
+
+
+@dataclass(frozen=True)
+class LoopInfo:
+    """What a feature factory knows when a sampling loop starts (one per stage of one request).
+
+    request: the family's validated parameters of this request (read them, never change them).
+    stats: the request's own record, shared by all its loops: features write what they did there (e.g. a step
+        cache's computed and skipped steps per pass kind); the pipeline returns it as `Result.stats`.
+    """
+
+    family: str
+    stage: str  # the stage vocabulary: "denoise", "denoise_stage_1", "denoise_stage_2"
+    num_steps: int
+    request: Any
+    stats: dict[str, Any]
+
+
+# Registered on a pipeline (`pipeline.loop_features`); called once per sampling loop; None = not for this loop.
+FeatureFactory = Callable[[LoopInfo], "LoopFeature | None"]
+
+
+def make_features(factories: Sequence[FeatureFactory], info: LoopInfo) -> tuple[LoopFeature, ...]:
+    """Fresh features for one sampling loop, in the factories' order (outermost first)."""
+    made = (make(info) for make in factories)
+    return tuple(feature for feature in made if feature is not None)
+
+
+@dataclass
+class RequestLoops:
+    """One request's sampling loops: each loop's fresh features, and the request's stats (`Result.stats`).
+    A pipeline makes one per request from its registered factories and hands it to every denoise loop."""
+
+    family: str
+    request: Any
+    factories: Sequence[FeatureFactory] = ()
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, stage: str, num_steps: int) -> tuple[LoopFeature, ...]:
+        return make_features(
+            self.factories, LoopInfo(self.family, stage, num_steps, self.request, self.stats)
+        )

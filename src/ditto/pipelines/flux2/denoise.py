@@ -7,7 +7,6 @@ features (step cache, offload, ...) wrap the block loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -15,7 +14,7 @@ import torch
 from ditto.pipelines.flux2.components import KleinComponents
 from ditto.pipelines.flux2.params import Flux2KleinParams
 from ditto.pipelines.flux2.schedule import klein_sigmas
-from ditto.runtime import LoopFeature, LoopState, PassContext, PassKind, Progress, ProgressCallback
+from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -59,16 +58,17 @@ def denoise(
     latents: torch.Tensor,
     cond: Conditioning,
     progress: ProgressCallback | None = None,
-    features: Sequence[LoopFeature] = (),
+    loops: RequestLoops | None = None,
 ) -> torch.Tensor:
     """Euler over the sigmas; the result keeps the velocity's dtype, as diffusers' scheduler step.
 
-    features: the loop features this request's loop runs with (outermost first)."""
+    loops: the request's loops (this loop's fresh block-loop features and the request's stats)."""
     sigmas = klein_sigmas(c.scheduler_config, params.num_inference_steps, latents.shape[1], params.sigmas)
     host_sigmas = sigmas.tolist()  # for the pass contexts, read once before the loop
     sigmas = sigmas.to(c.device)
     timesteps = sigmas[:-1] * c.scheduler_config.get("num_train_timesteps", 1000)
     total = len(timesteps)
+    features = loops.features("denoise", total) if loops is not None else ()
     loop = LoopState(num_steps=total, features=features)
     guidance = CFGParams(params.guidance_scale)
     with Progress(total, progress).loop("denoise", total) as step:

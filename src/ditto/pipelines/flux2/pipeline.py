@@ -22,6 +22,7 @@ from ditto.pipelines.flux2.denoise import denoise
 from ditto.pipelines.flux2.params import Flux2KleinParams, parse_params
 from ditto.pipelines.flux2.text import KleinTextEncoder
 from ditto.result import Result
+from ditto.runtime.contract import FeatureFactory, RequestLoops
 
 
 class Flux2KleinPipeline:
@@ -46,6 +47,9 @@ class Flux2KleinPipeline:
         # Fused LoRAs, unfused exactly; on an accelerator the touched originals wait in host memory.
         keep = None if torch.device(device).type == "cpu" else torch.device("cpu")
         self.loras = LoraStack({"transformer": transformer}, keep)
+        # Block-loop features (step cache, offload, sequence parallelism): each sampling loop of each request
+        # calls every factory once and runs with what it returns (runtime.LoopFeature, runtime.RequestLoops).
+        self.loop_features: list[FeatureFactory] = []
 
     @classmethod
     def from_pretrained(
@@ -100,8 +104,9 @@ class Flux2KleinPipeline:
                 cond = steps.conditioning(c, prompt_embeds, negative_embeds, references, ref_grids, grid)
                 latents = steps.initial_latents(c, params, height, width, noise)
             with timer.stage("denoise"):
-                latents = denoise(c, params, latents, cond, progress)
+                loops = RequestLoops(self.family, params, self.loop_features)
+                latents = denoise(c, params, latents, cond, progress, loops)
             with timer.stage("decode"):
                 result = steps.decode(c, params, latents, grid)
-        result.timings = timer.timings
+        result.timings, result.stats = timer.timings, loops.stats
         return result

@@ -24,8 +24,9 @@ from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
 from ditto.pipelines.ltx2.lora import DistilledLora
 from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.recipes import RECIPES
-from ditto.pipelines.ltx2.steps import FeatureFactory, Toolkit
+from ditto.pipelines.ltx2.steps import Toolkit
 from ditto.result import Result
+from ditto.runtime.contract import FeatureFactory, RequestLoops
 
 
 class LTX2Pipeline:
@@ -100,8 +101,10 @@ class LTX2Pipeline:
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
-        kit = Toolkit(self.components, self.distilled, tuple(self.loop_features))
-        return RECIPES[params.pipeline].run(kit, params, progress)
+        kit = Toolkit(self.components, self.distilled, RequestLoops(self.family, params, self.loop_features))
+        result = RECIPES[params.pipeline].run(kit, params, progress)
+        result.stats = kit.loops.stats
+        return result
 
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +39,7 @@ from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.pipelines.ltx2.text import PromptEmbeddings, encode_prompt_sets, repeat_embeddings
 from ditto.result import Result
-from ditto.runtime.contract import LoopFeature
+from ditto.runtime.contract import RequestLoops
 from ditto.runtime.progress import Progress
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
@@ -48,17 +47,16 @@ from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
 # ltx_pipelines/utils/constants.py (1.0.0): STAGE_2_DISTILLED_SIGMA_VALUES.
 STAGE_2_SIGMAS = [0.909375, 0.725, 0.421875, 0.0]
 UNGUIDED = GuiderParams(cfg_scale=1.0, stg_scale=0.0, modality_scale=1.0, rescale=0.0)
-FeatureFactory = Callable[[], LoopFeature]  # a fresh feature for one sampling loop
 
 
 @dataclass(frozen=True)
 class Toolkit:
     """What a recipe runs with besides the request: the loaded components, the distilled LoRA, and the
-    block-loop features each sampling loop gets (made fresh per loop: their state is per request)."""
+    request's loops (each sampling loop's fresh block-loop features, and the request's stats)."""
 
     components: LTX2Components
     distilled: DistilledLora
-    loop_features: Sequence[FeatureFactory] = ()
+    loops: RequestLoops
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def denoise(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampling loop (Euler or res2s), with its progress bar and fresh loop features."""
     loop = denoise_res2s if sampler == "res2s" else denoise_euler
-    features = [make() for make in kit.loop_features]
+    features = kit.loops.features(stage, inputs.num_steps)
     components = kit.components
     with progress.loop(stage, inputs.num_steps) as step:
         on_step = lambda done, total: step()  # noqa: E731

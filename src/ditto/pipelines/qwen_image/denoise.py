@@ -7,14 +7,13 @@ features (step cache, offload, ...) wrap the block loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
 
 from ditto.pipelines.qwen_image.components import QwenImageComponents
 from ditto.pipelines.qwen_image.text import TextEmbeddings
-from ditto.runtime import LoopFeature, LoopState, PassContext, PassKind, Progress, ProgressCallback
+from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -70,11 +69,11 @@ def denoise(
     c: QwenImageComponents,
     inputs: DenoiseInputs,
     progress: ProgressCallback | None = None,
-    features: Sequence[LoopFeature] = (),
+    loops: RequestLoops | None = None,
 ) -> torch.Tensor:
     """Flow-match Euler over the sigmas; true CFG (combine, then rescale to the conditional norm) when asked.
 
-    features: the loop features this request's loop runs with (outermost first)."""
+    loops: the request's loops (this loop's fresh block-loop features and the request's stats)."""
     transformer, device = c.transformer, c.device
     host_sigmas = inputs.sigmas.tolist()  # for the pass contexts, read once before the loop
     sigmas = inputs.sigmas.to(device)
@@ -84,6 +83,7 @@ def denoise(
         ropes.append(transformer.rope(inputs.img_shapes, inputs.uncond.embeds.shape[1], device))
     latents = inputs.latents
     steps = len(timesteps)
+    features = loops.features("denoise", steps) if loops is not None else ()
     loop = LoopState(num_steps=steps, features=features)
     with Progress(steps, progress).loop("denoise", steps) as step:
         for i in range(steps):

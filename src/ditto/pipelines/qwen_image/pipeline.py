@@ -21,6 +21,7 @@ from ditto.pipelines.qwen_image.denoise import DenoiseInputs, denoise
 from ditto.pipelines.qwen_image.latents import decode, encode_reference_images
 from ditto.pipelines.qwen_image.params import QwenImageParams, load_images, resolved_size
 from ditto.result import Result
+from ditto.runtime.contract import FeatureFactory, RequestLoops
 
 
 class QwenImagePipeline:
@@ -34,6 +35,9 @@ class QwenImagePipeline:
 
     def __init__(self, components: QwenImageComponents) -> None:
         self.components = components
+        # Block-loop features (step cache, offload, sequence parallelism): each sampling loop of each request
+        # calls every factory once and runs with what it returns (runtime.LoopFeature, runtime.RequestLoops).
+        self.loop_features: list[FeatureFactory] = []
 
     @classmethod
     def from_pretrained(
@@ -67,13 +71,15 @@ class QwenImagePipeline:
         timer: StageTimer,
         progress: ProgressCallback | None,
     ) -> Result:
+        loops = RequestLoops(self.family, params, self.loop_features)
         with timer.stage("denoise"):
-            latents = denoise(self.components, inputs, progress)
+            latents = denoise(self.components, inputs, progress, loops)
         if params.output_type == "latent":
-            return Result(latents={"image": latents}, timings=timer.timings)
+            return Result(latents={"image": latents}, timings=timer.timings, stats=loops.stats)
         with timer.stage("decode"):
             images = decode(self.components, latents, *size)
-        return Result(images=to_pil(images) if params.output_type == "pil" else images, timings=timer.timings)
+        images = to_pil(images) if params.output_type == "pil" else images
+        return Result(images=images, timings=timer.timings, stats=loops.stats)
 
 
 class QwenImageEditPlusPipeline(QwenImagePipeline):
