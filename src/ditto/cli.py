@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ditto.engine_options import EngineOptions
+from ditto.engine_options import ATTENTION_KERNELS, EngineOptions
 from ditto.errors import DittoError
 from ditto.fields import FAMILIES, cli_fields
 
@@ -72,6 +72,12 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
     )
     group.add_argument(
+        "--attention",
+        choices=ATTENTION_KERNELS,
+        help="GPU attention kernel for unmasked calls (default: FlashAttention-4 where installed, else cuDNN): "
+        "sdpa, triton, or fp8 (FP8 products on Hopper: faster, outputs move by a few percent)",
+    )
+    group.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
     )
     group.add_argument(
@@ -113,6 +119,7 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         compile=args.compile,
         cuda_graphs=args.cuda_graphs,
         quantization=args.quantization,
+        attention=args.attention,
         loras=tuple(args.lora or ()),
         text_encoder=args.text_encoder,
     )

@@ -120,6 +120,18 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
         part.cuda_graphs = compiled if asked is None else bool(asked)
 
 
+def choose_attention(device: torch.device, kernel: str | None) -> None:
+    """The attention order for this device; an asked-for Triton kernel that cannot run here is an error."""
+    from ditto.errors import InvalidParameter
+    from ditto.layers.attention import attention_backends
+
+    use_fast_attention(device, kernel)
+    usable = device.type == "cuda" and (attention_backends() or [None])[0] == kernel
+    if kernel in ("triton", "fp8") and not usable:
+        need = "Triton and a CUDA GPU" + (" of compute capability 9.0+ (Hopper)" if kernel == "fp8" else "")
+        raise InvalidParameter("attention", kernel, f"needs {need}; not available on {device}", "sdpa")
+
+
 class Engine:
     """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
 
@@ -146,7 +158,7 @@ class Engine:
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
         device = parse_device(device)
-        use_fast_attention(device)
+        choose_attention(device, options.attention)
         pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
         accelerate(pipeline, options, device)
         return cls(pipeline, str(model), options)

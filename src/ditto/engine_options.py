@@ -23,6 +23,8 @@ from ditto.errors import InvalidParameter
 
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
 DISTILLED_LORA_MODES = ("side", "fuse")
+# EngineOptions.attention: what leads the CUDA attention order (layers/attention.py); None = the fast default.
+ATTENTION_KERNELS = ("sdpa", "triton", "fp8")
 
 PathLike = str | os.PathLike
 
@@ -42,6 +44,13 @@ class EngineOptions:
         None, "record repeated GPU work as CUDA graphs (None: on with compile)"
     )
     quantization: str | None = _option(None, "transformer block products in FP8", choices=QUANTIZATIONS)
+    attention: str | None = _option(
+        None,
+        "the kernel for unmasked attention on a GPU (default: FlashAttention-4 where installed, else cuDNN): "
+        "sdpa (PyTorch's SDPA, cuDNN first), triton (ditto's Triton kernel), fp8 (the same with FP8 "
+        "products: faster on Hopper, outputs move by a few percent)",
+        choices=ATTENTION_KERNELS,
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True
