@@ -55,3 +55,17 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
     assert one_stage["size"] == "192x128x9"
     for library in ("ditto", "diffusers"):
         assert set(one_stage[library]["total_s"]) == {"2", "4"} and "per_step_s" in one_stage[library]
+
+
+def test_tiny_one_stage_run_times_both_libraries(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "benchmarks.gpu_one_stage", "--tiny", "--device", "cpu", "--steps", "2",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = tmp_path.glob("*-one-stage-tiny.json")
+    report = json.loads(path.read_text())
+    assert set(report["runs"]) == {"192x128x9 ditto", "192x128x9 diffusers"}
+    assert report["diffusers / ditto"]["192x128x9"] > 0
+    assert report["guidance"]["spatio_temporal_guidance_blocks"] == [29]

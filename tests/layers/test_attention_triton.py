@@ -105,3 +105,27 @@ def test_engine_refuses_a_triton_kernel_it_cannot_run() -> None:
     with pytest.raises(InvalidParameter, match="attention='fp8'"):
         choose_attention(torch.device("cpu"), "fp8")
     choose_attention(torch.device("cpu"), "sdpa")  # nothing to choose on the CPU, and no error
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+@pytest.mark.parametrize("seq,dim", [(1000, 128), (333, 64)])
+def test_cuda_kernels_against_float64(seq: int, dim: int) -> None:
+    """On the GPU, bf16: the kernel as exact as SDPA's own bf16 (the same bounds as the interpreter's fp16
+    cases); FP8 (Hopper only) within the FP8 bound."""
+    from ditto.layers.attention import naive_attention
+    from ditto.layers.attention_triton import fp8_attention, fp8_attention_available, triton_attention
+
+    g = torch.Generator().manual_seed(seq)
+    q, k, v = (torch.randn(2, seq, 4, dim, generator=g) for _ in range(3))
+    exact = naive_attention(q.double(), k.double(), v.double())
+    bf16 = [t.cuda().bfloat16() for t in (q, k, v)]
+    sdpa = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in bf16)).transpose(
+        1, 2
+    )
+
+    def err(out: torch.Tensor) -> float:
+        return float((out.double().cpu() - exact).norm() / exact.norm())
+
+    assert err(triton_attention(*bf16)) <= FP16_VS_SDPA * err(sdpa)
+    if fp8_attention_available():
+        assert err(fp8_attention(*bf16)) <= FP8_VS_EXACT
