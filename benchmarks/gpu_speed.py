@@ -132,6 +132,33 @@ def run_one_stage(args: argparse.Namespace, report: dict[str, Any], save) -> Non
         )
 
 
+def speed_table(report: dict[str, Any]) -> str:
+    """The numbers that decide: kernels alone, each model variant against diffusers compiled and against
+    ditto's default, and the one-stage step."""
+    lines = [f"{'attention kernel':58s} {'S':>6s} {'ms':>8s} {'TFLOP/s':>8s} {'relL2':>9s}"]
+    for row in report.get("attention", []):
+        figures = (
+            f"{row['ms']:8.3f} {row['tflops_per_s']:8.1f} {row['rel_l2_vs_first']:9.2e}"
+            if "ms" in row
+            else row.get("skipped") or row.get("error", "")
+        )
+        lines.append(f"{row['kernel']:58s} {row['seq']:6d} {figures}")
+    lines += ["", table(list(report["models"].values())), ""]
+    lines.append(
+        f"{'model':10s} {'variant':34s} {'ms':>9s} {'vs default':>10s} {'relL2 vs default':>17s} exact"
+    )
+    for name, model in report["models"].items():
+        default = next((r["ms"] for r in model["runs"] if r["library"] == "ditto"), None)
+        for r in (r for r in model["runs"] if r["library"] == "ditto"):
+            lines.append(
+                f"{name:10s} {r['variant']:34s} {r['ms']:9.1f} {default / r['ms']:10.3f} "
+                f"{r['vs_first_ditto_rel_l2']:17.2e} {r['vs_first_ditto_bit_equal']}"
+            )
+    if report.get("one_stage"):
+        lines += ["", f"one-stage step: {json.dumps(report['one_stage'], default=str)}"]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -183,14 +210,8 @@ def main() -> int:
         from benchmarks.harness.end_to_end import free_device
 
         free_device(args.device)
-    print(table(list(report["models"].values())))
-    print(
-        json.dumps(
-            {k: report.get(k) for k in ("one_stage", "skipped", "failures", "section_s")},
-            indent=1,
-            default=str,
-        )
-    )
+    print(speed_table(report))
+    print(json.dumps({k: report.get(k) for k in ("skipped", "failures", "section_s")}, indent=1, default=str))
     print(f"wrote {out} in {time.perf_counter() - started:.0f} s")
     return 1 if report["failures"] else 0
 

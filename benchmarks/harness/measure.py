@@ -248,6 +248,9 @@ def run_case(
         with torch.inference_mode():
             report["inspect"] = inspect(reference, native, inputs[shapes[0]])
     states: dict[str, dict[str, Any]] = {"diffusers": {}, "ditto": {}}
+    first_ditto: dict[
+        Shape, tuple[torch.Tensor, ...]
+    ] = {}  # each switch's effect, against ditto's first variant
     for variant in variants:
         if deadline is not None and time.perf_counter() > deadline:
             report.setdefault("skipped", []).append(f"{variant.name}: over the time budget")
@@ -276,6 +279,7 @@ def run_case(
                 run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
             if variant.library == "ditto":
                 run.update({k: states["ditto"].get(k) for k in ("gelu_epilogue_layers", "rope_modules")})
+                _against_first_ditto(run, first_ditto.setdefault(shape, out), out)
             report["runs"].append(run)
             log(
                 f"[{spec.name}] {shape.label():28s} {variant.name:28s} {run['ms']:9.1f} ms "
@@ -336,6 +340,14 @@ def _measure(
         **parity(expected[shape], out),
     }  # fmt: skip
     return run, out
+
+
+def _against_first_ditto(
+    run: dict[str, Any], first: tuple[torch.Tensor, ...], out: tuple[torch.Tensor, ...]
+) -> None:
+    """How far a ditto variant's output is from the first ditto variant's (0 and bit-equal: an exact switch)."""
+    run["vs_first_ditto_rel_l2"] = parity(first, out)["all_rel_l2"]
+    run["vs_first_ditto_bit_equal"] = all(torch.equal(a, b) for a, b in zip(first, out))
 
 
 def _attention_in_use(variant: Variant) -> list[str] | None:
