@@ -13,8 +13,8 @@ block, inductor fuses it into the kernel that produces q and k (RMS norm + RoPE)
 for Q and K (amax over the head's channels: one pass), one scale per (batch, head) for V, which is stored
 transposed. The kernel wraps as torch custom ops, so a compiled block stays one graph.
 
-Each launch shape is tuned once on first use (a few block sizes, timed with CUDA events), except while a
-CUDA graph is being recorded, where the first listed configuration runs.
+Long calls are tuned once per head size and mode on first use (three block shapes, timed with CUDA events),
+except while a CUDA graph is being recorded; short ones take one small tile shape.
 """
 
 from __future__ import annotations
@@ -39,13 +39,16 @@ class KernelConfig:
     num_stages: int
 
 
-# Hopper candidates (the shapes of Triton's fused-attention tutorial that suit head dim 64-128).
-CONFIGS = (
+# Candidates for long sequences on Hopper (the tile shapes of Triton's fused-attention tutorial for head dim
+# 64-128); a short one (LTX-2's 126 audio tokens on either side) takes SMALL untuned. The first of LONG is
+# what runs untuned (a CPU tensor under the interpreter, a CUDA graph being recorded).
+LONG = (
     KernelConfig(128, 128, 8, 2),
-    KernelConfig(128, 64, 8, 3),
+    KernelConfig(128, 128, 8, 3),
     KernelConfig(128, 64, 4, 3),
-    KernelConfig(64, 64, 4, 3),
 )
+SMALL = KernelConfig(64, 64, 4, 2)
+LONG_WORK = 1 << 24  # query x key pairs from which a call counts as long (14,080 x 1,024 and up)
 _TUNED: dict[tuple, KernelConfig] = {}
 
 
@@ -131,7 +134,10 @@ def launch(
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )  # fmt: skip
 
-    run(config or _choose(run, (batch, sq, sk, heads, dim, q.dtype, fp8, q.device)))
+    if config is None:
+        long = sq * sk >= LONG_WORK
+        config = _choose(run, (dim, q.dtype, fp8, q.device)) if long else SMALL
+    run(config)
     return out
 
 
@@ -140,15 +146,15 @@ def triton_cdiv(a: int, b: int) -> int:
 
 
 def _choose(run, key: tuple) -> KernelConfig:
-    """The fastest of CONFIGS for this launch shape, timed once (CUDA events); the first where timing is not
-    possible (a CPU tensor under Triton's interpreter, or a CUDA graph being recorded)."""
+    """The fastest of LONG for this head size, element type and mode, timed once on the first long call
+    (CUDA events; each candidate compiles once); the first of LONG where timing is not possible."""
     if key in _TUNED:
         return _TUNED[key]
     device = key[-1]
     if device.type != "cuda" or torch.cuda.is_current_stream_capturing():
-        return CONFIGS[0]
+        return LONG[0]
     times = {}
-    for cfg in CONFIGS:
+    for cfg in LONG:
         try:
             run(cfg)  # compiles on first use
         except Exception:  # noqa: BLE001 (a configuration this GPU cannot run, e.g. out of shared memory)

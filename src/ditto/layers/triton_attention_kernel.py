@@ -57,7 +57,8 @@ def _tile(
     return acc, l_i, m_new
 
 
-@triton.jit
+# Sequence lengths and the scale are not specialised on (one binary serves every length); strides are.
+@triton.jit(do_not_specialize=["sm_scale_log2", "H", "SQ", "SK", "SK_FULL"])
 def attention_forward(
     Q, K, V, Out, QS, KS, VS, sm_scale_log2,
     stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
