@@ -19,13 +19,12 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.harness import one_stage
-from benchmarks.harness.driver import current_commit, environment
+from benchmarks.harness.driver import current_commit, environment, report_path
 
 
 def main() -> int:
@@ -47,9 +46,7 @@ def main() -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
     report: dict[str, Any] = {**environment(device, args.commit or current_commit(), "one-stage"), "runs": {}}
-    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
-    out = Path(args.out) / f"{report['date']}-{gpu}-one-stage{'-tiny' if args.tiny else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = report_path(args.out, report, "one-stage", args.tiny)
 
     ditto, reference = one_stage.build_pair(device, dtype, args.tiny)
     compiled = device.type == "cuda" and not args.tiny

@@ -32,12 +32,11 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.harness.driver import current_commit, environment
+from benchmarks.harness.driver import current_commit, environment, report_path
 from benchmarks.harness.measure import Variant, add_ratios, run_case, table
 from benchmarks.harness.presets import CUDNN_FIRST, FA4_FIRST
 from benchmarks.harness.specs import SPECS
@@ -183,9 +182,7 @@ def main() -> int:
         **environment(args.device, args.commit or current_commit(), "speed"), "models": {}, "skipped": [],
         "failures": {},
     }  # fmt: skip
-    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
-    out = Path(args.out) / f"{report['date']}-{gpu}-speed{'-tiny' if args.tiny else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = report_path(args.out, report, "speed", args.tiny)
 
     def save() -> None:
         out.write_text(json.dumps(report, indent=1, default=str))

@@ -59,6 +59,14 @@ def environment(device: torch.device, commit: str, preset: str) -> dict[str, Any
     return header
 
 
+def report_path(out_dir: str | Path, header: dict[str, Any], kind: str, tiny: bool = False) -> Path:
+    """DIR/<date>-<gpu>-<kind>[-tiny].json for a report whose header came from `environment`; DIR is made."""
+    gpu = header["gpu"].replace(" ", "-").replace("/", "-")
+    out = Path(out_dir) / f"{header['date']}-{gpu}-{kind}{'-tiny' if tiny else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def run_benchmark(
     cases: list[tuple[ModelSpec, list[Shape]]],
     variants: list[Variant],
