@@ -13,7 +13,8 @@ spent no new section or variant starts, and the JSON lists what was skipped):
   1 warm-up + 3 timed, parity against diffusers eager and compiled): diffusers; ditto as it is now (RoPE
   from half-width tables, the default since this change); ditto with full-width tables (the previous
   default: the tables' gain); + GELU in the up-projection's epilogue; + FP8 attention; cuDNN on dense
-  [B, H, S, D] copies; the Triton kernel in bf16.
+  [B, H, S, D] copies; the Triton kernel in bf16; FP8 products (today's FP8 option) without and with FP8
+  attention.
 - one-stage (~3 min): one official-guidance step (4 passes) at 768x512x121, ditto against diffusers'
   LTX2Pipeline on the same modules: whole requests of 2 and 4 steps, the step = their difference / 2
   (compiled, no CUDA graphs: ditto records graphs for loops of 10+ steps only). The full 40-step run is
@@ -57,6 +58,12 @@ def variants(model: str, compiled: bool) -> list[Variant]:
         Variant("ditto-compiled-cudnn-contiguous", "ditto", attention=CUDNN_FIRST, sdpa_layout="contiguous", **c),
         Variant("ditto-compiled-triton", "ditto", attention=("triton", *CUDNN_FIRST), **c),
     ]  # fmt: skip
+    if compiled:  # FP8 attention next to FP8 products (the FP8 default of today first), GPU only
+        fp8 = dict(fp8="rowwise", **c)
+        ditto.append(Variant("ditto-compiled-fp8-products", "ditto", attention=FA4_FIRST, **fp8))
+        ditto.append(
+            Variant("ditto-compiled-fp8-products-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **fp8)
+        )
     not_here = {"klein": ("full-rope", "gelu"), "qwen": ("full-rope",), "ltx2": ()}[model]
     ditto = [v for v in ditto if not any(word in v.name for word in not_here)]
     if not compiled:  # the CPU smoke run: the same switches, eager (names say so)
