@@ -120,6 +120,10 @@ def run_attention(args: argparse.Namespace, report: dict[str, Any]) -> None:
 def run_one_stage(args: argparse.Namespace, report: dict[str, Any], save) -> None:  # noqa: ANN001
     from benchmarks.harness import one_stage
 
+    from ditto.layers.attention import set_attention_backends, use_fast_attention
+
+    set_attention_backends(None)  # what an earlier section's last variant chose must not carry over
+    use_fast_attention(args.device)  # ditto's default, as Engine.from_pretrained sets it
     size = one_stage.Size.parse("192x128x9" if args.tiny else "768x512x121")
     ditto, reference = one_stage.build_pair(args.device, args.dtype, args.tiny)
     if not args.tiny:
