@@ -119,7 +119,6 @@ def run_attention(args: argparse.Namespace, report: dict[str, Any]) -> None:
 
 def run_one_stage(args: argparse.Namespace, report: dict[str, Any], save) -> None:  # noqa: ANN001
     from benchmarks.harness import one_stage
-
     from ditto.layers.attention import set_attention_backends, use_fast_attention
 
     set_attention_backends(None)  # what an earlier section's last variant chose must not carry over
