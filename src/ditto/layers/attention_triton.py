@@ -121,6 +121,7 @@ def launch(
         v_strides = (v.stride(0), v.stride(1), v.stride(2), v.stride(3))
     qs_strides = q_scale.stride() if fp8 else (0, 0, 0)
     ks_strides = k_scale.stride() if fp8 else (0, 0, 0)
+    vs_strides = v_scale.stride() if fp8 else (0, 0)
     sm_scale_log2 = LOG2E / math.sqrt(dim)
 
     def run(cfg: KernelConfig) -> None:
@@ -128,7 +129,7 @@ def launch(
         attention_forward[grid](
             q, k, v, out, q_scale, k_scale, v_scale, sm_scale_log2,
             q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-            *v_strides, out.stride(0), out.stride(1), out.stride(2), *qs_strides, *ks_strides,
+            *v_strides, out.stride(0), out.stride(1), out.stride(2), *qs_strides, *ks_strides, *vs_strides,
             heads, sq, sk, sk - sk % cfg.block_n,
             HEAD_DIM=dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, FP8=fp8,
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,

@@ -63,14 +63,14 @@ def attention_forward(
     Q, K, V, Out, QS, KS, VS, sm_scale_log2,
     stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
     stride_vb, stride_vs, stride_vh, stride_vd, stride_ob, stride_os, stride_oh,
-    stride_qsb, stride_qss, stride_qsh, stride_ksb, stride_kss, stride_ksh,
+    stride_qsb, stride_qss, stride_qsh, stride_ksb, stride_kss, stride_ksh, stride_vsb, stride_vsh,
     H, SQ, SK, SK_FULL,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, FP8: tl.constexpr,
 ):  # fmt: skip
     """softmax(Q K^T * scale) V for one (query block, batch * head). SK_FULL: keys in whole BLOCK_N tiles.
 
-    FP8: QS [B, S, H] and KS [B, S, H] are per-token scales, VS [B * H] per-head scales (dequantize by
-    multiplying); otherwise they are unused and sm_scale_log2 is the whole score scale.
+    FP8: QS and KS [B, S, H] are per-token scales, VS [B, H] per-head scales (dequantize by multiplying);
+    otherwise they are unused and sm_scale_log2 is the whole score scale.
     """
     start_m = tl.program_id(0)
     bh = tl.program_id(1)
@@ -107,7 +107,7 @@ def attention_forward(
             offs_n, stride_ks, stride_vs, stride_kss, FP8, True,
         )  # fmt: skip
     if FP8:
-        acc = acc * (tl.load(VS + bh) / 256.0)
+        acc = acc * (tl.load(VS + b * stride_vsb + h * stride_vsh) / 256.0)
     out = acc / l_i[:, None]
     o_ptrs = Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_os + offs_d[None, :]
     tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=row_ok[:, None])
