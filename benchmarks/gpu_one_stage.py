@@ -4,7 +4,8 @@ same guidance, on the same modules, in one process on one GPU (the case no engin
     PYTHONPATH=src python -m benchmarks.gpu_one_stage --sizes 1280x704x121,768x512x121 --steps 40 --out DIR
     PYTHONPATH=src python -m benchmarks.gpu_one_stage --tiny --device cpu --steps 2 --out DIR   # CPU smoke run
 
-Per size and library: a 2-step warm-up (compiles both pass shapes: the CFG pair and the single passes), then
+Per size and library: a 2-step warm-up (compiles both pass shapes: the CFG pair and the single passes; counts
+the transformer calls per step, which must be equal), then
 --repeats timed requests of --steps steps (median), text encoding to decoded frames and audio. ditto runs
 with CUDA graphs (its compile=True default; loops of 10+ steps). Expected on an H200 at 40 steps: about
 2 x 140 s at 1280x704x121 and 2 x 55 s at 768x512x121, plus ~2 min of building and compiling; cut with
@@ -58,9 +59,11 @@ def main() -> int:
     )  # fmt: skip
     for text in ["192x128x9"] if args.tiny else args.sizes.split(","):
         size = one_stage.Size.parse(text)
-        runs = one_stage.runners(ditto, reference, size)
+        runs, modules = one_stage.runners(ditto, reference, size), one_stage.transformers(ditto, reference)
         for library in args.libraries.split(","):
-            result = one_stage.time_requests(runs[library], device, (args.steps,), args.repeats)
+            result = one_stage.time_requests(
+                runs[library], device, (args.steps,), args.repeats, modules[library]
+            )
             report["runs"][f"{size.label()} {library}"] = result
             print(f"[one-stage] {size.label()} {library}: {result}", flush=True)
             out.write_text(json.dumps(report, indent=1, default=str))

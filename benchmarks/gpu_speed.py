@@ -131,8 +131,9 @@ def run_one_stage(args: argparse.Namespace, report: dict[str, Any], save) -> Non
         "size": size.label(), "guidance": one_stage.guidance(48), "compiled": not args.tiny,
         "steps": [2, 4], "method": "whole requests of 2 and 4 steps (median of 1); step = difference / 2",
     }  # fmt: skip
+    modules = one_stage.transformers(ditto, reference)
     for library, run in one_stage.runners(ditto, reference, size).items():
-        section[library] = one_stage.time_requests(run, args.device, (2, 4), repeats=1)
+        section[library] = one_stage.time_requests(run, args.device, (2, 4), 1, modules[library])
         print(f"[one-stage] {library}: {section[library]}", flush=True)
         save()
     if "per_step_s" in section["ditto"]:

@@ -119,15 +119,42 @@ def seconds(run: Callable[[int], Any], steps: int, device: torch.device) -> floa
     return time.perf_counter() - start
 
 
+WARMUP_STEPS = 2  # compiles both pass shapes (the CFG pair and the single passes); under 10: no CUDA graphs
+
+
 def time_requests(
-    run: Callable[[int], Any], device: torch.device, steps: tuple[int, ...], repeats: int
+    run: Callable[[int], Any],
+    device: torch.device,
+    steps: tuple[int, ...],
+    repeats: int,
+    transformer: nn.Module,
 ) -> dict[str, Any]:
-    """A warm-up at the first step count (compiles), then `repeats` timed requests per step count (median).
-    With two step counts, the per-step time is their difference over the step difference: text encoding,
-    decoding and host work cancel out."""
-    warm = seconds(run, steps[0], device)
+    """A 2-step warm-up (compiles; it also counts the transformer calls per step: the same guidance costs the
+    same passes in both libraries), then `repeats` timed requests per step count (median). With two step
+    counts, the per-step time is their difference over the step difference: text encoding, decoding and
+    host work cancel out."""
+    calls = [0]
+    forward = transformer.forward
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return forward(*args, **kwargs)
+
+    transformer.forward = counted  # an instance attribute: nn.Module's call finds it first
+    try:
+        warm = seconds(run, WARMUP_STEPS, device)
+    finally:
+        del transformer.forward
     totals = {n: sorted(seconds(run, n, device) for _ in range(repeats))[repeats // 2] for n in steps}
-    result: dict[str, Any] = {"warmup_s": warm, "total_s": {str(n): t for n, t in totals.items()}}
+    result: dict[str, Any] = {
+        "warmup_s": warm, "transformer_calls_per_step": calls[0] / WARMUP_STEPS,
+        "total_s": {str(n): t for n, t in totals.items()},
+    }  # fmt: skip
     if len(steps) == 2 and steps[1] != steps[0]:
         result["per_step_s"] = (totals[steps[1]] - totals[steps[0]]) / (steps[1] - steps[0])
     return result
+
+
+def transformers(ditto: Any, reference: Any) -> dict[str, nn.Module]:
+    """library -> the transformer module its pipeline calls."""
+    return {"ditto": ditto.components.transformer, "diffusers": reference.transformer}

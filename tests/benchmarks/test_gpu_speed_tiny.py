@@ -57,6 +57,8 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
     assert one_stage["size"] == "192x128x9"
     for library in ("ditto", "diffusers"):
         assert set(one_stage[library]["total_s"]) == {"2", "4"} and "per_step_s" in one_stage[library]
+        # the same guidance, the same passes: the CFG pair (one batched call), STG, modality isolation
+        assert one_stage[library]["transformer_calls_per_step"] == 3
 
 
 def test_tiny_one_stage_run_times_both_libraries(tmp_path: Path) -> None:
@@ -71,3 +73,4 @@ def test_tiny_one_stage_run_times_both_libraries(tmp_path: Path) -> None:
     assert set(report["runs"]) == {"192x128x9 ditto", "192x128x9 diffusers"}
     assert report["diffusers / ditto"]["192x128x9"] > 0
     assert report["guidance"]["spatio_temporal_guidance_blocks"] == [29]
+    assert {run["transformer_calls_per_step"] for run in report["runs"].values()} == {3}
