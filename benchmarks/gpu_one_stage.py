@@ -4,9 +4,9 @@ same guidance, on the same modules, in one process on one GPU (the case no engin
     PYTHONPATH=src python -m benchmarks.gpu_one_stage --sizes 1280x704x121,768x512x121 --steps 40 --out DIR
     PYTHONPATH=src python -m benchmarks.gpu_one_stage --tiny --device cpu --steps 2 --out DIR   # CPU smoke run
 
-Per size and library: a 2-step warm-up (compiles both pass shapes: the CFG pair and the single passes; counts
-the transformer calls per step, which must be equal), then
---repeats timed requests of --steps steps (median), text encoding to decoded frames and audio. ditto runs
+Per size and library: a 2-step warm-up (compiles both pass shapes, the CFG pair and the single passes, and
+counts the transformer calls per step: 3 in both, the pair batched), then --repeats timed requests of
+--steps steps (median), text encoding to decoded frames and audio. ditto runs
 with CUDA graphs (its compile=True default; loops of 10+ steps). Expected on an H200 at 40 steps: about
 2 x 140 s at 1280x704x121 and 2 x 55 s at 768x512x121, plus ~2 min of building and compiling; cut with
 --steps (the per-step time is printed and extrapolates honestly: text and decode are a fixed ~1 s).
