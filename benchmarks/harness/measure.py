@@ -248,9 +248,8 @@ def run_case(
         with torch.inference_mode():
             report["inspect"] = inspect(reference, native, inputs[shapes[0]])
     states: dict[str, dict[str, Any]] = {"diffusers": {}, "ditto": {}}
-    first_ditto: dict[
-        Shape, tuple[torch.Tensor, ...]
-    ] = {}  # each switch's effect, against ditto's first variant
+    # Each ditto switch's effect: against the first ditto variant's output.
+    first_ditto: dict[Shape, tuple[torch.Tensor, ...]] = {}
     for variant in variants:
         if deadline is not None and time.perf_counter() > deadline:
             report.setdefault("skipped", []).append(f"{variant.name}: over the time budget")
@@ -271,15 +270,7 @@ def run_case(
                 )
                 report.setdefault("failures", []).append({"variant": variant.name, "error": repr(exc)[:2000]})
                 continue
-            # bf16 rounding differs between eager and compiled kernels (diffusers' own compiled output moves by
-            # ~1e-2 relative L2 at random weights), so compiled runs are also compared with diffusers compiled.
-            if variant.library == "diffusers" and variant.compile:
-                expected_compiled[shape] = out
-            elif shape in expected_compiled and variant.compile:
-                run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
-            if variant.library == "ditto":
-                run.update({k: states["ditto"].get(k) for k in ("gelu_epilogue_layers", "rope_modules")})
-                _against_first_ditto(run, first_ditto.setdefault(shape, out), out)
+            _compare(run, variant, out, expected_compiled, first_ditto, shape, states["ditto"])
             report["runs"].append(run)
             log(
                 f"[{spec.name}] {shape.label():28s} {variant.name:28s} {run['ms']:9.1f} ms "
@@ -342,12 +333,27 @@ def _measure(
     return run, out
 
 
-def _against_first_ditto(
-    run: dict[str, Any], first: tuple[torch.Tensor, ...], out: tuple[torch.Tensor, ...]
+def _compare(
+    run: dict[str, Any],
+    variant: Variant,
+    out: tuple[torch.Tensor, ...],
+    expected_compiled: dict[Shape, tuple[torch.Tensor, ...]],
+    first_ditto: dict[Shape, tuple[torch.Tensor, ...]],
+    shape: Shape,
+    ditto_state: dict[str, Any],
 ) -> None:
-    """How far a ditto variant's output is from the first ditto variant's (0 and bit-equal: an exact switch)."""
-    run["vs_first_ditto_rel_l2"] = parity(first, out)["all_rel_l2"]
-    run["vs_first_ditto_bit_equal"] = all(torch.equal(a, b) for a, b in zip(first, out))
+    """The parity fields beyond diffusers eager: against diffusers compiled (bf16 rounding differs between
+    eager and compiled kernels: diffusers' own compiled output moves by ~1e-2 relative L2 at random weights),
+    and for ditto against its first variant (0 and bit-equal: an exact switch) with the switches it reached."""
+    if variant.library == "diffusers" and variant.compile:
+        expected_compiled[shape] = out
+    elif shape in expected_compiled and variant.compile:
+        run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
+    if variant.library == "ditto":
+        run.update({k: ditto_state.get(k) for k in ("gelu_epilogue_layers", "rope_modules")})
+        first = first_ditto.setdefault(shape, out)
+        run["vs_first_ditto_rel_l2"] = parity(first, out)["all_rel_l2"]
+        run["vs_first_ditto_bit_equal"] = all(torch.equal(a, b) for a, b in zip(first, out))
 
 
 def _attention_in_use(variant: Variant) -> list[str] | None:
