@@ -53,8 +53,8 @@ def parse_step_list(text: str) -> tuple[int, ...] | None:
         return ()
     steps: set[int] = set()
     for part in text.split("+"):
-        first, _, last = part.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
             return None
         low, high = int(first), int(last or first)
         if high < low:

@@ -46,12 +46,12 @@ class StepCacheFeatures:
         spec = parse_cache_spec(explicit if explicit is not None else self.default)
         if spec is None:
             return None
-        self.check(info.request, spec, explicit is not None, info.num_steps)
         record = info.stats.setdefault(FIELD, {"spec": spec.text})
         reason = self.not_cached(info.request, info.stage)
-        if reason is not None:
+        if reason is not None and not (explicit is not None and self.distilled(info.request)):
             record[info.stage] = {"off": reason}
             return None
+        self.check(info.request, spec, explicit is not None, info.num_steps)
         if getattr(self.transformer, "cuda_graphs", False):
             record["cuda_graphs"] = GRAPHS_OFF
         return StepCache(
