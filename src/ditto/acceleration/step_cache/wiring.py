@@ -117,8 +117,10 @@ def model_depth(transformer: nn.Module | None) -> int:
 
 def install_step_cache(pipeline: Any, default: str | None = None) -> StepCacheFeatures:
     """Register the step-cache factory on `pipeline` (first, so the cache wraps the other features), once;
-    a second call replaces the default."""
-    features = pipeline.loop_features
+    a second call replaces the default. A pipeline without loop features (a test's stand-in) gets none."""
+    features = getattr(pipeline, "loop_features", None)
+    if features is None:
+        return StepCacheFeatures(pipeline, default)
     for index, factory in enumerate(features):
         if isinstance(factory, StepCacheFeatures):
             features[index] = StepCacheFeatures(pipeline, default)
