@@ -72,6 +72,10 @@ QWEN_CASES = {
         "dbcache:Fn=1,threshold=0.6,warmup=4,max_cached=-1,taylorseer=1",
         dict(residual_diff_threshold=0.6, max_warmup_steps=4), 1, 10,
     ),
+    "F1B0 taylorseer 2": (
+        "dbcache:Fn=1,threshold=0.6,warmup=5,max_cached=-1,taylorseer=2",
+        dict(residual_diff_threshold=0.6, max_warmup_steps=5), 2, 12,
+    ),
 }  # fmt: skip
 BASE = dict(Fn_compute_blocks=1, Bn_compute_blocks=0, max_warmup_steps=2, max_continuous_cached_steps=-1)
 
@@ -121,3 +125,32 @@ def test_qwen_image_static_mask_is_cache_dit_steps_computation_mask() -> None:
     assert record["cond"]["cached_steps"] == stats.cached_steps == [i for i, m in enumerate(mask) if not m]
     assert record["uncond"]["cached_steps"] == stats.cfg_cached_steps
     check_at_most(GROUP, "latents_max_abs", float((ours.latents["image"] - ref.images).abs().max()), "mask")
+
+
+def test_taylorseer_after_a_short_warmup_is_ditto_s_rule() -> None:
+    """Warm-up 2, order 1: ditto's first skipped pass already extrapolates (d1 from the computed steps 0 and
+    1); Cache-DiT forms no difference before its third step, so it reuses the residual as it is there. Same
+    skipped steps; the latents differ; ditto's equal a mask run that computes the same steps (the
+    extrapolation depends only on which passes computed)."""
+    from cache_dit import TaylorSeerCalibratorConfig
+    from diffusers import QwenImagePipeline
+
+    spec = "dbcache:Fn=1,threshold=0.6,warmup=2,max_cached=-1,taylorseer=1"
+    config = {**BASE, "residual_diff_threshold": 0.6, "num_inference_steps": 8}
+    reference = QwenImagePipeline.from_pretrained(str(qwen_folder()))
+    calibrator = TaylorSeerCalibratorConfig(taylorseer_order=1)
+    ref, stats = cache_dit_run(reference, config, calibrator, **QWEN, num_inference_steps=8)
+    engine = Engine.from_pretrained(qwen_folder())
+    ours = engine.generate(**QWEN, num_inference_steps=8, seed=42, output_type="latent", cache=spec)
+    cached = ours.cache_stats["denoise"]["cond"]["cached_steps"]
+    assert cached == stats.cached_steps and cached[0] == 2
+    assert not torch.equal(ours.latents["image"], ref.images)
+    computed = "+".join(str(i) for i in range(8) if i not in cached)
+    masked = engine.generate(
+        **QWEN,
+        num_inference_steps=8,
+        seed=42,
+        output_type="latent",
+        cache=f"mask:compute={computed},Fn=1,taylorseer=1",
+    )
+    assert torch.equal(masked.latents["image"], ours.latents["image"])
