@@ -27,7 +27,11 @@ from ditto import Engine
 
 from helpers.thresholds import check_at_most
 
-cache_dit = pytest.importorskip("cache_dit")
+
+def cache_dit():
+    """Imported by the tests that use it, not at collection: the rest of the suite runs without it loaded."""
+    return pytest.importorskip("cache_dit")
+
 
 GROUP = "step-cache-vs-cache-dit"
 QWEN = dict(prompt="a red fox in the snow", negative_prompt="blurry", true_cfg_scale=4.0, height=32, width=32)
@@ -51,12 +55,13 @@ def qwen_folder() -> Path:
 
 def cache_dit_run(pipe, config: dict, calibrator=None, **kwargs):
     """The reference side: Cache-DiT enabled on a fresh diffusers pipeline, one run, its stats."""
-    from cache_dit import DBCacheConfig
 
-    cache_dit.enable_cache(pipe, cache_config=DBCacheConfig(**config), calibrator_config=calibrator)
+    cache_dit().enable_cache(
+        pipe, cache_config=cache_dit().DBCacheConfig(**config), calibrator_config=calibrator
+    )
     quiet()
     out = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(42), output_type="latent")
-    (stats,) = cache_dit.summary(pipe, logging=False)[:1]
+    (stats,) = cache_dit().summary(pipe, logging=False)[:1]
     return out, stats
 
 
@@ -82,11 +87,10 @@ BASE = dict(Fn_compute_blocks=1, Bn_compute_blocks=0, max_warmup_steps=2, max_co
 
 @pytest.mark.parametrize("case", sorted(QWEN_CASES))
 def test_qwen_image_dbcache_skips_the_steps_cache_dit_skips(case: str) -> None:
-    from cache_dit import TaylorSeerCalibratorConfig
     from diffusers import QwenImagePipeline
 
     spec, config, order, steps = QWEN_CASES[case]
-    calibrator = TaylorSeerCalibratorConfig(taylorseer_order=order) if order else None
+    calibrator = cache_dit().TaylorSeerCalibratorConfig(taylorseer_order=order) if order else None
     reference = QwenImagePipeline.from_pretrained(str(qwen_folder()))
     config = {**BASE, **config, "num_inference_steps": steps}
     ref, stats = cache_dit_run(reference, config, calibrator, **QWEN, num_inference_steps=steps)
@@ -106,8 +110,9 @@ def test_qwen_image_dbcache_skips_the_steps_cache_dit_skips(case: str) -> None:
 
 def test_qwen_image_static_mask_is_cache_dit_steps_computation_mask() -> None:
     """The "fast" preset at 28 steps is Cache-DiT's steps_mask(28, "fast"), run statically (Fn=1 both)."""
-    from cache_dit.caching.cache_interface import steps_mask
     from diffusers import QwenImagePipeline
+
+    steps_mask = cache_dit().steps_mask
 
     from ditto.acceleration.step_cache.masks import preset_steps
 
@@ -132,13 +137,12 @@ def test_taylorseer_after_a_short_warmup_is_ditto_s_rule() -> None:
     1); Cache-DiT forms no difference before its third step, so it reuses the residual as it is there. Same
     skipped steps; the latents differ; ditto's equal a mask run that computes the same steps (the
     extrapolation depends only on which passes computed)."""
-    from cache_dit import TaylorSeerCalibratorConfig
     from diffusers import QwenImagePipeline
 
     spec = "dbcache:Fn=1,threshold=0.6,warmup=2,max_cached=-1,taylorseer=1"
     config = {**BASE, "residual_diff_threshold": 0.6, "num_inference_steps": 8}
     reference = QwenImagePipeline.from_pretrained(str(qwen_folder()))
-    calibrator = TaylorSeerCalibratorConfig(taylorseer_order=1)
+    calibrator = cache_dit().TaylorSeerCalibratorConfig(taylorseer_order=1)
     ref, stats = cache_dit_run(reference, config, calibrator, **QWEN, num_inference_steps=8)
     engine = Engine.from_pretrained(qwen_folder())
     ours = engine.generate(**QWEN, num_inference_steps=8, seed=42, output_type="latent", cache=spec)
