@@ -83,3 +83,14 @@ def test_the_decision_reads_the_audio_too() -> None:
     ignored = plain().generate(**request, cache=f"{base},audio_threshold=1").cache_stats["denoise"]
     assert strict["cond"]["cached"] == 0 and strict["uncond"]["cached"] == 0
     assert ignored["cond"]["cached"] > 0
+
+
+def test_res2s_calls_are_passes_of_their_step() -> None:
+    """res2s calls the model twice a step (and once more at the end): each call is a pass of its kind, the
+    mask reads the step, a never-skipping spec is no cache."""
+    request = dict(GUIDED, num_inference_steps=4, pipeline="one-stage", sampler="res2s")
+    uncached = plain().generate(**request)
+    never = plain().generate(**request, cache="dbcache:threshold=0")
+    assert all(torch.equal(never.latents[k], uncached.latents[k]) for k in ("video", "audio"))
+    cond = plain().generate(**request, cache="mask:compute=0+3").cache_stats["denoise"]["cond"]
+    assert cond["cached_steps"] == [1, 1, 2, 2] and cond["computed"] == 2 + 2 + 1
