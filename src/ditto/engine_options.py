@@ -51,6 +51,9 @@ class EngineOptions:
         "products: faster on Hopper, outputs move by a few percent)",
         choices=ATTENTION_KERNELS,
     )
+    cache: str | None = _option(
+        None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True
