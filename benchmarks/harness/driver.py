@@ -99,6 +99,7 @@ def run_benchmark(
             add_ratios(r)
         out.write_text(json.dumps({**header, "cases": current}, indent=1))
 
+    save()  # the header at once: the name is taken and a killed run leaves a readable file
     for spec, shapes in cases:
         if time.perf_counter() - started > budget_s:
             log(f"skipping {spec.name}: over the {budget_s:.0f} s budget")
