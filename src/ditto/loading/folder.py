@@ -76,7 +76,11 @@ def read_weights(file: Path, device: str | torch.device = "cpu") -> dict[str, to
     try:
         return load_file(str(file), device=str(device))
     except (SafetensorError, OSError) as exc:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         raise CheckpointError(
-            f"{file} is not a readable safetensors file ({reason}); is the download complete?"
+            f"{file} is not a readable safetensors file ({error_line(exc)}); is the download complete?"
         ) from None
+
+
+def error_line(exc: Exception) -> str:
+    """A library's error as one short line for a message: its type and its first line."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]

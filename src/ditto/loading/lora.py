@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ditto.errors import CheckpointError, InvalidParameter
+from ditto.loading.folder import error_line
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,12 @@ def check_lora_file(path: Path) -> None:
         with safe_open(str(path), framework="pt") as handle:
             handle.metadata()
     except (SafetensorError, OSError) as exc:
-        raise InvalidParameter(
-            "lora",
-            str(path),
-            f"is not a readable safetensors file ({_reason(exc)})",
-            "is the download complete?",
-        ) from None
+        raise _unreadable(path, exc) from None
 
 
-def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+def _unreadable(path: Path, exc: Exception) -> InvalidParameter:
+    problem = f"is not a readable safetensors file ({error_line(exc)})"
+    return InvalidParameter("lora", str(path), problem, "is the download complete?")
 
 
 def read_lora(
@@ -135,12 +132,7 @@ def read_lora(
             metadata = handle.metadata() or {}
             state = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError) as exc:  # a header that reads, over tensors that do not: a cut file
-        raise InvalidParameter(
-            "lora",
-            str(path),
-            f"is not a readable safetensors file ({_reason(exc)})",
-            "is the download complete?",
-        ) from None
+        raise _unreadable(path, exc) from None
     groups, unknown = _group(state)
     adapter = _adapter_metadata(metadata)
     pairs: dict[str, LoraPair] = {}
