@@ -148,8 +148,17 @@ def test_loras_are_checked_before_loading(tmp_path: Path, capsys, monkeypatch) -
         assert code == 2 and len(errors) == 1 and errors[0].startswith(expected), errors
 
 
-def test_compile_on_a_cpu_says_it_takes_a_while(capsys) -> None:
+def test_compile_on_a_cpu_says_it_takes_a_while(tmp_path: Path, capsys, monkeypatch) -> None:
+    from ditto.engine import Engine
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # as a user would, once told it takes minutes
+
+    monkeypatch.setattr(Engine, "from_pretrained", stop)
     argv = ["generate", "--model", str(tiny_klein("distilled")), "--prompt", "a cat", "--compile"]
-    assert main([*argv, "--width", "100"]) == 2  # refused before compiling anything
+    argv += ["--output-dir", str(tmp_path)]
+    assert main([*argv, "--width", "100"]) == 2
+    assert "note:" not in capsys.readouterr().err, "a refused request needs no note"
+    assert main(argv) == 130
     err = capsys.readouterr().err
     assert "note: --compile on a CPU compiles every block at each new shape first" in err

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ditto.cli.flags import (
     add_engine_flags,
@@ -20,6 +21,10 @@ from ditto.cli.flags import (
 )
 from ditto.engine_options import EngineOptions
 from ditto.errors import DittoError
+
+if TYPE_CHECKING:  # imported when run: `ditto --help` stays free of numpy and PIL
+    from ditto.cli.outputs import OutputPlan
+    from ditto.result import Result
 
 DEFAULT_MODEL = "tiny-ltx2"  # engine.DEFAULT_MODEL, without importing the engine (and torch) for --help
 DEFAULT_DEVICE = "cpu"
@@ -122,7 +127,6 @@ def run_generate(args: argparse.Namespace) -> int:
     clock = StageClock()
     complete(args)
     options = engine_options(args)
-    note_slow_compile(args, options)
     with clock.stage("validate"):
         from ditto.cli.outputs import plan_output
         from ditto.engine import Engine, inspect_model, with_seed
@@ -133,6 +137,7 @@ def run_generate(args: argparse.Namespace) -> int:
         model.validate(**kwargs)
         plan = plan_output(args.output, args.output_dir, model.output_kind)
     print(f"seed {kwargs['seed']}", flush=True)
+    note_slow_compile(args, options)
     with clock.stage("load"):
         quiet_third_party()
         engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, options=options)
@@ -147,7 +152,7 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def save(result, plan) -> list[Path]:
+def save(result: Result, plan: OutputPlan) -> list[Path]:
     """Write the files; a disk that fills up (or a folder removed meanwhile) is one error line."""
     target = plan.target(result)
     try:
@@ -156,7 +161,7 @@ def save(result, plan) -> list[Path]:
         raise DittoError(f"output={str(target)!r} could not be written ({exc.strerror or exc})") from None
 
 
-def prompt_note(result, index: int, count: int) -> str:
+def prompt_note(result: Result, index: int, count: int) -> str:
     """For a batch of several prompts: which prompt a file came from."""
     prompts = result.prompts
     if len(prompts) < 2:
