@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ditto import __version__
-from ditto.cli import build_parser, generate_kwargs, main
+from ditto.cli import build_parser, engine_options, generate_kwargs, main
 from ditto.cli.generate import complete
 from ditto.fields import cli_fields
 
@@ -135,3 +135,30 @@ def test_prompt_is_required_from_a_flag_or_the_file(tmp_path: Path, capsys) -> N
     with pytest.raises(SystemExit):
         main(["generate", "--steps", "2"])
     assert "the following argument is required: --prompt" in capsys.readouterr().err
+
+
+def test_a_new_engine_option_gets_its_flag_with_no_cli_code(monkeypatch) -> None:
+    """Coming options (step cache default, offload budget, GPUs) are one EngineOptions field: the flag, its
+    type and help come from the field; one whose flag a request field has is left to that flag."""
+    import dataclasses
+
+    from ditto import engine_options as table
+    from ditto.cli import flags
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(table.EngineOptions):
+        gpus: int | None = table._option(None, "GPUs to spread the work over", metavar="N")
+        offload: bool = table._option(False, "keep weights in host memory")
+        budget: str | None = table._option(None, "memory budget", parse=str.upper, flag="--max-mem")
+        seed: int | None = table._option(None, "a name the request table has too")
+
+    monkeypatch.setattr(flags, "EngineOptions", Extended)
+    generate = subcommands()["generate"]
+    text = generate.format_help()
+    assert "--gpus N" in text and "GPUs to spread the work over" in text and "--max-mem" in text
+    args = generate.parse_args(
+        ["--prompt", "x", "--gpus", "2", "--offload", "--max-mem", "40g", "--seed", "3"]
+    )
+    options = engine_options(args)
+    assert (options.gpus, options.offload, options.budget, options.seed) == (2, True, "40G", None)
+    assert generate_kwargs(args)["seed"] == 3

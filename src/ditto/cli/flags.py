@@ -71,11 +71,18 @@ def _argument(option: dataclasses.Field, hint: Any) -> dict[str, Any]:
 
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
-    """How the model is loaded and run: a flag per engine option, plus --dtype and --device."""
+    """How the model is loaded and run: a flag per engine option, plus --dtype and --device. An option whose
+    flag the parser already has (a request field of the same name, e.g. a per-request setting that `ditto
+    serve` also takes as its default) is left to that flag; `engine_options` reads only those added here."""
     group = parser.add_argument_group("engine (how the model is loaded and run)")
     hints = typing.get_type_hints(EngineOptions)
+    added = []
     for option in cli_options():
+        if option_flag(option) in parser._option_string_actions:
+            continue
         group.add_argument(option_flag(option), **_argument(option, hints[option.name]))
+        added.append(option.name)
+    parser.set_defaults(engine_option_names=tuple(added))
     group.add_argument(
         "--dtype",
         choices=list(DTYPE_NAMES),
@@ -87,7 +94,7 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
     """The engine flags given, as typed Engine options (the ones not given keep their defaults)."""
-    given = {option.name: getattr(args, option.name, None) for option in cli_options()}
+    given = {name: getattr(args, name, None) for name in args.engine_option_names}
     return EngineOptions.from_keywords({name: value for name, value in given.items() if value is not None})
 
 
