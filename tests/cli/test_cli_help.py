@@ -83,14 +83,14 @@ def parse(*argv: str) -> argparse.Namespace:
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_config_file_fills_the_request_and_flags_win(tmp_path: Path, suffix: str) -> None:
     request = {
-        "prompt": ["a fox", "a whale"], "num_inference_steps": 30, "fps": 12, "guidance-scale": 3,
+        "prompt": ["a fox", "-whale"], "num_inference_steps": 30, "fps": 12, "guidance-scale": 3,
         "model": "tiny-flux2-klein", "compile": True, "cuda_graphs": False, "lora": ["a.safetensors:0.5"],
     }  # fmt: skip
     path = tmp_path / f"request{suffix}"
     path.write_text(json.dumps(request) if suffix == ".json" else _yaml(request))
     args = parse("--config", str(path), "--steps", "4", "--device", "cuda")
     assert generate_kwargs(args) == {
-        "prompt": ["a fox", "a whale"], "num_inference_steps": 4, "frame_rate": 12.0, "guidance_scale": 3.0,
+        "prompt": ["a fox", "-whale"], "num_inference_steps": 4, "frame_rate": 12.0, "guidance_scale": 3.0,
     }  # fmt: skip
     assert (args.model, args.device, args.compile, args.cuda_graphs) == (
         "tiny-flux2-klein",

@@ -80,8 +80,7 @@ def tokens(config: dict[str, Any], parser: argparse.ArgumentParser, path: Path) 
         values = value if isinstance(value, list) else [value]
         if len(values) > 1 and not isinstance(action, argparse._AppendAction):
             raise InvalidParameter("config", str(path), f"gives a list for {key}, which takes one value")
-        for item in values:
-            words += [flag, str(item)]
+        words += [f"{flag}={item}" for item in values]  # one word: a value may start with a dash
     return words
 
 
