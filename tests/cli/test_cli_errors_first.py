@@ -56,6 +56,10 @@ def test_bad_requests_fail_before_any_weight_is_read(broken_ltx2: Path, tmp_path
             "3",
         ): "error: --true-cfg-scale=3.0 is not taken by ltx2 models; ltx2 takes --prompt,",
         ("--output", str(tmp_path / "fox.png")): "is not an .mp4 path; video models write MP4 files",
+        (
+            "--output",
+            str(tmp_path),
+        ): f"error: output='{tmp_path}' is a folder; give a file name, or --output-dir",
         ("--output", str(a_file / "fox.mp4")): f"cannot be written: {a_file} is a file, not a folder",
         ("--output", str(a_file / "sub" / "fox.mp4")): "cannot be written (Not a directory: ",
         ("--output-dir", str(a_file)): f"error: output_dir='{a_file}' cannot be written: {a_file} is a file",

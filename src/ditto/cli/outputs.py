@@ -79,6 +79,10 @@ def plan_output(output: str | None, output_dir: str | None, output_kind: str) ->
         )
     if output is not None:
         path = Path(output).expanduser()
+        if path.is_dir() or output.endswith(("/", "\\")):
+            raise InvalidParameter(
+                "output", output, "is a folder", "give a file name, or --output-dir DIR for automatic names"
+            )
         check_output_path(path, output_kind)
         check_writable(path.parent, "output", output)
         return OutputPlan(path, None, path.suffix)
