@@ -42,6 +42,9 @@ class FakeEngine:
         for name in kwargs:
             if name not in KNOWN:
                 raise InvalidParameter(name, kwargs[name], "is not a parameter of this family")
+        prompt = kwargs.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidParameter("prompt", prompt, "is empty", "give a non-empty text prompt")
         width, height = kwargs.get("width", 64), kwargs.get("height", 32)
         for name, value in (("width", width), ("height", height)):
             if value % 32:

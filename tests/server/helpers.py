@@ -37,10 +37,10 @@ def wait_healthy(base_url: str, timeout: float, process: subprocess.Popen | None
 
 
 @contextlib.contextmanager
-def thread_server(app: Any) -> Iterator[str]:
+def thread_server(app: Any, **config: Any) -> Iterator[str]:
     """The app under a real uvicorn on 127.0.0.1, in this process (so tests can reach a fake engine)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"

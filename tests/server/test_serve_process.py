@@ -54,7 +54,14 @@ def needs_tiny(name: str):
 @pytest.fixture(scope="module")
 def ltx_server(tmp_path_factory):
     server = ServeProcess(
-        "tiny-ltx2", tmp_path_factory.mktemp("ltx") / "data", "--max-queue", "32", "--max-body-mb", "4"
+        "tiny-ltx2",
+        tmp_path_factory.mktemp("ltx") / "data",
+        "--max-queue",
+        "32",
+        "--max-body-mb",
+        "4",
+        "--max-steps",
+        "1000",
     ).wait()
     yield server
     assert server.stop() in CLEAN_EXIT, server.log_text()[-3000:]
@@ -177,7 +184,7 @@ def test_images_generate_edit_and_concurrent(flux_server):
     assert httpx.get(f"{flux_server.base_url}/health").json()["status"] == "ok"
 
 
-def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
+def test_kill_9_reruns_the_running_job_and_sigterm_stops_cleanly(tmp_path):
     data = tmp_path / "data"
     first = ServeProcess("tiny-ltx2", data, "--max-queue", "1").wait()
     api = client(first.base_url)
@@ -185,7 +192,9 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
         done = api.videos.create(prompt="finished before the crash", **VIDEO)
         assert wait_done(api, done.id)[-1].status == "completed"
         running = api.videos.create(
-            prompt="running", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
+            prompt="running",
+            size="64x64",
+            extra_body={"num_frames": 17, "num_inference_steps": 100, "seed": 4},
         )
         wait_running(api, running.id, min_progress=6)  # a few denoising steps in
         waiting = api.videos.create(prompt="queued at the crash", **VIDEO)
@@ -195,21 +204,28 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
         assert full.value.body["code"] == "queue_full"
     finally:
         first.kill()
+    half_written = data / "outputs" / running.id / "video.mp4.part"  # as a kill during the write leaves it
+    half_written.parent.mkdir(parents=True, exist_ok=True)
+    half_written.write_bytes(b"half a video")
 
     second = ServeProcess("tiny-ltx2", data, "--shutdown-grace", "0").wait()
     api = client(second.base_url)
     try:
+        assert not half_written.exists() and "video.mp4.part" in second.log_text()
         listed = {v.id: v for v in api.videos.list()}
         assert set(listed) == {done.id, running.id, waiting.id}
         assert listed[done.id].status == "completed"
         api.videos.download_content(done.id).write_to_file(tmp_path / "done.mp4")
         assert probe_mp4(tmp_path / "done.mp4").audio_codec == "aac"
-        crashed = listed[running.id]
-        assert crashed.status == "failed" and crashed.error.code == "interrupted"
-        assert "interrupted" in crashed.error.message
-        assert wait_done(api, waiting.id)[-1].status == "completed"  # re-queued and run
+        rerun = wait_done(api, running.id)[-1]  # re-queued, run again from the start, completed
+        assert rerun.status == "completed" and rerun.seed == 4, rerun
+        assert JobStore(data).get(running.id).attempts == 2
+        api.videos.download_content(running.id).write_to_file(tmp_path / "rerun.mp4")
+        assert probe_mp4(tmp_path / "rerun.mp4").frame_count == 17
+        assert wait_done(api, waiting.id)[-1].status == "completed"
+        assert not list((data / "outputs").rglob("*.part"))
         cut = api.videos.create(
-            prompt="cut by SIGTERM", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
+            prompt="cut by SIGTERM", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 100}
         )
         wait_running(api, cut.id)
     finally:

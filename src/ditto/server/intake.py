@@ -84,8 +84,8 @@ async def validate_snapping(state: ServerState, kwargs: dict[str, Any]) -> tuple
         raise APIError(400, f"size={asked} cannot be made by this model", param="size", code="invalid_size")
     meta: dict[str, Any] = {}
     if asked and any(kwargs[name] != value for name, value in asked.items()):
-        meta["size_requested"] = f"{asked['width']}x{asked['height']}"
-        state.limits.check_request(kwargs)  # a snapped size may be a little larger
+        meta["size_requested"] = "x".join(str(asked.get(name, "auto")) for name in SIZE_FIELDS)
+    state.limits.check_request(kwargs, validated)  # a snapped size may be a little larger
     return validated, meta
 
 

@@ -75,13 +75,22 @@ class Limits:
             if tokens > self.max_prompt_tokens:
                 raise over_limit(param, f"<{tokens} tokens>", "max_prompt_tokens", self.max_prompt_tokens)
 
-    def check_request(self, kwargs: dict[str, Any]) -> None:
-        """The engine keywords of one request (after size and seconds were turned into them)."""
+    def check_request(self, kwargs: dict[str, Any], validated: Any = None) -> None:
+        """The engine keywords of one request (after size and seconds were turned into them); with the
+        family's `validated` params, a side given alone is checked with the default of the other."""
         if "num_inference_steps" in kwargs:
             self.check_count("num_inference_steps", kwargs["num_inference_steps"], "max_steps")
-        width, height = kwargs.get("width"), kwargs.get("height")
-        if width is not None and height is not None and width * height > self.max_pixels:
-            raise over_limit("size", f"{width}x{height}", "max_pixels", self.max_pixels)
+        given = [name for name in ("width", "height") if name in kwargs]
+        width = kwargs.get("width", getattr(validated, "width", None))
+        height = kwargs.get("height", getattr(validated, "height", None))
+        if given and width is not None and height is not None and width * height > self.max_pixels:
+            param = "size" if len(given) == 2 else given[0]
+            raise over_limit(
+                param,
+                f"{width}x{height}" if param == "size" else kwargs[param],
+                "max_pixels",
+                self.max_pixels,
+            )
         if "num_frames" in kwargs:
             self.check_count("num_frames", kwargs["num_frames"], "max_frames")
             rate = kwargs.get("frame_rate")

@@ -57,13 +57,6 @@ async def create_video(request: Request) -> dict[str, Any]:
     state = ServerState.of(request)
     state.check_kind("video")
     fields, files = await read_body(request, (JSON, MULTIPART), max_files=state.limits.max_images + 1)
-    if isinstance(fields, dict) and "input_reference" in fields:
-        raise APIError(
-            400,
-            "input_reference must be an uploaded image file (multipart), not a reference object",
-            param="input_reference",
-            code="invalid_value",
-        )
     parsed = state.models.parse(state.models.video, fields)
     try:
         job = await build_job(state, request, new_job_id("video"), "video", parsed, files)

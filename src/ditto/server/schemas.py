@@ -77,6 +77,17 @@ class VideoRequest(RequestBase):
         "frame rate (LTX-2: the nearest 8k+1); num_frames wins when both are given",
     )
 
+    input_reference: Any = Field(
+        None, description="an image for the first frame: a file in a multipart body (not a JSON value)"
+    )
+
+    @field_validator("input_reference")
+    @classmethod
+    def _reference(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("input_reference must be an uploaded image file (multipart), not a JSON value")
+        return None
+
     @field_validator("seconds")
     @classmethod
     def _seconds(cls, value: str | float | None) -> str | float | None:

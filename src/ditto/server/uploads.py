@@ -27,7 +27,9 @@ def open_image(data: bytes, limit: UploadLimit, field: str, name: str) -> Image.
     """The image, opened lazily (header only), once its pixel count is within the limit."""
     try:
         image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:  # PIL's own bound, far above ours, refused from the header too
+        raise over_limit(field, "<a larger image>", "max_upload_pixels", limit.max_pixels or 0) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise unreadable(field, name, exc) from None
     width, height = image.size
     if limit.max_pixels is not None and width * height > limit.max_pixels:
