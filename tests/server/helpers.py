@@ -58,6 +58,7 @@ class ServeProcess:
     def __init__(self, model: str, data_dir: Path, *extra: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-{self.port}.log"
         command = [sys.executable, "-m", "ditto.cli", "serve", "--model", model, "--port", str(self.port)]
         command += ["--data-dir", str(data_dir), *extra]

@@ -7,9 +7,13 @@ routes, one tiny-flux2-klein server for the image routes, and one data dir that 
 from __future__ import annotations
 
 import io
+import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
@@ -20,7 +24,7 @@ from ditto.media.video import probe_mp4
 from ditto.registry import family_by_tiny_name
 from ditto.server.store import JobStore
 
-from .helpers import ServeProcess
+from .helpers import ServeProcess, free_port
 from .test_api_fake_engine import client, png_size, wait_status
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
@@ -30,6 +34,7 @@ VIDEO = {"size": "64x64", "extra_body": {"num_frames": 9, "num_inference_steps":
 # uvicorn finishes its shutdown, then re-raises SIGTERM so a supervisor sees why the process ended.
 CLEAN_EXIT = (0, -signal.SIGTERM)
 IMAGE = {"size": "64x64", "extra_body": {"num_inference_steps": 2, "seed": 1}}
+STARTUP_S = 10  # importing torch and ditto on 2 shared cores, before the check itself
 
 
 def wait_done(api: openai.OpenAI, video_id: str) -> list:
@@ -234,3 +239,69 @@ def test_kill_9_reruns_the_running_job_and_sigterm_stops_cleanly(tmp_path):
     assert (
         job.status == "failed" and job.error["code"] == "interrupted" and "shut down" in job.error["message"]
     )
+
+
+def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, float]:
+    """`ditto serve ...` expected to stop by itself: (exit code, stderr, seconds)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ditto.cli", "serve", *args], capture_output=True, text=True, env=env,
+        timeout=timeout,
+    )  # fmt: skip
+    return done.returncode, done.stderr, time.monotonic() - start
+
+
+def folder_state(data: Path) -> dict:
+    """Every job row and every file (with its size) of a data folder."""
+    jobs = {job.id: (job.status, job.progress, job.outputs) for job in JobStore(data).list(None, limit=1000)}
+    files = {
+        str(p.relative_to(data)): p.stat().st_size
+        for p in data.rglob("*")
+        if p.is_file() and "sqlite" not in p.name
+    }
+    return {"jobs": jobs, "files": files}
+
+
+def test_a_second_server_on_a_held_folder_or_a_taken_port_exits_at_once(ltx_server, tmp_path):
+    api = client(ltx_server.base_url)
+    video = api.videos.create(prompt="before the intruder", **VIDEO)
+    assert wait_done(api, video.id)[-1].status == "completed"
+    data = ltx_server.data_dir
+    before = folder_state(data)
+    code, err, seconds = run_cli("--model", "tiny-ltx2", "--data-dir", str(data), "--port", str(free_port()))
+    assert code == 2 and seconds < 5 + STARTUP_S, (code, err, seconds)
+    assert err.strip().splitlines() == [err.strip()] and "in use by another ditto serve" in err
+    fresh = tmp_path / "fresh"
+    code, err, seconds = run_cli(
+        "--model", "tiny-ltx2", "--data-dir", str(fresh), "--port", str(ltx_server.port)
+    )
+    assert (
+        code == 2
+        and seconds < 5 + STARTUP_S
+        and "cannot listen" in err
+        and len(err.strip().splitlines()) == 1
+    )
+    assert not fresh.exists()
+    assert folder_state(data) == before
+    assert api.videos.retrieve(video.id).status == "completed"
+
+
+def test_without_keys_only_loopback(tmp_path):
+    code, err, _ = run_cli("--host", "0.0.0.0", "--data-dir", str(tmp_path / "d"), "--port", str(free_port()))
+    assert code == 2 and "loopback only" in err and not (tmp_path / "d").exists()
+
+
+def test_openai_default_sizes_are_snapped(ltx_server, tmp_path):
+    api = client(ltx_server.base_url)
+    video = api.videos.create(
+        prompt="a wide clip", size="1280x720", extra_body={"num_frames": 9, "num_inference_steps": 1}
+    )
+    assert video.size == "1280x704" and video.model_extra["size_requested"] == "1280x720"
+    assert wait_done(api, video.id)[-1].status == "completed"
+    api.videos.download_content(video.id).write_to_file(tmp_path / "wide.mp4")
+    info = probe_mp4(tmp_path / "wide.mp4")
+    assert (info.width, info.height) == (1280, 704)
+    assert JobStore(ltx_server.data_dir).get(video.id).meta["size_requested"] == "1280x720"
+    log = ltx_server.log_text()
+    assert f"job {video.id}: denoise" in log and "it/s]" not in log and "step/s]" not in log

@@ -1,5 +1,5 @@
-"""`ditto serve`: lock the data folder, bind the port, load one model, then serve it over OpenAI's images and
-videos APIs under uvicorn. A held folder or a taken port is one error line, before anything is loaded or
+"""`ditto serve`: bind the port, lock the data folder, load one model, then serve it over OpenAI's images and
+videos APIs under uvicorn. A taken port or a held folder is one error line, before anything is loaded or
 changed."""
 
 from __future__ import annotations
@@ -234,8 +234,8 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     apply_config(args)
     build_settings(args)  # every flag checked before anything is taken
+    sock = bind(args.host, args.port)  # first: a taken port leaves the data folder untouched
     lock = DataDirLock(args.data_dir).acquire()
-    sock = bind(args.host, args.port)
     if not read_keys_given(args):
         log.info(
             "no API keys: listening on loopback %s:%d only, every client is trusted", args.host, args.port
