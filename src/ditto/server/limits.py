@@ -103,9 +103,11 @@ class Limits:
 
 
 def over_limit(param: str, value: Any, limit: str, limit_value: float, flag: str = "") -> APIError:
-    flag = flag or "--" + limit.removesuffix("_s").replace("_", "-")
+    flag = flag or LIMIT_FLAGS.get(limit, "")
     shown = f"{limit_value:g}" if isinstance(limit_value, float) else str(limit_value)
     message = f"{param}={value} is over this server's limit {limit}={shown} (ditto serve {flag})"
+    if not flag:
+        message = f"{param}={value} is over this server's limit {limit}={shown}"
     return APIError(400, message, param=param, code="limit_exceeded")
 
 
@@ -124,3 +126,37 @@ LIMIT_NAMES = {f.name for f in dataclasses.fields(Limits)} - {"uploads"} | {
     "max_upload_bytes",
     "max_upload_pixels",
 }
+
+
+def limits_table() -> str:
+    """The README's table (markdown) of every limit, its flag and its default per family."""
+    families = {"LTX-2": LTX2, "FLUX.2 Klein": KLEIN, "Qwen-Image(-Edit)": QWEN}
+    defaults = {family: Limits.for_family(family) for family in families.values()}
+    lines = ["| limit | flag | " + " | ".join(families) + " |", "|---|---|" + "---|" * len(families)]
+    for name, flag in LIMIT_FLAGS.items():
+        values = [_limit_value(name, family, limits) for family, limits in defaults.items()]
+        lines.append(f"| `{name}` | `{flag}` | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+# Each limit's `ditto serve` flag, in the README's order.
+LIMIT_FLAGS = {
+    "max_steps": "--max-steps", "max_pixels": "--max-pixels", "max_frames": "--max-frames",
+    "max_seconds": "--max-seconds", "max_prompt_bytes": "--max-prompt-bytes",
+    "max_prompt_tokens": "--max-prompt-tokens", "max_images": "--max-images",
+    "max_upload_bytes": "--max-upload-mb", "max_upload_pixels": "--max-upload-pixels",
+    "job_timeout_s": "--job-timeout",
+}  # fmt: skip
+
+
+def _limit_value(name: str, family: str, limits: Limits) -> str:
+    if name in ("max_frames", "max_seconds") and family != LTX2:
+        return "—"
+    if name == "max_upload_bytes":
+        return f"{limits.uploads['image'].max_bytes / MIB:g} MiB"
+    if name == "max_upload_pixels":
+        return f"{limits.uploads['image'].max_pixels:,}"
+    if name == "job_timeout_s":
+        return f"{limits.job_timeout_s:g} s"
+    value = getattr(limits, name)
+    return f"{value:g}" if isinstance(value, float) else f"{value:,}"

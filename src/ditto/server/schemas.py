@@ -170,3 +170,27 @@ class RequestModels:
 def _shown(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Where the server's meaning differs from the CLI's help line (fields.py).
+SERVER_HELP = {
+    "prompt": "text prompt (required)",
+    "image": "reference images: `image` files on /v1/images/edits; one `input_reference` file on /v1/videos",
+    "num_images_per_prompt": "images to make (OpenAI's `n`)",
+}
+FAMILY_NAMES = {"ltx2": "LTX-2", "flux2-klein": "FLUX.2 Klein", "qwen-image": "Qwen-Image",
+                "qwen-image-edit": "Qwen-Image-Edit"}  # fmt: skip
+
+
+def family_table() -> str:
+    """The README's table (markdown) of which family takes which request field over HTTP."""
+    header = ["field", *FAMILY_NAMES.values(), "what it is"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in TABLE:
+        if not entry.api:
+            continue
+        names = " / ".join(f"`{name}`" for name in entry.server_names)
+        marks = ["✓" if family in entry.families else "" for family in FAMILY_NAMES]
+        help = SERVER_HELP.get(entry.name, entry.help)
+        lines.append("| " + " | ".join([names, *marks, help]) + " |")
+    return "\n".join(lines)

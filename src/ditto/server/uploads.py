@@ -78,6 +78,6 @@ async def save_upload(upload: UploadFile, field: str, limit: UploadLimit, dest_s
         data = await upload.read(limit.max_bytes + 1)
         size = len(data)
     if size > limit.max_bytes:
-        raise over_limit(field, f"<{size} bytes>", "max_upload_bytes", limit.max_bytes, "--max-upload-mb")
+        raise over_limit(field, f"<{size} bytes>", "max_upload_bytes", limit.max_bytes)
     dest = dest_stem.with_suffix(SUFFIXES[kind])
     return await run_in_threadpool(STORERS[kind], data, limit, field, name, dest)
