@@ -157,6 +157,8 @@ def apply_config(args: argparse.Namespace) -> None:
         dest = key.replace("-", "_")
         if dest not in defaults or dest in ("help", "config"):
             raise DittoError(f"--config {path}: {key!r} is not a flag of ditto serve")
+        if isinstance(defaults[dest], list) and isinstance(value, str):
+            value = [value]  # a repeatable flag given once
         if getattr(args, dest) == defaults[dest]:
             setattr(args, dest, value)
 

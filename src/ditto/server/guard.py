@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ditto.errors import DittoError
-from ditto.server.errors import error_body
+from ditto.server.errors import header_dict, send_error
 from ditto.server.metrics import Metrics
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -106,7 +105,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        headers = header_dict(scope)
         host, origin = headers.get("host", ""), headers.get("origin")
         if not self.access.host_allowed(host):
             message = f"host {host!r} is not served here (ditto serve --allowed-host)"
@@ -128,7 +127,4 @@ class Guard:
         self, send: Any, status: int, message: str, code: str, extra: list | None = None
     ) -> None:
         self.metrics.record_rejection(code)
-        payload = json.dumps(error_body(status, message, code=code)).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(send, status, message, code, extra)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from typing import Any
 
-from ditto.server.errors import BodyTimeout, BodyTooLarge, error_body
+from ditto.server.errors import BodyTimeout, BodyTooLarge, header_dict, send_error
 from ditto.server.metrics import Metrics
 
 log = logging.getLogger("ditto.server.http")
@@ -40,7 +39,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        headers = header_dict(scope)
         request_id = headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:16]}"
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
@@ -102,12 +101,5 @@ class RequestContext:
                     return
 
     async def _refuse(self, send: Any, limit: int) -> None:
-        body = error_body(413, str(BodyTooLarge(limit)), code="request_too_large")
-        payload = json.dumps(body).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        message = str(BodyTooLarge(limit))
+        await send_error(send, 413, message, "request_too_large", [(b"connection", b"close")])
