@@ -134,6 +134,9 @@ CASES = [
     case("image", IMAGES, raw(b'{"prompt": "a", "guidance_scale": 1e400}'), 400, "guidance_scale"),
     case("video", VIDEOS, raw(b'{"prompt": "a", "fps": NaN}'), 400, "fps"),
     case("image", IMAGES, raw(b"\xff\xfe{}"), 400, None),
+    case("image", IMAGES, raw(b'{"prompt": "caf\xe9"}', "application/json; charset=latin-1"), 400, None),
+    case("video", VIDEOS, raw(b"garbage", "multipart/form-data"), 400, None),
+    case("video", VIDEOS, raw(b"--x\r\nbroken", "multipart/form-data; boundary=x"), 400, "prompt"),
     case("image", IMAGES, raw(b"{" + b" " * (2 << 20) + b"}"), 413, None),
     # media types: JSON routes take JSON only (a cross-site text/plain or form POST is refused)
     case("image", IMAGES, raw(b'{"prompt": "a"}', "text/plain"), 415, None),

@@ -131,6 +131,13 @@ def create_app(
     for router in (common, videos_router, images_router, jobs_router):
         app.include_router(router)
     install_openapi(app, models, API_DESCRIPTION.format(family=engine.family))
+    install_middleware(app, settings, limits, metrics)
+    return app
+
+
+def install_middleware(app: FastAPI, settings: ServerSettings, limits: Limits, metrics: Metrics) -> None:
+    """Outermost last: the request context (id, log, body caps and timeout), CORS when configured (so a
+    preflight is answered), then the guard (Host, Origin, API key)."""
     app.add_middleware(Guard, access=settings.access, metrics=metrics)
     if settings.access.cors_origins:
         app.add_middleware(
@@ -146,7 +153,6 @@ def create_app(
         body_timeout=settings.body_timeout_s,
         metrics=metrics,
     )
-    return app
 
 
 API_DESCRIPTION = """OpenAI-compatible images and videos APIs in front of one {family} model, plus ditto's

@@ -164,9 +164,12 @@ def apply_config(args: argparse.Namespace) -> None:
 
 
 def _yaml(text: str) -> Any:
-    import yaml
+    import yaml  # PyYAML comes with transformers
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).replace("\n", " ")) from None
 
 
 def build_settings(args: argparse.Namespace, family: str | None = None) -> Any:

@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_kind_seq ON jobs (kind, seq);
 """
+# Indexes on columns added later: created after the columns exist.
+LATER_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_retention ON jobs (purged_at, completed_at);
+"""
 # Columns added after the first release: a data folder written by an older ditto gains them at start.
 ADDED_COLUMNS = {
     "owner": "TEXT NOT NULL DEFAULT ''",
@@ -55,6 +60,7 @@ ADDED_COLUMNS = {
     "stored_bytes": "INTEGER NOT NULL DEFAULT 0",
 }
 
+PAGE_CACHE_KIB = 256
 JSON_COLUMNS = ("params", "meta", "outputs", "error", "timings")
 
 
@@ -105,8 +111,12 @@ class JobStore:
         # WAL + synchronous=NORMAL: a committed row survives a process kill (not necessarily a power cut).
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # A small page cache: rows are read one at a time, and SQLite's default (2 MiB) fills as the table
+        # grows, which looked like ~600 bytes of memory growth per request in the soak benchmark.
+        self._db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._db.executescript(LATER_INDEXES)
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
