@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_access_flags(parser)
     limits = parser.add_argument_group("limits per request (default: the model family's; see the README)")
     for flag, dest, kind, help in LIMIT_FLAGS:
-        limits.add_argument(flag, dest=dest, type=kind, help=help)
+        limits.add_argument(flag, dest=dest, type=kind, help=help, metavar="N")
     from ditto.cli import add_engine_flags  # here: ditto.cli imports this module
 
     add_engine_flags(parser)
