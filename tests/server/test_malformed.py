@@ -244,3 +244,14 @@ def test_slow_headers_are_cut_off(tmp_path):
             assert sock.recv(4096) == b""  # closed by the server
             assert time.monotonic() - start < 5
         assert httpx.get(f"{base_url}/health").status_code == 200
+
+
+def test_messages_name_no_server_path(tmp_path):
+    from ditto.server.errors import without_paths
+
+    data = tmp_path / "data"
+    message = f"image=['{data}/uploads/video_1/input_reference-0.png'] is not usable; data in {data}"
+    assert (
+        without_paths(message, data)
+        == "image=['uploads/video_1/input_reference-0.png'] is not usable; data in <data>"
+    )

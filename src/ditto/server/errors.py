@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -104,9 +105,18 @@ def record_rejection(request: Request, reason: str) -> None:
         state.metrics.record_rejection(reason)
 
 
+def without_paths(message: str, data_dir: Any) -> str:
+    """A message for a client: the server's data folder (where uploads are kept) named, not shown."""
+    for folder in {str(data_dir), str(Path(data_dir).resolve())}:
+        message = message.replace(folder.rstrip("/") + "/", "").replace(folder, "<data>")
+    return message
+
+
 async def _api_error(request: Request, exc: APIError) -> JSONResponse:
     record_rejection(request, exc.code or str(exc.status))
-    return error_response(exc.status, exc.message, exc.param, exc.code, exc.headers)
+    state = getattr(request.app.state, "ditto", None)
+    message = without_paths(exc.message, state.store.data_dir) if state is not None else exc.message
+    return error_response(exc.status, message, exc.param, exc.code, exc.headers)
 
 
 async def _invalid_parameter(request: Request, exc: InvalidParameter) -> JSONResponse:

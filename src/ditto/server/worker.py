@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ditto.errors import InvalidParameter, JobCancelled
+from ditto.server.errors import without_paths
 from ditto.server.metrics import Metrics
 from ditto.server.progress import START_PROGRESS, JobProgress
 from ditto.server.retention import Purger
@@ -198,7 +199,8 @@ class Worker:
             self._stopped(job, progress.reason or "cancelled", started)
             return
         except InvalidParameter as exc:
-            self._failed(job, started, "invalid_parameter", str(exc), param=exc.field)
+            message = without_paths(str(exc), self.store.data_dir)
+            self._failed(job, started, "invalid_parameter", message, param=exc.field)
             return
         except Exception as exc:
             log.exception("job %s failed", job.id)  # the traceback stays in the server's log
