@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ditto.errors import DittoError
-from ditto.server.errors import header_dict, send_error
+from ditto.server.errors import send_error
 from ditto.server.metrics import Metrics
+from ditto.server.middleware import HttpLayer
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -93,19 +94,14 @@ class Access:
         return urlsplit(origin).netloc.lower() == host_header.strip().lower()
 
 
-class Guard:
+class Guard(HttpLayer):
     """ASGI layer: Host, then Origin, then the API key; sets the request's owner."""
 
     def __init__(self, app: Any, access: Access, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app, metrics)
         self.access = access
-        self.metrics = metrics
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = header_dict(scope)
+    async def handle(self, scope: dict, receive: Any, send: Any, headers: dict[str, str]) -> None:
         host, origin = headers.get("host", ""), headers.get("origin")
         if not self.access.host_allowed(host):
             message = f"host {host!r} is not served here (ditto serve --allowed-host)"

@@ -18,7 +18,24 @@ log = logging.getLogger("ditto.server.http")
 DRAIN_LIMIT = 64 << 20  # read at most this much of a refused body, so the client sees the 413
 
 
-class RequestContext:
+class HttpLayer:
+    """An ASGI layer over HTTP requests; anything else (the lifespan) passes through untouched."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send, header_dict(scope))
+
+    async def handle(self, scope: dict, receive: Any, send: Any, headers: dict[str, str]) -> None:
+        raise NotImplementedError
+
+
+class RequestContext(HttpLayer):
     """Gives each request an id (`x-request-id`, echoed back), logs it, and refuses bodies over the limit.
 
     The limit is `max_body_bytes` for multipart uploads and `max_json_bytes` for anything else. An
@@ -29,17 +46,12 @@ class RequestContext:
     def __init__(
         self, app: Any, max_body_bytes: int, max_json_bytes: int, body_timeout: float, metrics: Metrics
     ) -> None:
-        self.app = app
+        super().__init__(app, metrics)
         self.max_body_bytes = max_body_bytes
         self.max_json_bytes = max_json_bytes
         self.body_timeout = body_timeout
-        self.metrics = metrics
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = header_dict(scope)
+    async def handle(self, scope: dict, receive: Any, send: Any, headers: dict[str, str]) -> None:
         request_id = headers.get("x-request-id") or f"req_{uuid.uuid4().hex[:16]}"
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
