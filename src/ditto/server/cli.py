@@ -5,6 +5,7 @@ changed."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -56,6 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ditto.cli import add_engine_flags  # here: ditto.cli imports this module
 
     add_engine_flags(parser)
+    parser.add_argument(
+        "--cache",
+        help="step cache of the requests that name none (a spec: fast, dbcache:Fn=1,threshold=0.24, ...; "
+        "a request's own `cache` field wins; default: none)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(handler=run_serve, serve_parser=parser)
 
@@ -245,9 +251,8 @@ def run_serve(args: argparse.Namespace) -> int:
         log.info(
             "no API keys: listening on loopback %s:%d only, every client is trusted", args.host, args.port
         )
-    engine = Engine.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
-    )
+    options = dataclasses.replace(engine_options(args), cache=args.cache)
+    engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, options=options)
     settings = build_settings(args, engine.family)
     app = create_app(engine, Path(args.data_dir), args.served_model_name or str(args.model), settings, lock)
     config = uvicorn.Config(

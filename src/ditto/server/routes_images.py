@@ -75,6 +75,8 @@ async def images_response(request: Request, job: Job, response_format: str | Non
     response.update(output_format="png", seed=job.meta.get("seed"), id=job.id)
     if "size_requested" in job.meta:
         response["size_requested"] = job.meta["size_requested"]
+    if "cache" in job.meta:
+        response["cache_stats"] = job.meta["cache"]  # ditto's: the step cache's record
     return response
 
 

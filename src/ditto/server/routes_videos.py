@@ -48,6 +48,8 @@ def video_object(job: Job, state: ServerState | None = None) -> dict[str, Any]:
     }
     if "size_requested" in job.meta:
         video["size_requested"] = job.meta["size_requested"]
+    if "cache" in job.meta:
+        video["cache_stats"] = job.meta["cache"]  # ditto's: the step cache's record
     return video
 
 
