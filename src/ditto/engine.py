@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 
 from ditto.engine_options import EngineOptions
 from ditto.layers.attention import use_fast_attention
-from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
+from ditto.pipelines.base import ProgressCallback, model_dtype, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
 from ditto.result import Result
 
@@ -127,6 +128,7 @@ class Engine:
         self.pipeline = pipeline
         self.model = model
         self.options = options or EngineOptions()
+        self.offload_plan: Any = None  # acceleration.offload.OffloadPlan with max_gpu_memory / offload
 
     @classmethod
     def from_pretrained(
@@ -141,15 +143,26 @@ class Engine:
         keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
         keywords then override. An unknown option, or one the family does not take, is refused before
         any weight is read."""
+        from ditto.acceleration.offload import enable_offload, resolve_offload
+
         options = EngineOptions.from_keywords(keywords, base=options)
         family, path = resolve_model(model)
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
         device = parse_device(device)
+        offload = resolve_offload(options.max_gpu_memory, options.offload, device)
         use_fast_attention(device)
-        pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
+        # With a budget the weights are read into host memory: the model may not fit the device at all.
+        moving = offload is not None and offload.mode == "cpu"
+        load_device = torch.device("cpu") if moving else device
+        dtype = model_dtype(parse_dtype(dtype), device)
+        pipeline = pipeline_class.from_pretrained(path, load_device, dtype, options)
         accelerate(pipeline, options, device)
-        return cls(pipeline, str(model), options)
+        engine = cls(pipeline, str(model), options)
+        if offload is not None:
+            engine.offload_plan = enable_offload(pipeline, device, offload)
+            print(engine.offload_plan.describe(), file=sys.stderr)
+        return engine
 
     @property
     def quantization(self) -> str | None:

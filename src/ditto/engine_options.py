@@ -7,8 +7,9 @@ Two kinds of option:
 - load options (the rest) are read by a family's `from_pretrained`; each pipeline class lists the ones it
   takes in `load_options`, and the Engine refuses any other, naming the family, before loading anything.
 
-A coming option (step cache, offload under `max_gpu_memory`, parallelism) is one field here with its
-metadata (`help`, `load=True` when a family reads it at load time, `choices` where the set is closed).
+A coming option (step cache, parallelism) is one field here with its metadata (`help`, `load=True` when a
+family reads it at load time, `choices` where the set is closed). `max_gpu_memory` / `offload` are applied by
+the Engine: it loads on the host, then hands the pipeline to acceleration/offload.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ditto.acceleration import QUANTIZATIONS
+from ditto.acceleration import OFFLOAD_MODES, QUANTIZATIONS
 from ditto.errors import InvalidParameter
 
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
@@ -42,6 +43,17 @@ class EngineOptions:
         None, "record repeated GPU work as CUDA graphs (None: on with compile)"
     )
     quantization: str | None = _option(None, "transformer block products in FP8", choices=QUANTIZATIONS)
+    max_gpu_memory: str | int | None = _option(
+        None,
+        "device memory budget, e.g. 24GiB: ditto plans which weights stay on the device and which wait in host "
+        "memory (moved per stage, or streamed block by block) and prints the plan",
+    )
+    offload: str | None = _option(
+        None,
+        "where weights wait off the device: cpu (host memory; the default with max_gpu_memory, which without "
+        "a budget is the device's free memory) or none (nothing moves, the budget is only checked)",
+        choices=OFFLOAD_MODES,
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True

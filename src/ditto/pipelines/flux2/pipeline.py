@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
@@ -83,14 +84,22 @@ class Flux2KleinPipeline:
         """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
         self.loras.unfuse_all()
 
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.flux2.residency import offload_spec
+
+        return offload_spec(self)
+
     def validate(self, **kwargs: Any) -> Flux2KleinParams:
         c = self.components
         return parse_params(kwargs, c.defaults, c.multiple, c.text_encoder.num_hidden_states)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
-        c, timer = self.components, StageTimer(self.components.device)
+        c = self.components
+        timer = StageTimer(c.device, c.residency)
         with timer.stage("validate"):
             params = self.validate(**kwargs)
+            timer.begin(params)
             height, width = steps.output_size(c, params)
             noise = steps.noise_ahead(c, params, height, width)  # drawn while the prompt is encoded
         with torch.inference_mode():
@@ -108,5 +117,5 @@ class Flux2KleinPipeline:
                 latents = denoise(c, params, latents, cond, progress, loops)
             with timer.stage("decode"):
                 result = steps.decode(c, params, latents, grid)
-        result.timings, result.stats = timer.timings, loops.stats
+        result.timings, result.memory, result.stats = timer.timings, timer.memory, loops.stats
         return result

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
@@ -108,3 +109,9 @@ class LTX2Pipeline:
 
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)
+
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.ltx2.residency import offload_spec
+
+        return offload_spec(self)

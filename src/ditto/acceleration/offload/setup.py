@@ -1,0 +1,93 @@
+"""Turning offload on for a loaded pipeline: the options resolved, the plan made and printed, the weights given
+host homes, the residency handed to the pipeline's stages and the block streaming to its sampling loops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ditto.acceleration.offload.host import HostStore
+from ditto.acceleration.offload.memory import format_bytes, parse_bytes
+from ditto.acceleration.offload.mover import Mover
+from ditto.acceleration.offload.plan import OffloadPlan, Sizes, plan_offload
+from ditto.acceleration.offload.residency import Residency
+from ditto.acceleration.offload.spec import OffloadSpec
+from ditto.acceleration.offload.streaming import LayerHooks
+from ditto.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class OffloadRequest:
+    mode: str  # "cpu" or "none"
+    budget: int  # bytes
+    given: object  # the budget as the user wrote it (for errors)
+
+
+def resolve_offload(max_gpu_memory: Any, offload: str | None, device: torch.device) -> OffloadRequest | None:
+    """What `max_gpu_memory=` and `offload=` ask for on `device`; None: everything on the device, unchecked."""
+    if offload == "disk":
+        raise InvalidParameter(
+            "offload", "disk",
+            "is not supported: ditto streams offloaded weights from page-locked host memory (55 GB/s to an "
+            "H200, several times a disk's rate), and the weights it streams are often not the file's (FP8, "
+            "fused LoRAs, cast dtypes), so a per-block read of the checkpoint would be both slower and wrong",
+            'use offload="cpu" (host memory) with max_gpu_memory',
+        )  # fmt: skip
+    if max_gpu_memory is None and offload in (None, "none"):
+        return None
+    if max_gpu_memory is not None:
+        return OffloadRequest(offload or "cpu", parse_bytes(max_gpu_memory), max_gpu_memory)
+    if device.type != "cuda":
+        raise InvalidParameter(
+            "offload", offload, f"needs max_gpu_memory on {device} (no device memory to read there)",
+            'e.g. max_gpu_memory="24GiB"',
+        )  # fmt: skip
+    free, _total = torch.cuda.mem_get_info(device)
+    return OffloadRequest(offload, free, f"{format_bytes(free)} free on {device}")
+
+
+def component_sizes(spec: OffloadSpec) -> dict[str, Sizes]:
+    sizes = {}
+    for component in spec.components:
+        fixed, blocks = component.sizes()
+        sizes[component.name] = Sizes(fixed, blocks, component.part_of)
+    return sizes
+
+
+def enable_offload(
+    pipeline: Any, device: torch.device, request: OffloadRequest, plan_for: dict[str, Any] | None = None
+) -> OffloadPlan:
+    """Plan the pipeline's residency within the budget and, unless the plan keeps everything on the device,
+    move its weights to host homes and hand its stages the residency (`components.residency`) and its
+    sampling loops the block streaming (first of `loop_features`: the features inside it, a step cache, see
+    block calls that load their own weights).
+
+    The plan (which components stay on the device, the smallest budget) is made for the family's default
+    request, or for the request `plan_for` gives (generate() keywords); each request then re-plans its stages
+    for its own sizes with the same components kept."""
+    spec: OffloadSpec = pipeline.offload_spec()
+    sizes = component_sizes(spec)
+    planned_request = None if plan_for is None else pipeline.validate(**plan_for)
+    stages = spec.stages(planned_request)
+    plan = plan_offload(spec.family, sizes, stages, request.budget, request.mode, request.given)
+    if plan.mode == "none":
+        return plan
+    store = HostStore(pin=device.type == "cuda")
+    for component in spec.components:
+        store.adopt(component.owned_tensors())
+    residency = Residency(spec, plan, Mover(device, store))
+    residency.hooks = [
+        LayerHooks(residency.mover, component.blocks)
+        for component in spec.components
+        if component.streamable and component.via == "hooks" and component.name not in plan.always
+    ]
+    pipeline.components.residency = residency
+    pipeline.loop_features.insert(0, residency.block_feature)
+    if spec.attach is not None:
+        spec.attach(residency)
+    residency.load_always()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # what loading left in the allocator's cache belongs to the budget now
+    return plan
