@@ -50,7 +50,7 @@ def add_request_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     """The loading flags that `engine_options` reads, shared by `generate` and `serve`."""
-    from ditto.acceleration import QUANTIZATIONS
+    from ditto.acceleration import OFFLOAD_MODES, QUANTIZATIONS
 
     group = parser.add_argument_group("engine (how the model is loaded and run)")
     group.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
@@ -70,6 +70,18 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         "--quantization",
         choices=QUANTIZATIONS,
         help="fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a few percent)",
+    )
+    group.add_argument(
+        "--max-gpu-memory",
+        metavar="SIZE",
+        help="device memory budget, e.g. 24GiB or 48GB: ditto keeps what fits on the device, moves the rest from "
+        "host memory by stage or streams it block by block, and prints the plan",
+    )
+    group.add_argument(
+        "--offload",
+        choices=OFFLOAD_MODES,
+        help="cpu: weights wait in host memory (the default with --max-gpu-memory; without it the budget is the "
+        "device's free memory); none: nothing moves, the budget is only checked; disk: refused (see the error)",
     )
     group.add_argument(
         "--text-encoder", help="text encoder folder (for official single-file LTX checkpoints)"
@@ -115,6 +127,8 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         quantization=args.quantization,
         loras=tuple(args.lora or ()),
         text_encoder=args.text_encoder,
+        max_gpu_memory=args.max_gpu_memory,
+        offload=args.offload,
     )
 
 
@@ -123,10 +137,10 @@ def run_generate(args: argparse.Namespace) -> int:
     from ditto.media.writer import check_output_path
 
     quiet_third_party()
-    engine = Engine.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
-    )
     kwargs = generate_kwargs(args)
+    engine = Engine.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, options=engine_options(args), plan_for=kwargs
+    )
     engine.validate(**kwargs)
     check_output_path(Path(args.output), engine.output_kind)
     result = engine.generate(**kwargs)
@@ -136,6 +150,9 @@ def run_generate(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     print(result.timing_line())
+    memory = result.memory_line()
+    if memory is not None:
+        print(memory)
     return 0
 
 

@@ -137,12 +137,17 @@ class Engine:
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype | None = None,
         options: EngineOptions | None = None,
+        plan_for: dict[str, Any] | None = None,
         **keywords: Any,
     ) -> Engine:
         """Load a checkpoint folder or file (or a tiny model name such as 'tiny-ltx2'). Options come as
         keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
         keywords then override. An unknown option, or one the family does not take, is refused before
-        any weight is read."""
+        any weight is read.
+
+        With `max_gpu_memory` (or `offload="cpu"`) the residency plan is made for the family's default
+        request, or for `plan_for` (generate() keywords: the request the engine will mostly serve); it is
+        printed, and a budget it cannot meet is an error naming the smallest that works."""
         from ditto.acceleration.offload import enable_offload, resolve_offload
 
         options = EngineOptions.from_keywords(keywords, base=options)
@@ -160,7 +165,7 @@ class Engine:
         accelerate(pipeline, options, device)
         engine = cls(pipeline, str(model), options)
         if offload is not None:
-            engine.offload_plan = enable_offload(pipeline, device, offload)
+            engine.offload_plan = enable_offload(pipeline, device, offload, plan_for)
             print(engine.offload_plan.describe(), file=sys.stderr)
         return engine
 

@@ -28,6 +28,7 @@ class HostStore:
     def __init__(self, pin: bool) -> None:
         self.pin = pin
         self.homes: dict[int, torch.Tensor] = {}
+        self.tensors: dict[int, torch.Tensor] = {}  # the adopted tensors themselves, by identity
         self.buffers: list[torch.Tensor] = []
         self.pinned = True  # False once registering failed (copies then run from pageable memory)
 
@@ -60,6 +61,7 @@ class HostStore:
         for tensor, home in self._fill(new):
             tensor.data = home  # the original's memory goes now, before the next tensor is copied
             self.homes[id(tensor)] = home
+            self.tensors[id(tensor)] = tensor
             adopted += home.numel() * home.element_size()
         return adopted
 
@@ -71,6 +73,7 @@ class HostStore:
             with torch.inference_mode(False):
                 tensor = home.detach()
             self.homes[id(tensor)] = home
+            self.tensors[id(tensor)] = tensor
             managed.append(tensor)
         return managed
 

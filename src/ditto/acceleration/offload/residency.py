@@ -20,7 +20,7 @@ from ditto.acceleration.offload.memory import format_bytes, module_tensors, tens
 from ditto.acceleration.offload.mover import Mover
 from ditto.acceleration.offload.plan import OffloadPlan, StagePlan, plan_stage, split_blocks
 from ditto.acceleration.offload.spec import Component, OffloadSpec
-from ditto.acceleration.offload.streaming import StreamBlocks
+from ditto.acceleration.offload.streaming import LayerHooks, StreamBlocks
 from ditto.errors import InvalidParameter
 from ditto.runtime.contract import LoopInfo
 
@@ -32,6 +32,7 @@ class Residency:
         self.stages: list[StagePlan] = list(plan.stages)
         self.weight_peaks: dict[str, int] = {}  # per stage: most weight bytes on the device (tests read it)
         self.current: str | None = None
+        self.hooks: list[LayerHooks] = []  # text-encoder layer streaming, installed by enable_offload
 
     # -- the request and its stages ---------------------------------------------------------------------------
     def begin(self, request: object) -> None:

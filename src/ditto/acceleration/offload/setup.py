@@ -56,30 +56,47 @@ def component_sizes(spec: OffloadSpec) -> dict[str, Sizes]:
     return sizes
 
 
+def smallest_budget(pipeline: Any, plan_for: dict[str, Any] | None = None) -> int:
+    """The smallest budget a plan exists for (the family's default request, or `plan_for`)."""
+    spec: OffloadSpec = pipeline.offload_spec()
+    request = None if plan_for is None else pipeline.validate(**plan_for)
+    return plan_offload(spec.family, component_sizes(spec), spec.stages(request), 2**62).smallest
+
+
 def enable_offload(
     pipeline: Any, device: torch.device, request: OffloadRequest, plan_for: dict[str, Any] | None = None
 ) -> OffloadPlan:
     """Plan the pipeline's residency within the budget and, unless the plan keeps everything on the device,
     move its weights to host homes and hand its stages the residency (`components.residency`) and its
     sampling loops the block streaming (first of `loop_features`: the features inside it, a step cache, see
-    block calls that load their own weights).
+    block calls that load their own weights). A pipeline already offloaded is re-planned in place (its homes
+    are kept).
 
     The plan (which components stay on the device, the smallest budget) is made for the family's default
     request, or for the request `plan_for` gives (generate() keywords); each request then re-plans its stages
     for its own sizes with the same components kept."""
     spec: OffloadSpec = pipeline.offload_spec()
-    sizes = component_sizes(spec)
     planned_request = None if plan_for is None else pipeline.validate(**plan_for)
     stages = spec.stages(planned_request)
-    plan = plan_offload(spec.family, sizes, stages, request.budget, request.mode, request.given)
+    plan = plan_offload(
+        spec.family, component_sizes(spec), stages, request.budget, request.mode, request.given
+    )
+    previous = pipeline.components.residency
     if plan.mode == "none":
+        if previous is not None:
+            disable_offload(pipeline)
         return plan
-    store = HostStore(pin=device.type == "cuda")
+    if previous is not None:
+        _unwire(pipeline, previous)
+        mover = previous.mover
+    else:
+        mover = Mover(device, HostStore(pin=device.type == "cuda"))
+    mover.evict_all_but(())
     for component in spec.components:
-        store.adopt(component.owned_tensors())
-    residency = Residency(spec, plan, Mover(device, store))
+        mover.store.adopt(component.owned_tensors())
+    residency = Residency(spec, plan, mover)
     residency.hooks = [
-        LayerHooks(residency.mover, component.blocks)
+        LayerHooks(mover, component.blocks)
         for component in spec.components
         if component.streamable and component.via == "hooks" and component.name not in plan.always
     ]
@@ -91,3 +108,27 @@ def enable_offload(
     if device.type == "cuda":
         torch.cuda.empty_cache()  # what loading left in the allocator's cache belongs to the budget now
     return plan
+
+
+def disable_offload(pipeline: Any) -> None:
+    """Every managed weight back on the device for good and the host homes freed (the benchmark turns offload
+    off to quantize on the device, and to time the same pipeline resident)."""
+    residency = pipeline.components.residency
+    if residency is None:
+        return
+    _unwire(pipeline, residency)
+    mover = residency.mover
+    mover.load(list(mover.store.tensors.values()))
+    mover.loaded.clear()  # their device copies are theirs now, not copies of a home
+    mover.store = HostStore(pin=False)
+    pipeline.components.residency = None
+
+
+def _unwire(pipeline: Any, residency: Residency) -> None:
+    for hooks in residency.hooks:
+        hooks.remove()
+    residency.hooks = []
+    if residency.block_feature in pipeline.loop_features:
+        pipeline.loop_features.remove(residency.block_feature)
+    if residency.spec.detach is not None:
+        residency.spec.detach()

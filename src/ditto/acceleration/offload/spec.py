@@ -76,12 +76,14 @@ class Stage:
 class OffloadSpec:
     """components: every part a stage may need; stages(request): the stages a request runs, in order (None:
     the family's default request, which the plan printed at load is made for); attach(residency): the
-    family's wiring once the residency exists (LoRA write-backs, graphs that would read moved weights)."""
+    family's wiring once the residency exists (the compute device, LoRA write-backs, graphs that would read
+    moved weights); detach(): its undoing when offload is turned off."""
 
     family: str
     components: tuple[Component, ...]
     stages: Callable[[object | None], tuple[Stage, ...]]
     attach: Callable[[object], None] | None = None
+    detach: Callable[[], None] | None = None
 
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)

@@ -32,7 +32,11 @@ def offload_spec(pipeline: Flux2KleinPipeline) -> OffloadSpec:
         Component("vae", (c.vae,)),
     )
     return OffloadSpec(
-        pipeline.family, components, lambda request: stages(pipeline, request), lambda r: attach(pipeline, r)
+        pipeline.family,
+        components,
+        lambda request: stages(pipeline, request),
+        lambda residency: attach(pipeline, residency),
+        lambda: setattr(pipeline.loras, "on_write", None),
     )
 
 

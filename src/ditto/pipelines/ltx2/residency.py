@@ -41,7 +41,11 @@ def offload_spec(pipeline: LTX2Pipeline) -> OffloadSpec:
     if c.latent_upsampler is not None:
         components.append(Component("latent_upsampler", (c.latent_upsampler,)))
     return OffloadSpec(
-        "ltx2", tuple(components), lambda request: stages(pipeline, request), lambda r: attach(pipeline, r)
+        "ltx2",
+        tuple(components),
+        lambda request: stages(pipeline, request),
+        lambda residency: attach(pipeline, residency),
+        lambda: detach(pipeline),
     )
 
 
@@ -189,3 +193,8 @@ def attach(pipeline: LTX2Pipeline, residency: Residency) -> None:
     pipeline.loras.on_write = residency.write_home
     pipeline.distilled.factor_device = torch.device("cpu")
     pipeline.distilled.adopt_factors = residency.adopt
+
+
+def detach(pipeline: LTX2Pipeline) -> None:
+    pipeline.loras.on_write = None
+    pipeline.distilled.factor_device = pipeline.distilled.adopt_factors = None
