@@ -40,7 +40,7 @@ class OffloadSettings:
 
 def ltx2_request(settings: OffloadSettings, steps: int) -> dict[str, Any]:
     """The issue's case: two-stage 768x512x121, 40 steps, CFG 4 (one batched pair per stage-1 step)."""
-    height, width, frames = (128, 192, 9) if settings.tiny else (512, 768, 121)
+    height, width, frames = (64, 64, 9) if settings.tiny else (512, 768, 121)
     return dict(
         prompt=PROMPT, height=height, width=width, num_frames=frames, frame_rate=24, num_inference_steps=steps,
         guidance_scale=4.0, stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.0, audio_guidance_scale=4.0,
@@ -50,7 +50,7 @@ def ltx2_request(settings: OffloadSettings, steps: int) -> dict[str, Any]:
 
 def qwen_request(settings: OffloadSettings, steps: int) -> dict[str, Any]:
     """The issue's case: 1024^2, 50 steps, true CFG (a negative prompt, true_cfg_scale 4)."""
-    side = 64 if settings.tiny else 1024
+    side = 32 if settings.tiny else 1024
     return dict(
         prompt=PROMPT, negative_prompt=" ", true_cfg_scale=4.0, height=side, width=side,
         num_inference_steps=steps, seed=0, max_sequence_length=64 if settings.tiny else 512,

@@ -49,12 +49,21 @@ def format_bytes(size: int | float) -> str:
     return f"{int(size)} B"
 
 
+def budget_text(size: int) -> str:
+    """`size` rounded up to a budget worth writing ("9.4GiB", "726KiB"): one decimal in the largest binary
+    unit that keeps a leading digit; it parses back (`parse_bytes`) to at least `size`."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            tenths = -(-size * 10 // scale)
+            while int(tenths / 10 * scale) < size:  # float rounding must not land below `size`
+                tenths += 1
+            return f"{tenths / 10:.1f}{unit}"
+    return f"{size}B"
+
+
 def round_up(size: int) -> int:
-    """A size worth printing as a budget: up to the next 0.1 GiB (above 1 GiB) or the next MiB / KiB."""
-    for scale in (2**30 // 10, 2**20, 2**10):
-        if size >= 10 * scale:
-            return -(-size // scale) * scale
-    return size
+    """`size` rounded up as `budget_text` writes it."""
+    return parse_bytes(budget_text(size))
 
 
 def module_tensors(modules: Iterable[nn.Module]) -> list[torch.Tensor]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from ditto.acceleration.offload.memory import format_bytes, round_up
+from ditto.acceleration.offload.memory import budget_text, format_bytes, round_up
 from ditto.acceleration.offload.spec import Stage
 from ditto.errors import InvalidParameter
 
@@ -232,9 +232,7 @@ def _resident_plan(
 
 
 def _too_small(family: str, given: object, smallest: int, how: str) -> InvalidParameter:
-    hint = (
-        f'the smallest that works {how} is about max_gpu_memory="{format_bytes(smallest).replace(" ", "")}"'
-    )
+    hint = f'the smallest that works {how} is max_gpu_memory="{budget_text(smallest)}"'
     if "none" in how:
         hint += ', or let ditto move weights (offload="cpu")'
     return InvalidParameter("max_gpu_memory", given, f"is too small for {family}", hint)

@@ -16,7 +16,9 @@ Two users, one schedule:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from torch import nn
@@ -27,67 +29,92 @@ from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, RunBlocks,
 
 
 def spread_order(count: int) -> list[int]:
-    """Indices 0..count-1 in an order that spreads any prefix evenly over the range (0, 1/2, 1/4, 3/4, ...):
-    the blocks kept resident are taken in this order, so the streamed ones fall between resident ones."""
-    order, seen, parts = [], set(), 1
+    """Indices 0..count-1 in an order that spreads any prefix evenly over the range (the van der Corput
+    sequence: 0, 1/2, 1/4, 3/4, 1/8, ... of `count`): the blocks kept resident are taken in this order, so
+    the streamed ones fall between resident ones."""
+    order, seen, step = [], set(), 0
     while len(order) < count:
-        for k in range(parts):
-            index = (2 * k + 1) * count // (2 * parts) if parts > 1 else 0
-            if index not in seen:
-                seen.add(index)
-                order.append(index)
-        parts *= 2
+        fraction, bit, rest = 0.0, 0.5, step
+        while rest:
+            fraction += bit * (rest & 1)
+            rest, bit = rest >> 1, bit / 2
+        index = int(fraction * count)
+        if index not in seen:
+            seen.add(index)
+            order.append(index)
+        step += 1
     return order
 
 
 class BlockSchedule:
-    """One pass's moves over `modules` (in run order): the ones with tensors off the device stream."""
+    """One pass's moves over `modules` (in run order): the ones with tensors off the device stream.
+
+    Prefetches stay inside the range being run (`begin(start, stop)`): a step cache that runs [0, 2) and then
+    [5, n) never has blocks 2-4 copied, not even speculatively."""
 
     def __init__(self, mover: Mover, modules: Sequence[nn.Module]) -> None:
         self.mover = mover
-        self.tensors = {id(m): module_tensors([m]) for m in modules}
-        self.streamed = {id(m) for m in modules if not all(mover.is_loaded(t) for t in self.tensors[id(m)])}
-        # The next streamed module after each module (None after the last one).
-        self.next: dict[int, nn.Module | None] = {}
-        upcoming: nn.Module | None = None
-        for module in reversed(modules):
-            self.next[id(module)] = upcoming
-            if id(module) in self.streamed:
-                upcoming = module
-        self.first = upcoming
-        self.arriving: nn.Module | None = None
+        self.tensors = [module_tensors([m]) for m in modules]
+        self.index = {id(m): i for i, m in enumerate(modules)}
+        self.streamed = [i for i, ts in enumerate(self.tensors) if not all(mover.is_loaded(t) for t in ts)]
+        self.is_streamed = set(self.streamed)
+        self.stop = len(modules)
+        self.arriving: int | None = None
+
+    def begin(self, start: int, stop: int) -> None:
+        """Blocks [start, stop) are about to run: issue the first streamed one's copy."""
+        self.stop = stop
+        if self.arriving is None:
+            self._prefetch(self._next_streamed(start))
 
     def before(self, module: nn.Module) -> None:
-        key = id(module)
-        if key in self.streamed:
-            if self.arriving is not module:
+        index = self.index[id(module)]
+        if index in self.is_streamed:
+            if self.arriving != index:
                 self.drop_arriving()
-                self.mover.load(self.tensors[key], wait=True)
+                self.mover.load(self.tensors[index], wait=True)
             else:
-                self.mover.wait(self.tensors[key])
+                self.mover.wait(self.tensors[index])
                 self.arriving = None
         if self.arriving is None:
-            self._prefetch(self.next.get(key))
+            self._prefetch(self._next_streamed(index + 1))
 
     def after(self, module: nn.Module) -> None:
-        if id(module) in self.streamed:
-            self.mover.evict(self.tensors[id(module)])
-
-    def start(self) -> None:
-        """Issue the first streamed block's copy before the pass's first block runs."""
-        if self.arriving is None:
-            self._prefetch(self.first)
+        index = self.index[id(module)]
+        if index in self.is_streamed:
+            self.mover.evict(self.tensors[index])
 
     def drop_arriving(self) -> None:
-        """Drop a copy issued for a block that did not run next (a step cache skipped it)."""
+        """Drop a copy issued for a block that did not run next."""
         if self.arriving is not None:
-            self.mover.evict(self.tensors[id(self.arriving)])
+            self.mover.evict(self.tensors[self.arriving])
             self.arriving = None
 
-    def _prefetch(self, module: nn.Module | None) -> None:
-        if module is not None:
-            self.mover.load(self.tensors[id(module)], wait=False)
-            self.arriving = module
+    def _next_streamed(self, start: int) -> int | None:
+        position = bisect.bisect_left(self.streamed, start)
+        if position < len(self.streamed) and self.streamed[position] < self.stop:
+            return self.streamed[position]
+        return None
+
+    def _prefetch(self, index: int | None) -> None:
+        if index is not None:
+            self.mover.load(self.tensors[index], wait=False)
+            self.arriving = index
+
+
+@dataclass(frozen=True)
+class StreamedPlan(BlockPlan):
+    """The plan the features inside block offload see: each range it runs tells the schedule first."""
+
+    schedule: BlockSchedule | None = None
+
+    def run(self, streams: Streams, start: int = 0, stop: int | None = None) -> Streams:
+        stop = len(self.calls) if stop is None else stop
+        self.schedule.begin(start, stop)
+        try:
+            return super().run(streams, start, stop)
+        finally:
+            self.schedule.drop_arriving()
 
 
 class StreamBlocks:
@@ -102,11 +129,7 @@ class StreamBlocks:
     def run_blocks(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
         schedule = self._schedule(plan)
         calls = [BlockCall(call.module, partial(_run, schedule, call)) for call in plan.calls]
-        schedule.start()
-        try:
-            return inner(BlockPlan(calls, plan.transitions), streams, ctx)
-        finally:
-            schedule.drop_arriving()
+        return inner(StreamedPlan(calls, plan.transitions, schedule), streams, ctx)
 
     def _schedule(self, plan: BlockPlan) -> BlockSchedule:
         """One schedule per list of blocks, made at the loop's first pass (the blocks and what is resident
@@ -139,7 +162,7 @@ class LayerHooks:
     def _before(self, layer: nn.Module, args: tuple) -> None:
         if layer is self.layers[0]:  # a new forward: what is resident may have changed since the last one
             self.schedule = BlockSchedule(self.mover, self.layers)
-            self.schedule.start()
+            self.schedule.begin(0, len(self.layers))
         if self.schedule is not None:
             self.schedule.before(layer)
 

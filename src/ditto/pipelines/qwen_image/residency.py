@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ditto.acceleration.offload import activations
 from ditto.acceleration.offload.spec import Component, OffloadSpec, Stage, text_encoder_component
 from ditto.pipelines.qwen_image.params import QwenImageParams, resolved_size
-from ditto.pipelines.qwen_image.text import T2I_DROP, TOKENIZER_MAX_LENGTH
+from ditto.pipelines.qwen_image.text import T2I_DROP, T2I_TEMPLATE, TOKENIZER_MAX_LENGTH
 
 if TYPE_CHECKING:
     from ditto.acceleration.offload.residency import Residency
@@ -47,7 +47,7 @@ def stages(pipeline: QwenImagePipeline, request: QwenImageParams | None) -> tupl
     images = 0 if params.image is None else len(params.image) if isinstance(params.image, list) else 1
     config = c.text_encoder.config
     config = getattr(config, "text_config", config)
-    tokens = TOKENIZER_MAX_LENGTH + T2I_DROP + images * EDIT_IMAGE_TOKENS
+    tokens = _prompt_tokens(c.tokenizer, params if request is not None else None) + images * EDIT_IMAGE_TOKENS
     size = c.dtype.itemsize
     text = activations.text_encoder(
         len(params.prompts), tokens, config.hidden_size, 2, config.intermediate_size, size
@@ -66,6 +66,17 @@ def stages(pipeline: QwenImagePipeline, request: QwenImageParams | None) -> tupl
         Stage("denoise", ("transformer",), activations.dit_rows(rows, width_dim, size), passes),
         *([] if params.output_type == "latent" else [decode]),
     )
+
+
+def _prompt_tokens(tokenizer: object, params: QwenImageParams | None) -> int:
+    """The longest prompt's tokens as the encoder sees them (the template around it, truncated as the
+    encoder truncates); without a request, the most the encoder takes."""
+    most = TOKENIZER_MAX_LENGTH + T2I_DROP
+    if params is None:
+        return most
+    texts = [*params.prompts, *(params.negative_prompts or [])]
+    lengths = [len(tokenizer(T2I_TEMPLATE.format(text)).input_ids) for text in texts]  # type: ignore[operator]
+    return min(max(lengths), most)
 
 
 def attach(pipeline: QwenImagePipeline, residency: Residency) -> None:
