@@ -48,6 +48,9 @@ def test_ltx2_two_stage_streams_blocks_with_the_side_lora_and_equals_resident(lt
     within_plan(residency)
     # Stage 2's resident blocks carried their LoRA factors: the blocks were larger than stage 1's.
     assert residency.weight_peaks["denoise_stage_2"] > residency.weight_peaks["denoise_stage_1"]
+    # Where the budget holds both, stage 1's transformer part arrives while the prompts are encoded.
+    text = sum(plan.sizes[name].total for name in ("text_encoder", "connectors"))
+    assert residency.weight_peaks["encode_text"] > text
 
 
 def test_ltx2_components_move_by_stage_through_decode(ltx2_resident) -> None:
