@@ -153,6 +153,10 @@ def run_generate(args: argparse.Namespace) -> int:
     memory = result.memory_line()
     if memory is not None:
         print(memory)
+    if result.cache_stats:
+        from ditto.acceleration.step_cache import summary
+
+        print(summary(result.cache_stats))  # the last line: what the step cache computed and skipped
     return 0
 
 

@@ -54,6 +54,9 @@ class EngineOptions:
         "a budget is the device's free memory) or none (nothing moves, the budget is only checked)",
         choices=OFFLOAD_MODES,
     )
+    cache: str | None = _option(
+        None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True

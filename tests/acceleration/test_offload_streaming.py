@@ -15,6 +15,7 @@ from ditto.acceleration.offload.host import HostStore
 from ditto.acceleration.offload.memory import module_tensors, tensor_bytes
 from ditto.acceleration.offload.mover import Mover
 from ditto.acceleration.offload.streaming import LayerHooks, StreamBlocks
+from ditto.acceleration.step_cache.feature import segment
 from ditto.loading.lora import LoraFile, LoraPair, LoraStack
 from ditto.runtime import BlockCall, BlockPlan, LoopState, PassContext, PassKind, run_block_loop
 
@@ -87,20 +88,21 @@ def test_streamed_blocks_run_loaded_two_at_most_and_go_home_after() -> None:
 
 
 class SkipMiddle:
-    """A step cache's shape: blocks [2, 5) are replaced by a residual kept from the first pass."""
+    """A step cache's shape (acceleration/step_cache): each range it computes goes through `inner` as a plan
+    of its own; blocks [2, 5) are replaced from the second pass on by the residual of the first."""
 
     def __init__(self) -> None:
         self.residual: torch.Tensor | None = None
 
     def run_blocks(self, plan, streams, ctx, inner):
-        streams = plan.run(streams, 0, 2)
+        streams = inner(segment(plan, 0, 2), streams, ctx)
         if self.residual is None:
-            after = plan.run(streams, 2, 5)
+            after = inner(segment(plan, 2, 5), streams, ctx)
             self.residual = after[0] - streams[0]
             streams = after
         else:
             streams = (plan.convert(streams, 2, 5)[0] + self.residual,)
-        return plan.run(streams, 5, len(plan))
+        return inner(segment(plan, 5, len(plan)), streams, ctx)
 
 
 def test_blocks_a_step_cache_skips_are_never_loaded() -> None:
@@ -110,10 +112,10 @@ def test_blocks_a_step_cache_skips_are_never_loaded() -> None:
     expected = [run_block_loop(plan_of(modules), (x,), context(reference))[0] for _ in range(2)]
     mover = offload(modules, resident={0, 4})
     watch(mover, modules)
-    feature, cache = StreamBlocks(mover), SkipMiddle()  # offload outermost, as enable_offload registers it
-    first = run_block_loop(plan_of(modules), (x,), context(feature, cache))[0]
+    cache, feature = SkipMiddle(), StreamBlocks(mover)  # offload innermost, as enable_offload registers it
+    first = run_block_loop(plan_of(modules), (x,), context(cache, feature))[0]
     moved = mover.moved_bytes
-    second = run_block_loop(plan_of(modules), (x,), context(feature, cache))[0]
+    second = run_block_loop(plan_of(modules), (x,), context(cache, feature))[0]
     assert torch.equal(first, expected[0]) and torch.equal(second, expected[1])
     computed = [modules[i] for i in (1, 5, 6, 7)]  # streamed and not skipped
     assert mover.moved_bytes - moved == tensor_bytes(module_tensors(computed))

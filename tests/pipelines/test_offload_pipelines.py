@@ -153,3 +153,26 @@ def test_a_request_larger_than_the_plan_is_refused_before_running() -> None:
     engine, _ = offloaded("tiny-ltx2", 1200, dict(LTX2_LATENT, pipeline="one-stage"))
     with pytest.raises(InvalidParameter, match="too small for this request's"):
         engine.generate(**dict(LTX2_LATENT, height=512, width=768, num_frames=121))
+
+
+def test_a_step_cache_inside_offload_moves_only_the_blocks_it_computes(ltx2_resident) -> None:
+    request = dict(LTX2_LATENT, pipeline="one-stage", num_inference_steps=4)
+    cached = dict(request, cache="mask:compute=0+2,Fn=1,Bn=1")  # steps 1 and 3 skip blocks 1-4 of 6
+    engine, plan = offloaded(deep_ltx2(), None, request)
+    assert streamed(plan) == {"denoise"}
+    guard_loaded(engine.pipeline.components.residency)
+    mover = engine.pipeline.components.residency.mover
+    assert same(engine.generate(**cached), ltx2_resident.generate(**cached))
+    moved = mover.moved_bytes
+    engine.generate(**cached)
+    with_cache = mover.moved_bytes - moved
+    engine.generate(**request)
+    without = mover.moved_bytes - moved - with_cache
+    # Two skipping steps, each of its passes (the CFG pair, STG, modality isolation) leaving out blocks 1-4.
+    from ditto.pipelines.ltx2.denoise import Passes
+
+    passes = Passes.of(*engine.validate(**request).guiders())
+    calls = 1 + passes.perturbed + passes.isolated
+    skipped = [i for i in plan.stage("denoise").streamed["transformer"] if 1 <= i < 5]
+    block = plan.sizes["transformer"].blocks
+    assert skipped and without - with_cache == 2 * calls * sum(block[i] for i in skipped)

@@ -68,9 +68,9 @@ def enable_offload(
 ) -> OffloadPlan:
     """Plan the pipeline's residency within the budget and, unless the plan keeps everything on the device,
     move its weights to host homes and hand its stages the residency (`components.residency`) and its
-    sampling loops the block streaming (first of `loop_features`: the features inside it, a step cache, see
-    block calls that load their own weights). A pipeline already offloaded is re-planned in place (its homes
-    are kept).
+    sampling loops the block streaming (the last of `loop_features`, innermost: every range a feature before
+    it runs through `inner`, a step cache's computed ranges, reaches it, and only those blocks move). A
+    pipeline already offloaded is re-planned in place (its homes are kept).
 
     The plan (which components stay on the device, the smallest budget) is made for the family's default
     request, or for the request `plan_for` gives (generate() keywords); each request then re-plans its stages
@@ -101,7 +101,7 @@ def enable_offload(
         if component.streamable and component.via == "hooks" and component.name not in plan.always
     ]
     pipeline.components.residency = residency
-    pipeline.loop_features.insert(0, residency.block_feature)
+    pipeline.loop_features.append(residency.block_feature)
     if spec.attach is not None:
         spec.attach(residency)
     residency.load_always()

@@ -7,8 +7,8 @@ with the resident blocks spread between the streamed ones (`spread_order`) each 
 the blocks before it. Within a pass the next block is known from the plan's order, so nothing is guessed.
 
 Two users, one schedule:
-- ditto's own transformers: `StreamBlocks`, a `LoopFeature` (runtime.contract). It hands the features inside
-  it (a step cache) a plan whose calls load their own block, so a range the cache skips moves no weights.
+- ditto's own transformers: `StreamBlocks`, a `LoopFeature` (runtime.contract), the innermost one: a step
+  cache hands it each range it computes, so a range the cache skips moves no weights.
 - a transformers text encoder's decoder layers (Gemma-3, Qwen): `LayerHooks`, a forward pre-hook and hook per
   layer (not ditto's block loop; the layers' compiled parts are their children's forwards, so the hooks stay
   outside any graph).
