@@ -176,3 +176,24 @@ def test_a_step_cache_inside_offload_moves_only_the_blocks_it_computes(ltx2_resi
     skipped = [i for i in plan.stage("denoise").streamed["transformer"] if 1 <= i < 5]
     block = plan.sizes["transformer"].blocks
     assert skipped and without - with_cache == 2 * calls * sum(block[i] for i in skipped)
+
+
+def test_replanning_and_turning_offload_off_keep_the_numbers(ltx2_resident) -> None:
+    from ditto.acceleration.offload import OffloadRequest, enable_offload
+    from ditto.acceleration.offload.setup import disable_offload
+
+    expected = ltx2_resident.generate(**LTX2_LATENT)
+    engine, _ = offloaded(deep_ltx2(), 1000, LTX2_LATENT)
+    assert same(engine.generate(**LTX2_LATENT), expected)  # the side factors get their homes here
+    residency = engine.pipeline.components.residency
+    store_bytes = residency.mover.store.nbytes
+    enable_offload(
+        engine.pipeline, torch.device("cpu"), OffloadRequest("cpu", 1400 * 1024, "1400KiB"), LTX2_LATENT
+    )
+    assert engine.pipeline.components.residency.mover.store is residency.mover.store  # re-planned in place
+    assert same(engine.generate(**LTX2_LATENT), expected)
+    assert residency.mover.store.nbytes == store_bytes  # no second copy of any weight or factor
+    disable_offload(engine.pipeline)
+    assert engine.pipeline.components.residency is None
+    assert residency.block_feature not in engine.pipeline.loop_features
+    assert same(engine.generate(**LTX2_LATENT), expected)

@@ -193,8 +193,14 @@ def attach(pipeline: LTX2Pipeline, residency: Residency) -> None:
     pipeline.loras.on_write = residency.write_home
     pipeline.distilled.factor_device = torch.device("cpu")
     pipeline.distilled.adopt_factors = residency.adopt
+    factors = pipeline.distilled.factors
+    store = residency.mover.store
+    if factors is not None and not all(t in store for pair in factors[1].factors.values() for t in pair):
+        pipeline.distilled.factors = None  # made before offloading (on the device): made again on the host
 
 
 def detach(pipeline: LTX2Pipeline) -> None:
+    """Offload off or re-planned: factors already made keep their place (re-planned: their homes; turned off:
+    the device, where `disable_offload` brings every managed tensor)."""
     pipeline.loras.on_write = None
     pipeline.distilled.factor_device = pipeline.distilled.adopt_factors = None
