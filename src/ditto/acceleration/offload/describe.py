@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ditto.acceleration.offload.memory import format_bytes
 
-if TYPE_CHECKING:
-    from ditto.acceleration.offload.plan import OffloadPlan, StagePlan
+# The plan's types are not imported here (plan.py imports this module): an OffloadPlan, a StagePlan.
+OffloadPlan = StagePlan = Any
 
 
 def describe_plan(plan: OffloadPlan) -> str:

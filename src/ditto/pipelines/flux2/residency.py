@@ -8,7 +8,7 @@ turned off when those weights move.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -18,7 +18,9 @@ from ditto.pipelines.flux2.params import Flux2KleinParams
 
 if TYPE_CHECKING:
     from ditto.acceleration.offload.residency import Residency
-    from ditto.pipelines.flux2.pipeline import Flux2KleinPipeline
+
+# The pipeline class (Flux2KleinPipeline) is not imported here: its module imports this one.
+Flux2KleinPipeline = Any
 
 DEFAULT_SIDE = 1024
 

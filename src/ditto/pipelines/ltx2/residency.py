@@ -22,7 +22,9 @@ from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
 
 if TYPE_CHECKING:
     from ditto.acceleration.offload.residency import Residency
-    from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
+
+# The pipeline class (LTX2Pipeline) is not imported here: its module imports this one.
+LTX2Pipeline = Any
 
 _BLOCK = re.compile(r"transformer_blocks\.(\d+)\.")
 

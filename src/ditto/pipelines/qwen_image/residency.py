@@ -8,7 +8,7 @@ the last hidden state), so it stays on the host.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ditto.acceleration.offload import activations
 from ditto.acceleration.offload.spec import Component, OffloadSpec, Stage, text_encoder_component
@@ -17,7 +17,9 @@ from ditto.pipelines.qwen_image.text import T2I_DROP, T2I_TEMPLATE, TOKENIZER_MA
 
 if TYPE_CHECKING:
     from ditto.acceleration.offload.residency import Residency
-    from ditto.pipelines.qwen_image.pipeline import QwenImagePipeline
+
+# The pipeline class (QwenImagePipeline) is not imported here: its module imports this one.
+QwenImagePipeline = Any
 
 EDIT_IMAGE_TOKENS = 1024  # what one ~384^2 condition image adds to an edit prompt, rounded up
 
