@@ -21,12 +21,12 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmarks.gpu_pipelines import header
+from benchmarks.harness.end_to_end import report_file, run_models
 from benchmarks.harness.offload_runs import (
     Case,
     OffloadSettings,
@@ -109,6 +109,9 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("TQDM_DISABLE", "1")
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # not one "kept in float32: []" line per module built
     device = torch.device(args.device)
     args.dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     settings = OffloadSettings(
@@ -118,29 +121,14 @@ def main() -> int:
         deadline=time.perf_counter() + args.budget_s,
     )  # fmt: skip
     report = header(device, args)
-    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
-    out = Path(args.out) / f"{report['date']}-{gpu}-offload{'-tiny' if args.tiny else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save = lambda: out.write_text(json.dumps(report, indent=1, default=str))  # noqa: E731
-    for model in args.models.split(","):
-        try:
-            RUNNERS[model](settings, report, save)
-        except Exception as exc:  # noqa: BLE001 (one model failing must not lose the other's numbers)
-            report.setdefault("failures", {})[model] = f"{type(exc).__name__}: {exc}"[:3000]
-            print(f"[{model}] FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
-        _free(device)
-        save()
+    out = report_file(args.out, report, "offload", args.tiny)
+
+    def save() -> None:
+        out.write_text(json.dumps(report, indent=1, default=str))
+
+    run_models(RUNNERS, args.models.split(","), settings, report, save)
     print(f"wrote {out}")
     return 1 if report.get("failures") else 0
-
-
-def _free(device: torch.device) -> None:
-    import gc
-
-    torch._dynamo.reset()
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,6 +159,34 @@ def _ratios(variants: dict[str, Any]) -> dict[str, float]:
 
 def _fmt(split: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in split.items())
+
+
+def report_file(out_dir: str, report: dict[str, Any], kind: str, tiny: bool) -> Path:
+    """DIR/<date>-<gpu>-<kind>[-tiny].json, its folder made."""
+    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
+    out = Path(out_dir) / f"{report['date']}-{gpu}-{kind}{'-tiny' if tiny else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_models(
+    runners: dict[str, Callable[..., None]],
+    models: list[str],
+    settings: Any,
+    report: dict[str, Any],
+    save: Save,
+) -> None:
+    """Each model's runner in turn, the device freed after each; one failing (say, out of memory) is recorded
+    in the report and the next still runs."""
+    for model in models:
+        try:
+            runners[model](settings, report, save)
+        except Exception as exc:  # noqa: BLE001 (one model failing must not lose the other's numbers)
+            report.setdefault("failures", {})[model] = f"{type(exc).__name__}: {exc}"[:3000]
+            print(f"[{model}] FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
+            save()
+        free_device(settings.device)
+    save()
 
 
 def free_device(device: torch.device) -> None:
