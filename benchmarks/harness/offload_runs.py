@@ -166,9 +166,11 @@ def offload_variants(
             result = run_variant(pipe, settings.device, case)
         peaks = [*result["stage_peak_gib"].values()]
         peak = max(peaks) if peaks else None
+        store = pipe.components.residency.mover.store
         result.update(
             budget=format_bytes(budget), plan=plan.describe().splitlines(), ratio=result[key] / resident[key],
-            **verdict(budget, result[key] / resident[key], peak),
+            planned_moved_gib_per_request=plan.moved_per_request() / 2**30,
+            homes_page_locked=store.pin and store.pinned, **verdict(budget, result[key] / resident[key], peak),
         )  # fmt: skip
         section["variants"][f"{precision}-{token}"] = result
         print(

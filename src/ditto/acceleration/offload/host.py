@@ -13,6 +13,7 @@ fused after loading) sees the home, as it would see a model kept on the CPU.
 
 from __future__ import annotations
 
+import resource
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 ALIGN = 256  # bytes: every home starts on a 256-byte boundary (vectorised copies, any dtype's view)
+PAGE = resource.getpagesize()
 
 
 class HostStore:
@@ -82,7 +84,7 @@ class HostStore:
         if not tensors:
             return
         offsets, total = _layout(tensors)
-        flat = torch.empty(total, dtype=torch.uint8)
+        flat = _page_aligned(total)
         self.buffers.append(flat)
         # From the device, lock the pages first (fast copies into them); from the host, fill first: the
         # originals are freed one by one as their homes fill, and locking commits every page at once.
@@ -119,6 +121,15 @@ def _unregister(pointer: int) -> None:
         torch.cuda.cudart().cudaHostUnregister(pointer)
     except Exception:  # noqa: BLE001 (interpreter shutdown: the driver may be gone already)
         pass
+
+
+def _page_aligned(size: int) -> torch.Tensor:
+    """A host buffer of at least `size` bytes starting and ending on page boundaries (what cudaHostRegister
+    locks: whole pages)."""
+    pages = -(-size // PAGE) * PAGE
+    raw = torch.empty(pages + PAGE, dtype=torch.uint8)
+    start = -raw.data_ptr() % PAGE
+    return raw[start : start + pages]
 
 
 def _layout(tensors: list[torch.Tensor]) -> tuple[list[int], int]:
