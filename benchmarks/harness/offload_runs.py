@@ -112,7 +112,7 @@ def run_variant(pipe: Any, device: torch.device, case: Case) -> dict[str, Any]:
         "reserved_peak_gib": torch.cuda.max_memory_reserved(device) / 2**30
         if device.type == "cuda"
         else None,
-        "moved_gib_per_request": (_moved_bytes(pipe) - moved) / 2**30,
+        "moved_gib_timed_run": (_moved_bytes(pipe) - moved) / 2**30,
         "per_step_s": per_step,
         f"extrapolated_{full}_steps_s": long_s + (full - steps) * per_step,
     }
@@ -169,7 +169,7 @@ def offload_variants(
         store = pipe.components.residency.mover.store
         result.update(
             budget=format_bytes(budget), plan=plan.describe().splitlines(), ratio=result[key] / resident[key],
-            planned_moved_gib_per_request=plan.moved_per_request() / 2**30,
+            planned_moved_gib_full_request=plan.moved_per_request() / 2**30,
             homes_page_locked=store.pin and store.pinned, **verdict(budget, result[key] / resident[key], peak),
         )  # fmt: skip
         section["variants"][f"{precision}-{token}"] = result
