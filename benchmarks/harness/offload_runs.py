@@ -31,7 +31,8 @@ class OffloadSettings:
     dtype: torch.dtype
     tiny: bool
     compile: bool
-    budgets: tuple[str, ...]  # "24GiB", ...; "min": the smallest the plan allows
+    ltx2_budgets: tuple[str, ...]  # "24GiB", ...; "min": the smallest the plan allows
+    qwen_budgets: tuple[str, ...]
     fp8: bool
     ltx2_steps: int  # timed stage-1 steps (extrapolated to 40)
     qwen_steps: int  # timed denoise steps (extrapolated to 50)
@@ -93,6 +94,7 @@ class Case:
     loop_stage: str
     steps: int
     full: int
+    budgets: tuple[str, ...]
 
 
 def run_variant(pipe: Any, device: torch.device, case: Case) -> dict[str, Any]:
@@ -155,7 +157,7 @@ def offload_variants(
     section["variants"][f"{precision}-resident"] = resident
     print(f"[{case.model}] {precision} resident: {resident[key]:.2f} s for {case.full} steps", flush=True)
     save()
-    for token in settings.budgets:
+    for token in case.budgets:
         if time.perf_counter() > settings.deadline:
             section.setdefault("skipped", []).append(f"{precision} {token}: over the time budget")
             continue

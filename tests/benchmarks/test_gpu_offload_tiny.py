@@ -13,7 +13,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def test_tiny_offload_benchmark_runs_and_writes_a_report(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks.gpu_offload", "--tiny", "--device", "cpu", "--out", str(tmp_path),
-        "--budgets", "min", "--ltx2-steps", "3", "--qwen-steps", "3", "--fp8",
+        "--budgets", "min", "--qwen-budgets", "min", "--ltx2-steps", "3", "--qwen-steps", "3", "--fp8",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
