@@ -61,6 +61,8 @@ class LTX2Components:
     # Two-stage / distilled recipes (recipes/): the x2 latent upsampler and the distilled LoRA file.
     latent_upsampler: torch.nn.Module | None = None
     distilled_lora: Path | None = None
+    # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
+    residency: Any = None
 
     @property
     def num_layers(self) -> int:
