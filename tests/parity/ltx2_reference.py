@@ -7,8 +7,6 @@ from typing import Any
 
 import torch
 
-from helpers.ltx2 import tiny_ltx2
-
 
 def load_diffusers_ltx2(folder, verbatim_sigmas: bool):
     """diffusers' LTX2Pipeline; with verbatim_sigmas the scheduler uses given sigmas unshifted (as ditto)."""
@@ -24,9 +22,9 @@ def load_diffusers_ltx2(folder, verbatim_sigmas: bool):
 
 
 @functools.cache
-def diffusers_pipe(version: str, verbatim_sigmas: bool):
-    """diffusers' pipeline on the tiny LTX-2 folder of helpers.ltx2, loaded once per process."""
-    return load_diffusers_ltx2(tiny_ltx2(version), verbatim_sigmas)
+def diffusers_pipe(folder, verbatim_sigmas: bool):
+    """diffusers' pipeline on `folder`, loaded once per process."""
+    return load_diffusers_ltx2(folder, verbatim_sigmas)
 
 
 def run_diffusers(pipe, kwargs: dict[str, Any]):

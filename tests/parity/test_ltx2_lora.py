@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 from ltx2_reference import load_diffusers_ltx2, run_diffusers
-from ltx2_stages_reference import distilled_lora, stages_folder
 from test_ltx2_stages import PROMPT, engine, stage_one_latents
 
+from helpers.ltx2 import distilled_lora, stages_folder
 from helpers.metrics import max_abs
 from helpers.thresholds import check_at_most
 
