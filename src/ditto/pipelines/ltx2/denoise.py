@@ -81,8 +81,9 @@ class Denoiser:
         self.dtype = dtype
         self.inputs = inputs
         self.num_blocks = len(transformer.transformer_blocks)
-        depth = self.num_blocks if inputs.share_prefix else None
-        self.passes = Passes.of(inputs.video_guider, inputs.audio_guider, inputs.stg_rule, depth)
+        self.passes = Passes.of(
+            inputs.video_guider, inputs.audio_guider, inputs.stg_rule, self.num_blocks, inputs.share_prefix
+        )
         self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
