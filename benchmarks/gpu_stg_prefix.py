@@ -104,7 +104,9 @@ def denoiser_for(transformer, dtype: torch.dtype, inputs, variant: str):
     from ditto.pipelines.ltx2.denoise import Denoiser
     from ditto.pipelines.ltx2.text import concat_embeddings
 
-    denoiser = Denoiser(transformer, dtype, dataclasses.replace(inputs, share_prefix=variant == "four-shared"))
+    denoiser = Denoiser(
+        transformer, dtype, dataclasses.replace(inputs, share_prefix=variant == "four-shared")
+    )
     if variant == "pair":  # the layout before prefix reuse: the CFG pair batched, the STG pass whole
         denoiser.passes = dataclasses.replace(denoiser.passes, split=False, branch_at=None)
         denoiser.pair = concat_embeddings(inputs.negative, inputs.positive)
@@ -134,7 +136,9 @@ def measure_size(transformer, size: str, args, device: torch.device, dtype: torc
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", default="2.0", choices=("2.0", "2.3"))
     parser.add_argument("--sizes", help=f"comma list of WxHxF (default {','.join(SIZES)})")
     parser.add_argument("--repeats", type=int, default=3)

@@ -31,6 +31,7 @@ def run_diffusers(pipe, kwargs: dict[str, Any]):
     """Call diffusers with ditto's keyword set (the same names, except seed -> generator)."""
     kwargs = dict(kwargs)
     seed = kwargs.pop("seed", 0)
+    kwargs.pop("stg_rule", None)  # ditto's choice of STG rule; diffusers has one (both self-attentions)
     kwargs.setdefault("negative_prompt", "")
     out = pipe(generator=torch.Generator().manual_seed(seed), use_cross_timestep=True, **kwargs)
     return out.frames, out.audio

@@ -23,7 +23,9 @@ CASES = {
     "video STG only": dict(audio_stg_scale=0.0),
     "audio STG only": dict(stg_scale=0.0),
     "no CFG": dict(guidance_scale=1.0, audio_guidance_scale=1.0),
-    "STG perturbing no block": dict(spatio_temporal_guidance_blocks=[], audio_spatio_temporal_guidance_blocks=[]),
+    "STG perturbing no block": dict(
+        spatio_temporal_guidance_blocks=[], audio_spatio_temporal_guidance_blocks=[]
+    ),
     "diffusers STG rule": dict(stg_rule="diffusers", audio_stg_scale=0.0),
     "skip_v2a": dict(skip_v2a_cross_attn_for_video_gt=True),
 }
@@ -94,4 +96,8 @@ def test_what_shares_no_prefix_runs_whole() -> None:
     nowhere: list = []
     blocks = dict(spatio_temporal_guidance_blocks=[], audio_spatio_temporal_guidance_blocks=[])
     run({**SMALL, **FULL_GUIDANCE, **blocks}, True, log=nowhere)
-    assert [kinds for kinds, _, _ in nowhere[:3]] == [(PassKind.COND,), (PassKind.UNCOND,), (PassKind.ISOLATED,)]
+    assert [kinds for kinds, _, _ in nowhere[:3]] == [
+        (PassKind.COND,),
+        (PassKind.UNCOND,),
+        (PassKind.ISOLATED,),
+    ]
