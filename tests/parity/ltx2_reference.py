@@ -8,11 +8,11 @@ from typing import Any
 import torch
 
 
-def load_diffusers_ltx2(folder, verbatim_sigmas: bool):
+def load_diffusers_ltx2(folder, verbatim_sigmas: bool, dtype: torch.dtype = torch.float32):
     """diffusers' LTX2Pipeline; with verbatim_sigmas the scheduler uses given sigmas unshifted (as ditto)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, LTX2Pipeline
 
-    pipe = LTX2Pipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
+    pipe = LTX2Pipeline.from_pretrained(str(folder), torch_dtype=dtype)
     if verbatim_sigmas:
         pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
             pipe.scheduler.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None

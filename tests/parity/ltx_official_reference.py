@@ -18,6 +18,7 @@ def official_one_stage(
     sampler: str = "euler",
     images: tuple = (),
     dtype: torch.dtype = torch.float32,
+    noise_dtype: torch.dtype | None = None,
 ):
     """(video latent [B,C,F,H,W], audio latent [B,C,L,M], waveform [B,2,S]) — official normalised latents.
 
@@ -25,7 +26,9 @@ def official_one_stage(
     of the checkpoint's version (official_guiders). `skip_v2a_cross_attn_for_video_gt` runs the official
     model with its video-to-audio cross-attention skipped in every pass (without_v2a).
     images: (path, frame_idx, strength, crf) tuples, conditioned as TI2VidOneStagePipeline does
-    (combined_image_conditionings: frame 0 replaces latent frame 0, later frames are appended keyframes)."""
+    (combined_image_conditionings: frame 0 replaces latent frame 0, later frames are appended keyframes).
+    dtype: the pipeline's dtype (the official pipelines hard-code bfloat16); noise_dtype: draw the initial
+    noise in this dtype instead of `dtype` (drawn_in), so a float32 run can start from a bf16 run's noise."""
     official_shims.install()
     from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
     from ltx_core.components.guiders import create_multimodal_guider_factory
@@ -95,7 +98,7 @@ def official_one_stage(
         video_state, audio_state = denoise_audio_video(
             output_shape=shape,
             conditionings=conditionings,
-            noiser=GaussianNoiser(generator=generator),
+            noiser=drawn_in(GaussianNoiser(generator=generator), noise_dtype or dtype),
             sigmas=sigmas,
             stepper=Res2sDiffusionStep() if sampler == "res2s" else EulerDiffusionStep(),
             denoising_loop_fn=loop,
@@ -166,6 +169,18 @@ class without_v2a:  # noqa: N801 (used like a function)
         )
         merged = [PerturbationConfig([*(config.perturbations or []), skip]) for config in configs]
         return self.model(video=video, audio=audio, perturbations=BatchedPerturbationConfig(merged))
+
+
+def drawn_in(noiser, dtype: torch.dtype):
+    """The official noiser applied to the state in `dtype`, its result cast back to the state's dtype: the
+    initial state (zeros, all-ones mask) becomes exactly the noise drawn in `dtype`."""
+    from dataclasses import replace
+
+    def noise(state, noise_scale: float = 1.0):
+        drawn = noiser(replace(state, latent=state.latent.to(dtype)), noise_scale)
+        return replace(drawn, latent=drawn.latent.to(state.latent.dtype))
+
+    return noise
 
 
 def video_state_channels(ledger) -> int:
