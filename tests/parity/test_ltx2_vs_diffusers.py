@@ -134,3 +134,9 @@ def test_num_videos_per_prompt(version: str) -> None:
     check_at_most(GROUP, "latents_max_abs", max_abs(result["video"], reference_video), f"{version} 2 videos")
     check_at_most(GROUP, "latents_max_abs", max_abs(result["audio"], reference_audio), f"{version} 2 audios")
     assert max_abs(result["video"][0], result["video"][1]) > 1e-2  # two starts, two videos
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
+def test_cfg_alone_is_bit_equal(version: str) -> None:
+    """Without an STG pass the CFG pair is one batch, [negative, positive], as diffusers batches it."""
+    compare_latents(version, {**SMALL, **CFG_ONLY}, f"{version} CFG only", metric="cfg_only_max_abs")
