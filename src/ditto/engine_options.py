@@ -42,6 +42,9 @@ class EngineOptions:
         None, "record repeated GPU work as CUDA graphs (None: on with compile)"
     )
     quantization: str | None = _option(None, "transformer block products in FP8", choices=QUANTIZATIONS)
+    cache: str | None = _option(
+        None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True
