@@ -44,6 +44,8 @@ def _engine(stages: bool) -> Engine:
 class Recorder:
     """Logs each pass it wraps; optionally runs the plan itself, split in two ranges."""
 
+    handles_resumed_plans = True  # it reads plan.first (a resumed STG pass starts after the shared prefix)
+
     def __init__(self, log: list, blocks: list[torch.nn.Module], split: bool = False) -> None:
         self.log, self.blocks, self.split = log, blocks, split
 

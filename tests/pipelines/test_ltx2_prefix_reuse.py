@@ -34,6 +34,8 @@ CASES = {
 class BlockCounter:
     """Logs (kinds, first block, blocks run) of every pass of the loop."""
 
+    handles_resumed_plans = True
+
     def __init__(self, log: list) -> None:
         self.log = log
 
@@ -45,12 +47,12 @@ class BlockCounter:
 def run(request: dict, share_prefix: bool, sampler: str = "euler", log: list | None = None, version="2.0"):
     pipeline = ditto_engine(version).pipeline
     components, params = pipeline.components, pipeline.validate(**request)
-    prompts = steps.encode_prompts(components, params)
-    inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
-    inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
     loop = denoise_res2s if sampler == "res2s" else denoise
     features = [BlockCounter(log)] if log is not None else []
-    with torch.no_grad():
+    with torch.inference_mode():  # as Engine.generate runs
+        prompts = steps.encode_prompts(components, params)
+        inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
+        inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
         return loop(components.transformer, components.dtype, inputs, lambda done, total: None, features)
 
 
@@ -101,3 +103,26 @@ def test_what_shares_no_prefix_runs_whole() -> None:
         (PassKind.UNCOND,),
         (PassKind.ISOLATED,),
     ]
+
+
+class PositionalFeature:
+    """A feature that does not say it handles resumed plans (as a step cache splitting plans by position)."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    def run_blocks(self, plan, streams, ctx, inner):
+        self.log.append((ctx.kinds, plan.first, len(plan)))
+        return inner(plan, streams, ctx)
+
+
+def test_a_feature_that_does_not_handle_resumed_plans_gets_whole_passes() -> None:
+    pipeline = ditto_engine("2.0").pipeline
+    log: list = []
+    pipeline.loop_features.append(lambda info: PositionalFeature(log))
+    try:
+        ditto_engine("2.0").generate(**SMALL, **FULL_GUIDANCE, output_type="latent")
+    finally:
+        pipeline.loop_features.clear()
+    assert log and all(first == 0 and blocks == 2 for _, first, blocks in log)
+    assert ((PassKind.PERTURBED,), 0, 2) in log

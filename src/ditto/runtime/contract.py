@@ -148,6 +148,11 @@ class LoopFeature(Protocol):
 
     `run_blocks` runs `plan` on `streams` for the pass `ctx`, calling `inner` (the rest of the chain:
     features inside this one, then the plain loop) for whatever it does not handle itself.
+
+    Optional class attributes a loop reads with getattr (False when absent): `replayable` (decides nothing
+    per step in Python, so whole passes may be recorded as CUDA graphs) and `handles_resumed_plans` (treats a
+    plan with `first > 0` right, e.g. indexes blocks by `plan.first + i`; LTX-2's STG prefix reuse hands
+    such plans only to loops whose features all say so).
     """
 
     def run_blocks(

@@ -81,8 +81,13 @@ class Denoiser:
         self.dtype = dtype
         self.inputs = inputs
         self.num_blocks = len(transformer.transformer_blocks)
+        # Prefix reuse hands the STG pass a plan that starts at its first perturbed block: only for loops
+        # whose features all say they handle such plans (a step cache that splits plans by position does not).
+        share = inputs.share_prefix and all(
+            getattr(feature, "handles_resumed_plans", False) for feature in features
+        )
         self.passes = Passes.of(
-            inputs.video_guider, inputs.audio_guider, inputs.stg_rule, self.num_blocks, inputs.share_prefix
+            inputs.video_guider, inputs.audio_guider, inputs.stg_rule, self.num_blocks, share
         )
         self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
