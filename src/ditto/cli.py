@@ -54,6 +54,7 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("engine (how the model is loaded and run)")
     group.add_argument("--lora", action="append", help="LoRA file PATH[:SCALE] (repeatable)")
+    group.add_argument("--ic-lora", help="IC-LoRA file PATH[:SCALE] for LTX-2's --pipeline ic-lora")
     group.add_argument(
         "--compile",
         action="store_true",
@@ -115,6 +116,7 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         quantization=args.quantization,
         loras=tuple(args.lora or ()),
         text_encoder=args.text_encoder,
+        ic_lora=args.ic_lora,
     )
 
 

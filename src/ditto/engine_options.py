@@ -56,6 +56,9 @@ class EngineOptions:
         "distilled LoRA for LTX-2's stage 2 (default: the checkpoint's distilled_lora/*.safetensors)",
         load=True,
     )
+    ic_lora: PathLike | None = _option(
+        None, "IC-LoRA file PATH[:SCALE] for LTX-2's ic-lora pipeline (on in its stage 1)", load=True
+    )
     distilled_lora_mode: str | None = _option(
         None,
         "how stage 2 applies the distilled LoRA (default: side)",

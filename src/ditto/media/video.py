@@ -116,3 +116,36 @@ def probe_mp4(path: str | Path) -> MediaInfo:
             audio_sample_rate=rate,
             audio_duration=duration,
         )
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    frames: np.ndarray  # [F, H, W, 3] uint8 RGB
+    frame_rate: float
+
+
+def decode_video(path: str | Path, field: str, frame_cap: int | None = None) -> DecodedVideo:
+    """The first video stream's frames as RGB uint8 (at most `frame_cap`), as ltx_pipelines'
+    decode_video_from_file reads a conditioning video; an unreadable file is an error naming `field`."""
+    import av
+
+    from ditto.errors import InvalidParameter
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InvalidParameter(field, str(path), f"is not a readable video file ({exc.__class__.__name__})",
+                               "give an MP4 (H.264) file") from None  # fmt: skip
+    with container:
+        if not container.streams.video:
+            raise InvalidParameter(field, str(path), "has no video stream", "give an MP4 (H.264) file")
+        stream = container.streams.video[0]
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame.to_rgb().to_ndarray())
+            if frame_cap is not None and len(frames) == frame_cap:
+                break
+        rate = float(stream.average_rate or 0)
+    if not frames:
+        raise InvalidParameter(field, str(path), "has no decodable frame", "give an MP4 (H.264) file")
+    return DecodedVideo(np.stack(frames), rate)

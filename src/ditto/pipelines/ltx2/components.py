@@ -43,6 +43,9 @@ class LTX2Components:
     # Two-stage / distilled recipes (recipes/): the x2 latent upsampler and the distilled LoRA file.
     latent_upsampler: torch.nn.Module | None = None
     distilled_lora: Path | None = None
+    # The ic-lora recipe's IC-LoRA (a load option, not part of a checkpoint) and its strength.
+    ic_lora: Path | None = None
+    ic_lora_scale: float = 1.0
 
     @property
     def num_layers(self) -> int:

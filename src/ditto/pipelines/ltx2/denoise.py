@@ -53,6 +53,8 @@ class DenoiseInputs:
     stg_blocks: list[int]
     # Image / keyframe conditioning (conditioning/); None for text-to-video.
     conditioning: VideoConditioning | None = None
+    # Given audio kept with a per-token mask (retake, audio-to-video); None: all audio generated.
+    audio_conditioning: VideoConditioning | None = None
     # The sigmas as host floats, copied before they went to the device (they name the passes' steps);
     # None: read from `sigmas` when the loop starts (one device sync, before the first step).
     host_sigmas: list[float] | None = None
@@ -97,6 +99,7 @@ class Denoiser:
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
         self.conditioning = inputs.conditioning
+        self.audio_conditioning = inputs.audio_conditioning
         if self.conditioning is not None:
             self.video_coords = self.conditioning.coords
         else:
@@ -134,11 +137,13 @@ class Denoiser:
     ) -> tuple[torch.Tensor, ...]:
         repeat = embeds.video.shape[0] // video.shape[0]
         timestep = (sigma * 1000).expand(video.shape[0] * repeat)
-        video_timestep = timestep
+        video_timestep = audio_timestep = timestep
         if self.conditioning is not None:
             # Per-token timestep sigma * denoise_mask (ltx_pipelines timesteps_from_mask): 0 on kept images.
             mask = self.conditioning.repeat(repeat)[0]
             video_timestep = (mask * sigma) * 1000
+        if self.audio_conditioning is not None:
+            audio_timestep = (self.audio_conditioning.repeat(repeat)[0] * sigma) * 1000
         shape = self.inputs.shape
         out_video, out_audio = self.transformer(
             hidden_states=video.repeat(repeat, 1, 1).to(self.dtype),
@@ -146,7 +151,7 @@ class Denoiser:
             encoder_hidden_states=embeds.video,
             audio_encoder_hidden_states=embeds.audio,
             timestep=video_timestep,
-            audio_timestep=timestep,
+            audio_timestep=audio_timestep,
             sigma=timestep,
             encoder_attention_mask=embeds.mask,
             audio_encoder_attention_mask=embeds.mask,
@@ -178,7 +183,11 @@ class Denoiser:
         """Every needed pass at `at`, converted to x0 (denoised), combined by the guider per modality."""
         passes, positive = self.passes, self.inputs.positive
         video_sigma = self.video_x0_sigma(sigma)
-        to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
+        audio_sigma = sigma if self.audio_conditioning is None else self.audio_conditioning.mask * sigma
+
+        def to_x0(out: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+            return velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], audio_sigma)
+
         run = lambda kinds, embeds, **perturbation: self.run_pass(  # noqa: E731
             kinds, video, audio, embeds, sigma, at, **perturbation
         )
@@ -198,6 +207,8 @@ class Denoiser:
         audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
         if self.conditioning is not None:
             video_x0 = self.conditioning.blend(video_x0)
+        if self.audio_conditioning is not None:
+            audio_x0 = self.audio_conditioning.blend(audio_x0)
         return video_x0, audio_x0
 
     def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:

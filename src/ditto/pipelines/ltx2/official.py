@@ -17,7 +17,7 @@ from ditto.loading.ltx_official import check_keys, read_official
 from ditto.loading.modules import load_into
 from ditto.pipelines.base import model_dtype
 from ditto.pipelines.ltx2.components import LTX2Components, detect_version
-from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
+from ditto.pipelines.ltx2.pipeline import LTX2Pipeline, use_ic_lora
 
 
 def _reference_module(cls: type, config: dict[str, Any], state: dict[str, torch.Tensor], name: str):
@@ -88,7 +88,7 @@ def load_official_components(
 class LTX2OfficialPipeline(LTX2Pipeline):
     """LTX2Pipeline loaded from an official single file; `text_encoder=GEMMA_DIR` is required."""
 
-    load_options: ClassVar[frozenset[str]] = frozenset({"text_encoder"})
+    load_options: ClassVar[frozenset[str]] = frozenset({"text_encoder", "ic_lora"})
 
     @classmethod
     def from_pretrained(
@@ -105,4 +105,6 @@ class LTX2OfficialPipeline(LTX2Pipeline):
         # The official pipelines run in bfloat16; on the CPU ditto defaults to float32 (bf16 matmuls there
         # are slow and move outputs by ~4e-2), so CPU results are compared with the official code in fp32.
         dtype = model_dtype(dtype, device)
-        return cls(load_official_components(Path(path), Path(text_encoder), device, dtype))
+        components = load_official_components(Path(path), Path(text_encoder), device, dtype)
+        use_ic_lora(components, (options or EngineOptions()).ic_lora)
+        return cls(components)

@@ -35,7 +35,7 @@ class LTX2Pipeline:
     compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
     load_options: ClassVar[frozenset[str]] = frozenset(
-        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode"}
+        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode", "ic_lora"}
     )
 
     def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:
@@ -48,6 +48,8 @@ class LTX2Pipeline:
         self.distilled = DistilledLora(
             components.distilled_lora, self.loras, self.lora_side, distilled_lora_mode
         )
+        # The IC-LoRA goes beside the weights too, over the distilled LoRA's side layers when both are on.
+        self.ic_lora = DistilledLora(components.ic_lora, self.loras, LoraSide(modules), distilled_lora_mode)
         # Block-loop features (step cache, offload, sequence parallelism): each sampling loop of each request
         # calls every factory once and runs with what it returns (runtime.LoopFeature).
         self.loop_features: list[FeatureFactory] = []
@@ -59,6 +61,7 @@ class LTX2Pipeline:
         options = options or EngineOptions()
         dtype = model_dtype(dtype, device)
         components = load_components(Path(path), device, dtype, options.upsampler, options.distilled_lora)
+        use_ic_lora(components, options.ic_lora)
         pipeline = cls(components, options.distilled_lora_mode or "side")
         for spec in options.loras:
             pipeline.load_lora(*parse_lora_spec(spec))
@@ -93,18 +96,31 @@ class LTX2Pipeline:
 
     def validate(self, **kwargs: Any) -> LTX2Params:
         raw = LTX2Params.from_kwargs(kwargs)
-        params = raw.resolved(self.version, self.components.num_layers, self.default_recipe())
-        if params.pipeline not in RECIPES:
-            raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(RECIPES)}")
-        RECIPES[params.pipeline].check(raw, params, self.components)
+        name = raw.pipeline or self.default_recipe()
+        if name not in RECIPES:
+            raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
+        raw = RECIPES[name].adapt(raw)
+        params = raw.resolved(self.version, self.components.num_layers, name)
+        RECIPES[name].check(raw, params, self.components)
         return with_image_conditions(params)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
-        kit = Toolkit(self.components, self.distilled, RequestLoops(self.family, params, self.loop_features))
+        loops = RequestLoops(self.family, params, self.loop_features)
+        kit = Toolkit(self.components, self.distilled, loops, self.ic_lora)
         result = RECIPES[params.pipeline].run(kit, params, progress)
         result.stats = kit.loops.stats
         return result
 
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)
+
+
+def use_ic_lora(components: LTX2Components, spec: Any) -> None:
+    """The `ic_lora=PATH[:SCALE]` load option on the components (the ic-lora recipe applies it)."""
+    if spec is None:
+        return
+    path, scale = parse_lora_spec(spec)
+    if not Path(path).is_file():
+        raise InvalidParameter("ic_lora", str(path), "is not a file", "give the IC-LoRA .safetensors file")
+    components.ic_lora, components.ic_lora_scale = Path(path), scale
