@@ -44,6 +44,10 @@ class LTX2BlockInputs:
     audio_ca_rope: Rope
     video_self_mask: torch.Tensor | None = None
     cross_modal: bool = True  # False = isolate_modalities (no audio<->video attention)
+    # Which self-attentions STG perturbs (the official guider perturbs a modality only when its own guider
+    # asks for STG: SKIP_VIDEO_SELF_ATTN / SKIP_AUDIO_SELF_ATTN).
+    stg_video: bool = True
+    stg_audio: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,16 +146,19 @@ class LTX2Block(nn.Module):
         """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn.
         text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache, if any."""
         perturb = perturb if self.perturbed_attn else None
+        video_perturb = perturb if inputs.stg_video else None
+        audio_perturb = perturb if inputs.stg_audio else None
         v_mod = table_modulation(self.scale_shift_table, inputs.video_temb)
         a_mod = table_modulation(self.audio_scale_shift_table, inputs.audio_temb)
 
         h = modulate(self.norm1(video), v_mod[0], v_mod[1])
         video = (
             video
-            + self.attn1(h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=perturb) * v_mod[2]
+            + self.attn1(h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=video_perturb)
+            * v_mod[2]
         )
         h = modulate(self.audio_norm1(audio), a_mod[0], a_mod[1])
-        audio = audio + self.audio_attn1(h, q_rope=inputs.audio_rope, perturb=perturb) * a_mod[2]
+        audio = audio + self.audio_attn1(h, q_rope=inputs.audio_rope, perturb=audio_perturb) * a_mod[2]
 
         video, audio = self._text_cross_attention(video, audio, inputs, v_mod, a_mod, text_kv)
         if inputs.cross_modal:

@@ -208,6 +208,7 @@ class LTX2Transformer(nn.Module):
         attention_kwargs: dict[str, Any] | None = None,
         video_self_attention_mask: torch.Tensor | None = None,
         video_keyframes_mask: torch.Tensor | None = None,
+        stg_modalities: tuple[str, ...] = ("video", "audio"),
         return_dict: bool = False,
         *,
         ctx: PassContext | None = None,
@@ -217,6 +218,7 @@ class LTX2Transformer(nn.Module):
         timestep/audio_timestep are sigma * timestep_scale_multiplier, shape [B] or [B, tokens]; sigma
         and audio_sigma ([B]) feed the LTX-2.3 prompt modulation and use_cross_timestep.
         ctx: the sampling loop's pass (see `run_blocks`); None for a plain call outside any loop.
+        stg_modalities: whose self-attention the STG blocks perturb (both by default).
         attention_kwargs and return_dict are accepted for call compatibility and ignored.
         """
         batch = hidden_states.shape[0]
@@ -247,6 +249,7 @@ class LTX2Transformer(nn.Module):
         inputs.video_ca_rope = self.cross_attn_rope(video_coords[:, 0:1])
         inputs.audio_ca_rope = self.cross_attn_audio_rope(audio_coords[:, 0:1])
         inputs.cross_modal = not isolate_modalities
+        inputs.stg_video, inputs.stg_audio = "video" in stg_modalities, "audio" in stg_modalities
 
         video = self.proj_in(hidden_states)
         audio = self.audio_proj_in(audio_hidden_states)

@@ -95,6 +95,9 @@ class Denoiser:
         self.dtype = dtype
         self.inputs = inputs
         self.passes = Passes.of(inputs.video_guider, inputs.audio_guider)
+        # The official STG pass perturbs a modality's self-attention only where its own guider uses STG.
+        guiders = (("video", inputs.video_guider), ("audio", inputs.audio_guider))
+        self.stg_modalities = tuple(name for name, guider in guiders if guider.needs_perturbed)
         self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
@@ -199,7 +202,9 @@ class Denoiser:
         else:
             cond = to_x0(run((PassKind.COND,), positive))
         if passes.perturbed:
-            stg = dict(spatio_temporal_guidance_blocks=self.inputs.stg_blocks)
+            stg = dict(
+                spatio_temporal_guidance_blocks=self.inputs.stg_blocks, stg_modalities=self.stg_modalities
+            )
             perturbed = to_x0(run((PassKind.PERTURBED,), positive, **stg))
         if passes.isolated:
             isolated = to_x0(run((PassKind.ISOLATED,), positive, isolate_modalities=True))
