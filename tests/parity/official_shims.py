@@ -15,7 +15,6 @@ import sys
 import types
 from pathlib import Path
 
-
 # torchaudio 2.11.1's Python code, installed beside the venv by `make install` (pip --no-deps --target): the
 # official AudioProcessor's resample and MelSpectrogram, the reference of ditto's audio input. Its compiled
 # extension was built for another torch and is never loaded (none of those functions needs it).
