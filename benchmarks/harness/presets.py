@@ -45,6 +45,12 @@ PRESETS: dict[str, list[Variant]] = {
             "ditto-compiled-fp8-tensorwise", "ditto", compile=True, fp8="tensorwise", attention=FA4_FIRST
         ),
     ],
+    # Compiled against compiled only, ditto with cuDNN attention (no FA4 on the device): the before/after check
+    # of a change that must not move speed, in the least device time.
+    "compiled": [
+        Variant("diffusers-compiled", "diffusers", compile=True),
+        Variant("ditto-compiled", "ditto", compile=True, attention=CUDNN_FIRST),
+    ],
     # No compilation (fast on a CPU; the tests use it).
     "eager": [
         Variant("diffusers-eager", "diffusers"),
