@@ -47,6 +47,13 @@ def _frame_to_float(frame) -> np.ndarray:
     return array
 
 
+def _stream_end(stream) -> float:
+    """Where the stream says it ends (the official reader stops after the frame that starts past it)."""
+    if stream.duration is None:
+        return math.inf
+    return float(stream.duration * stream.time_base)
+
+
 def decode_audio(
     path: str | Path, field: str, start_time: float = 0.0, max_duration: float | None = None
 ) -> DecodedAudio:
@@ -63,7 +70,7 @@ def decode_audio(
             raise InvalidParameter(field, str(path), "has no audio stream", "give a file with sound")
         stream = container.streams.audio[0]
         rate = stream.rate
-        end_time = start_time + max_duration if max_duration else math.inf
+        end_time = start_time + max_duration if max_duration else _stream_end(stream)
         container.seek(int(start_time / stream.time_base), stream=stream)
         samples, first_time = [], None
         for frame in container.decode(stream):
