@@ -141,6 +141,35 @@ async def save_image_upload(upload: UploadFile, dest: Path, field: str) -> Path:
     return dest
 
 
+async def save_media_upload(upload: UploadFile, dest: Path, field: str, kind: str) -> Path:
+    """Store an uploaded video or sound file as it came and check that PyAV finds a `kind` ("video" or
+    "audio") stream in it; the body-size limit already bounds its bytes. The engine reads the path."""
+    data = await upload.read()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    if not await run_in_threadpool(_has_stream, dest, kind):
+        dest.unlink(missing_ok=True)
+        name = upload.filename or field
+        raise APIError(
+            400,
+            f"{field}={name!r} is not a readable file with a {kind} stream; upload an MP4"
+            + (", WAV, MP3 or AAC file" if kind == "audio" else " file"),
+            param=field,
+            code="invalid_file",
+        )
+    return dest
+
+
+def _has_stream(path: Path, kind: str) -> bool:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(getattr(container.streams, kind))
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
+
+
 def _store_png(data: bytes, dest: Path) -> None:
     with Image.open(io.BytesIO(data)) as image:
         image.load()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
+from ditto.fields import upload_fields
 from ditto.server.errors import APIError
 from ditto.server.params import (
     coerce,
@@ -16,13 +19,22 @@ from ditto.server.params import (
     read_body,
     require_prompt,
     save_image_upload,
+    save_media_upload,
 )
 from ditto.server.state import ServerState
 from ditto.server.store import Job, new_job_id
 
 router = APIRouter()
 
-VIDEO_FIELDS = {"prompt", "model", "seconds", "size", "input_reference"}
+VIDEO_FIELDS = {
+    "prompt",
+    "model",
+    "seconds",
+    "size",
+    "input_reference",
+    "input_reference_frames",
+    *upload_fields(),
+}
 
 
 def video_object(job: Job) -> dict[str, Any]:
@@ -87,9 +99,49 @@ async def video_kwargs(
             code="invalid_value",
         )
     if "input_reference" in files:
-        dest = state.store.uploads_dir / job_id / "input_reference.png"
-        kwargs["image"] = [str(await save_image_upload(files["input_reference"][0], dest, "input_reference"))]
+        kwargs["image"] = await reference_images(state, job_id, fields, files["input_reference"])
+    kwargs.update(await media_uploads(state, job_id, fields, files))
     return prompt, kwargs, seconds
+
+
+async def reference_images(state: ServerState, job_id: str, fields: dict, uploads: list) -> list:
+    """One uploaded image (frame 0), or several with `input_reference_frames` "0,120" naming each one's
+    frame (LTX-2 keyframes, keyframe interpolation)."""
+    frames = [0]
+    if fields.get("input_reference_frames") not in (None, ""):
+        text = str(fields["input_reference_frames"])
+        if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", text):
+            raise APIError(400, f"input_reference_frames={text!r} is not frame indices; e.g. '0,120'",
+                           param="input_reference_frames", code="invalid_value")  # fmt: skip
+        frames = [int(frame) for frame in text.split(",")]
+    if len(frames) != len(uploads):
+        raise APIError(
+            400, f"input_reference_frames names {len(frames)} frames for {len(uploads)} uploaded images",
+            param="input_reference_frames", code="invalid_value",
+        )  # fmt: skip
+    images = []
+    for index, (upload, frame) in enumerate(zip(uploads, frames)):
+        dest = state.store.uploads_dir / job_id / f"input_reference_{index}.png"
+        images.append((str(await save_image_upload(upload, dest, "input_reference")), frame))
+    return images if len(images) > 1 or frames != [0] else [images[0][0]]
+
+
+async def media_uploads(state: ServerState, job_id: str, fields: dict, files: dict) -> dict[str, str]:
+    """The uploaded video and sound files (fields.py's "upload" fields: the IC-LoRA control video, a
+    retake's source, audio-to-video's sound), stored with the job; a path given as text is refused."""
+    kwargs = {}
+    for name, entry in upload_fields().items():
+        if name in fields:
+            raise APIError(400, f"{name} must be an uploaded file (multipart), not text", param=name,
+                           code="invalid_value")  # fmt: skip
+        if name in files:
+            upload = files[name][0]
+            suffix = Path(upload.filename or "").suffix.lower()
+            suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"  # never a client path
+            dest = state.store.uploads_dir / job_id / f"{name}{suffix}"
+            kind = "audio" if name == "audio" else "video"
+            kwargs[entry.name] = str(await save_media_upload(upload, dest, name, kind))
+    return kwargs
 
 
 def describe(validated: Any, kwargs: dict[str, Any], seconds: float | None) -> dict[str, Any]:
