@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ditto.errors import InvalidParameter
+from ditto.media.video import open_stream
 
 # Full scale of the integer sample formats PyAV decodes to (as the official decoder divides by).
 _INT_FULL_SCALE = {"u8": 128.0, "u8p": 128.0, "s16": 32768.0, "s16p": 32768.0, "s32": 2**31, "s32p": 2**31}
@@ -58,17 +59,8 @@ def decode_audio(
     path: str | Path, field: str, start_time: float = 0.0, max_duration: float | None = None
 ) -> DecodedAudio:
     """The first audio stream of `path` from `start_time` for at most `max_duration` seconds."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InvalidParameter(field, str(path), f"is not a readable media file ({exc.__class__.__name__})",
-                               "give a WAV, MP3, AAC or MP4 file with sound") from None  # fmt: skip
-    with container:
-        if not container.streams.audio:
-            raise InvalidParameter(field, str(path), "has no audio stream", "give a file with sound")
-        stream = container.streams.audio[0]
+    hint = "give a WAV, MP3, AAC or MP4 file with sound"
+    with open_stream(path, field, "audio", hint) as (container, stream):
         rate = stream.rate
         end_time = start_time + max_duration if max_duration else _stream_end(stream)
         container.seek(int(start_time / stream.time_base), stream=stream)

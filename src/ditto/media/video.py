@@ -6,9 +6,12 @@ machines without PyAV) needs none of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,9 +127,10 @@ class DecodedVideo:
     frame_rate: float
 
 
-def decode_video(path: str | Path, field: str, frame_cap: int | None = None) -> DecodedVideo:
-    """The first video stream's frames as RGB uint8 (at most `frame_cap`), as ltx_pipelines'
-    decode_video_from_file reads a conditioning video; an unreadable file is an error naming `field`."""
+@contextmanager
+def open_stream(path: str | Path, field: str, kind: str, hint: str) -> Iterator[tuple[Any, Any]]:
+    """(container, its first `kind` stream: "video" or "audio"); an unreadable file, or one without such a
+    stream, is an InvalidParameter naming `field` with `hint`."""
     import av
 
     from ditto.errors import InvalidParameter
@@ -134,12 +138,21 @@ def decode_video(path: str | Path, field: str, frame_cap: int | None = None) -> 
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise InvalidParameter(field, str(path), f"is not a readable video file ({exc.__class__.__name__})",
-                               "give an MP4 (H.264) file") from None  # fmt: skip
+        raise InvalidParameter(field, str(path), f"is not a readable media file ({exc.__class__.__name__})",
+                               hint) from None  # fmt: skip
     with container:
-        if not container.streams.video:
-            raise InvalidParameter(field, str(path), "has no video stream", "give an MP4 (H.264) file")
-        stream = container.streams.video[0]
+        streams = getattr(container.streams, kind)
+        if not streams:
+            raise InvalidParameter(field, str(path), f"has no {kind} stream", hint)
+        yield container, streams[0]
+
+
+def decode_video(path: str | Path, field: str, frame_cap: int | None = None) -> DecodedVideo:
+    """The first video stream's frames as RGB uint8 (at most `frame_cap`), as ltx_pipelines'
+    decode_video_from_file reads a conditioning video; an unreadable file is an error naming `field`."""
+    from ditto.errors import InvalidParameter
+
+    with open_stream(path, field, "video", "give an MP4 (H.264) file") as (container, stream):
         frames = []
         for frame in container.decode(stream):
             frames.append(frame.to_rgb().to_ndarray())
