@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import sys
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,7 @@ import torch
 
 from ditto.engine_options import EngineOptions
 from ditto.layers.attention import use_fast_attention
-from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
+from ditto.pipelines.base import ProgressCallback, model_dtype, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
 from ditto.result import Result
 
@@ -49,6 +54,61 @@ def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
         return family, tiny_checkpoint(family, str(model))
     path = Path(model).expanduser()
     return detect_family(path), path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A checkpoint as its config files (or an official file's metadata) describe it, before any weight is
+    read: enough to check a request, and the output path, before minutes of loading."""
+
+    name: str  # as the user gave it
+    family: str  # the pipeline family (fields.FAMILIES)
+    output_kind: str  # "video" or "image"
+    path: Path
+    validate: Callable[..., Any]  # request keywords -> the family's validated params, or InvalidParameter
+
+
+def inspect_model(
+    model: str | os.PathLike = DEFAULT_MODEL, options: EngineOptions | None = None
+) -> ModelInfo:
+    """Which family `model` is and how it checks requests, reading no weights (a tiny model name builds its
+    checkpoint on first use). Options the family does not take are refused here, as at loading."""
+    from ditto.loading.lora import check_lora_file, parse_lora_spec
+
+    options = options or EngineOptions()
+    family, path = resolve_model(model)
+    pipeline_class = family.pipeline_class()
+    options.refuse_untaken(family.name, pipeline_class.load_options)
+    for spec in options.loras:
+        check_lora_file(parse_lora_spec(spec)[0])
+    checker = pipeline_class.request_checker(path, options)
+    return ModelInfo(str(model), pipeline_class.family, pipeline_class.output_kind, path, checker)
+
+
+def with_seed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request with a seed: the given one, or a fresh random one (so the result can say which), unless
+    the caller drives the randomness with a generator."""
+    if kwargs.get("seed") is not None or kwargs.get("generator") is not None:
+        return kwargs
+    return {**kwargs, "seed": random.randrange(2**31)}
+
+
+def request_record(params: Any, kwargs: dict[str, Any], model: str, family: str) -> dict[str, Any]:
+    """The request as it ran, for the files' metadata: every text-surface field (fields.py) the validated
+    params hold as a number or text (defaults filled in), image paths as given, the model and ditto's version."""
+    from ditto import __version__
+    from ditto.fields import TABLE
+
+    record: dict[str, Any] = {}
+    for entry in TABLE:
+        value = kwargs.get(entry.name) if entry.name == "image" else getattr(params, entry.name, None)
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            record[entry.name] = list(value)
+        elif (
+            isinstance(value, (str, int, float)) and not isinstance(value, bool) and (entry.flag or entry.api)
+        ):
+            record[entry.name] = value
+    return {**record, "model": model, "family": family, "ditto_version": __version__}
 
 
 def pipeline_transformer_for(pipeline: Any, option: str, value: Any) -> torch.nn.Module:
@@ -120,36 +180,71 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
         part.cuda_graphs = compiled if asked is None else bool(asked)
 
 
+def choose_attention(device: torch.device, kernel: str | None) -> None:
+    """The attention order for this device; an asked-for Triton kernel that cannot run here is an error."""
+    from ditto.errors import InvalidParameter
+    from ditto.layers.attention import attention_backends
+
+    use_fast_attention(device, kernel)
+    usable = device.type == "cuda" and (attention_backends() or [None])[0] == kernel
+    if kernel in ("triton", "fp8") and not usable:
+        need = "Triton and a CUDA GPU" + (" of compute capability 9.0+ (Hopper)" if kernel == "fp8" else "")
+        raise InvalidParameter("attention", kernel, f"needs {need}; not available on {device}", "sdpa")
+
+
 class Engine:
     """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
 
     def __init__(self, pipeline: Any, model: str, options: EngineOptions | None = None) -> None:
+        from ditto.acceleration.step_cache import install_step_cache
+
         self.pipeline = pipeline
         self.model = model
         self.options = options or EngineOptions()
+        # Every request may name a step cache (`cache=`); the option is the default of those that do not.
+        self.step_cache = install_step_cache(pipeline, self.options.cache)
+        self.offload_plan: Any = None  # acceleration.offload.OffloadPlan with max_gpu_memory / offload
 
     @classmethod
     def from_pretrained(
         cls,
         model: str | os.PathLike = DEFAULT_MODEL,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "cpu",
         dtype: str | torch.dtype | None = None,
         options: EngineOptions | None = None,
+        plan_for: dict[str, Any] | None = None,
         **keywords: Any,
     ) -> Engine:
         """Load a checkpoint folder or file (or a tiny model name such as 'tiny-ltx2'). Options come as
         keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
         keywords then override. An unknown option, or one the family does not take, is refused before
-        any weight is read."""
+        any weight is read.
+
+        With `max_gpu_memory` (or `offload="cpu"`) the residency plan is made for the family's default
+        request, or for `plan_for` (generate() keywords: the request the engine will mostly serve); it is
+        printed, and a budget it cannot meet is an error naming the smallest that works."""
+        from ditto.acceleration.offload import enable_offload, resolve_offload
+        from ditto.acceleration.step_cache import parse_cache_spec
+
         options = EngineOptions.from_keywords(keywords, base=options)
+        parse_cache_spec(options.cache)  # a bad default cache spec fails before any weight is read
         family, path = resolve_model(model)
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
-        device = parse_device(device)
-        use_fast_attention(device)
-        pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
+        device = parse_device(device or "cpu")
+        offload = resolve_offload(options.max_gpu_memory, options.offload, device)
+        choose_attention(device, options.attention)
+        # With a budget the weights are read into host memory: the model may not fit the device at all.
+        moving = offload is not None and offload.mode == "cpu"
+        load_device = torch.device("cpu") if moving else device
+        dtype = model_dtype(parse_dtype(dtype), device)
+        pipeline = pipeline_class.from_pretrained(path, load_device, dtype, options)
         accelerate(pipeline, options, device)
-        return cls(pipeline, str(model), options)
+        engine = cls(pipeline, str(model), options)
+        if offload is not None:
+            engine.offload_plan = enable_offload(pipeline, device, offload, plan_for)
+            print(engine.offload_plan.describe(), file=sys.stderr)
+        return engine
 
     @property
     def quantization(self) -> str | None:
@@ -164,7 +259,10 @@ class Engine:
         return self.pipeline.output_kind
 
     def validate(self, **kwargs: Any) -> Any:
-        return self.pipeline.validate(**kwargs)
+        """The request's parameters, checked as `generate` will (the step cache against the model too)."""
+        params = self.pipeline.validate(**kwargs)
+        self.step_cache.check_request(params)
+        return params
 
     def load_lora(self, path: str | os.PathLike, scale: float = 1.0) -> None:
         """Fuse a LoRA into the weights in place (diffusers/PEFT layout, or the model's official one:
@@ -194,5 +292,16 @@ class Engine:
             )  # fmt: skip
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        """Run one request (diffusers' keyword names of the family). Without `seed` (or `generator`) a
+        random seed is drawn; `result.seed` says which, and `result.request` records the request as it ran."""
+        kwargs = with_seed(kwargs)
+        start = time.perf_counter()
+        params = self.validate(**kwargs)
+        checked = time.perf_counter() - start
         with torch.inference_mode():
-            return self.pipeline.generate(progress=progress, **kwargs)
+            result = self.pipeline.generate(progress=progress, **kwargs)
+        timings = result.timings
+        result.timings = {"validate": timings.pop("validate", 0.0) + checked, **timings}
+        result.seed = kwargs.get("seed")
+        result.request = request_record(params, kwargs, self.model, self.family)
+        return result

@@ -79,6 +79,10 @@ def _guider_params(request: dict, prefix: str):
     )
 
 
+def _guiders(request: dict):
+    return _guider_params(request, ""), _guider_params(request, "audio_")
+
+
 def _upscaled(ledger, checkpoint: Checkpoint, video_state):
     from ltx_core.model.upsampler import upsample_video
 
@@ -171,7 +175,7 @@ def official_keyframe_interpolation(checkpoint: Checkpoint, request: dict, image
     common = dict(noiser=noiser, stepper=EulerDiffusionStep(), components=components, dtype=DTYPE, device=CPU)
     video, audio = denoise_audio_video(
         output_shape=half, conditionings=_guiding_keyframes(images, half, ledger), sigmas=sigmas,
-        denoising_loop_fn=_guided_loop(contexts, ledger.transformer(), request), **common,
+        denoising_loop_fn=_guided_loop(contexts, ledger.transformer(), _guiders(request)), **common,
     )  # fmt: skip
     upscaled = _upscaled(ledger, checkpoint, video)
     sigmas_2 = torch.Tensor(STAGE_2_SIGMAS)

@@ -153,10 +153,8 @@ def test_ic_lora(version: str) -> None:
     [("2.0", "both", False), ("2.3", "both", False), ("2.0", "audio", True)],
 )
 def test_retake(version: str, regenerate: str, official_sigmas: bool) -> None:
-    """One guided stage at the source's size. Its own schedule puts ditto 4.8e-7 off the official first
-    sigma (NumPy vs torch float32, docs/parity.md #2), which two steps grow to ~3e-5; the two-stage recipes
-    re-noise stage 1 at sigma 0.909 and so shrink it 11-fold. Given the official sigmas, the same run is
-    within 1e-5 (the third case)."""
+    """One guided stage at the source's size; the third case also gives the official sigmas explicitly
+    (ditto's own schedule is the official torch float32 arithmetic: the same run)."""
     from ltx_core.components.schedulers import LTX2Scheduler
 
     official_shims.require_torchaudio()

@@ -16,7 +16,8 @@ from torch import nn
 from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import RMSNorm, modulate
-from ditto.models.ltx2.attention import LTX2Attention, Perturb, Rope
+from ditto.models.ltx2.attention import LTX2Attention, Rope
+from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap
 
 # One block's text keys and values: video k, v, audio k, v.
 BlockKV = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -44,10 +45,7 @@ class LTX2BlockInputs:
     audio_ca_rope: Rope
     video_self_mask: torch.Tensor | None = None
     cross_modal: bool = True  # False = isolate_modalities (no audio<->video attention)
-    # Which self-attentions STG perturbs (the official guider perturbs a modality only when its own guider
-    # asks for STG: SKIP_VIDEO_SELF_ATTN / SKIP_AUDIO_SELF_ATTN).
-    stg_video: bool = True
-    stg_audio: bool = True
+    video_to_audio: bool = True  # False = skip_v2a_cross_attn (the audio stream does not read the video)
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,10 @@ class LTX2PassInputs:
     """What `LTX2Transformer.run_blocks` binds into the block calls of one forward besides the streams."""
 
     blocks: LTX2BlockInputs  # shared by every block
-    perturbs: Sequence[Perturb | None]  # per block: its STG perturbation, or None
+    perturbs: Sequence[BlockPerturb]  # per block: its (video, audio) STG perturbation
     prompts: tuple[torch.Tensor, torch.Tensor]  # the text tensors as given (the text K/V cache's key)
+    tap: StreamTap | None = None  # record the streams entering this block (models/ltx2/stg.py)
+    first: int = 0  # the block the streams enter at (a resumed pass starts after the shared prefix)
 
 
 class LTX2Block(nn.Module):
@@ -140,14 +140,12 @@ class LTX2Block(nn.Module):
         video: torch.Tensor,
         audio: torch.Tensor,
         inputs: LTX2BlockInputs,
-        perturb: Perturb | None = None,
+        perturb: BlockPerturb = NO_PERTURB,
         text_kv: BlockKV | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn.
-        text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache, if any."""
-        perturb = perturb if self.perturbed_attn else None
-        video_perturb = perturb if inputs.stg_video else None
-        audio_perturb = perturb if inputs.stg_audio else None
+        """perturb: STG of the (video, audio) self-attentions (see LTX2Attention.forward); ignored unless
+        perturbed_attn. text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache."""
+        video_perturb, audio_perturb = perturb if self.perturbed_attn else NO_PERTURB
         v_mod = table_modulation(self.scale_shift_table, inputs.video_temb)
         a_mod = table_modulation(self.audio_scale_shift_table, inputs.audio_temb)
 
@@ -236,6 +234,8 @@ class LTX2Block(nn.Module):
             k_rope=inputs.audio_ca_rope,
         )
         new_video = video + a2v_gate * out
+        if not inputs.video_to_audio:
+            return new_video, audio
         # Video -> audio: audio queries, video keys/values.
         out = self.video_to_audio_attn(
             modulate(a_norm, a_v2a_shift, a_v2a_scale),

@@ -9,6 +9,7 @@ forward is diffusers' plain call (the parity tests make it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -19,12 +20,13 @@ from ditto.acceleration.compile import compile_blocks
 from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
-from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention, Perturb
-from ditto.models.ltx2.blocks import BlockKV, LTX2Block, LTX2BlockInputs, LTX2PassInputs
+from ditto.models.ltx2.attention import LTX2Attention
+from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs, LTX2PassInputs
 from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
-from ditto.models.ltx2.text_kv import cached_text_kv
+from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap, stg_plan, tapped
+from ditto.models.ltx2.text_kv import TextKV, cached_text_kv
 from ditto.runtime.block_loop import run_block_loop
 from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, Streams
 
@@ -208,18 +210,27 @@ class LTX2Transformer(nn.Module):
         attention_kwargs: dict[str, Any] | None = None,
         video_self_attention_mask: torch.Tensor | None = None,
         video_keyframes_mask: torch.Tensor | None = None,
-        stg_modalities: tuple[str, ...] = ("video", "audio"),
         return_dict: bool = False,
         *,
         ctx: PassContext | None = None,
+        video_stg_blocks: Sequence[int] = (),
+        audio_stg_blocks: Sequence[int] = (),
+        skip_v2a_cross_attn: bool = False,
+        tap: StreamTap | None = None,
+        resume: StreamTap | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Velocity-style outputs (video [B, Tv, out], audio [B, Ta, audio_out]) for patchified inputs.
 
         timestep/audio_timestep are sigma * timestep_scale_multiplier, shape [B] or [B, tokens]; sigma
         and audio_sigma ([B]) feed the LTX-2.3 prompt modulation and use_cross_timestep.
         ctx: the sampling loop's pass (see `run_blocks`); None for a plain call outside any loop.
-        stg_modalities: whose self-attention the STG blocks perturb (both by default).
         attention_kwargs and return_dict are accepted for call compatibility and ignored.
+
+        ditto's keywords (models/ltx2/stg.py): `spatio_temporal_guidance_blocks` (diffusers') perturbs both
+        self-attentions there; `video_stg_blocks` / `audio_stg_blocks` one modality's each (the official
+        guider's perturbed pass). `skip_v2a_cross_attn`: no video-to-audio cross-attention in any block (the
+        audio stream does not read the video). `tap`: record the streams entering block `tap.block`;
+        `resume`: start at block `resume.block` from its streams (`hidden_states` then only gives the batch).
         """
         batch = hidden_states.shape[0]
         audio_timestep = timestep if audio_timestep is None else audio_timestep
@@ -249,36 +260,54 @@ class LTX2Transformer(nn.Module):
         inputs.video_ca_rope = self.cross_attn_rope(video_coords[:, 0:1])
         inputs.audio_ca_rope = self.cross_attn_audio_rope(audio_coords[:, 0:1])
         inputs.cross_modal = not isolate_modalities
-        inputs.stg_video, inputs.stg_audio = "video" in stg_modalities, "audio" in stg_modalities
+        inputs.video_to_audio = not skip_v2a_cross_attn
 
-        video = self.proj_in(hidden_states)
-        audio = self.audio_proj_in(audio_hidden_states)
-        if self.use_keyframes_abs_pos_embedding and video_keyframes_mask is not None:
-            marker = (video_keyframes_mask > 0).to(video.dtype)
-            video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
-
+        if resume is None:
+            streams = self._embed_latents(hidden_states, audio_hidden_states, video_keyframes_mask)
+        else:
+            streams = resume.streams
+        both = spatio_temporal_guidance_blocks or ()
         pass_inputs = LTX2PassInputs(
             blocks=inputs,
-            perturbs=self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask),
+            perturbs=self._stg_plan(
+                (*both, *video_stg_blocks), (*both, *audio_stg_blocks), perturbation_mask
+            ),
             prompts=(encoder_hidden_states, audio_encoder_hidden_states),
+            tap=tap,
+            first=0 if resume is None else resume.block,
         )
-        video, audio = self.run_blocks((video, audio), pass_inputs, ctx)
+        video, audio = self.run_blocks(streams, pass_inputs, ctx)
         return self._head(video, audio, video_emb, audio_emb)
+
+    def _embed_latents(
+        self, video: torch.Tensor, audio: torch.Tensor, keyframes_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        video, audio = self.proj_in(video), self.audio_proj_in(audio)
+        if self.use_keyframes_abs_pos_embedding and keyframes_mask is not None:
+            marker = (keyframes_mask > 0).to(video.dtype)
+            video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
+        return video, audio
 
     def run_blocks(self, streams: Streams, inputs: LTX2PassInputs, ctx: PassContext | None) -> Streams:
         """The block loop (ditto.runtime's contract): streams (video, audio) through every block.
 
         Each block's call binds this forward's shared inputs, the block's STG perturbation and its text
-        keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor and loop, never
+        keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor, block and loop, never
         without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
         offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes.
+        A tapping pass records the streams entering the tap's block; a resumed pass's plan holds only the
+        blocks from `inputs.first` on (`BlockPlan.first` names it), its streams being those of that block.
         """
-        text_kv = self._text_kv(inputs, ctx) or [None] * len(self.transformer_blocks)
+        text_kv = self._text_kv(inputs, ctx)
         calls = [
-            BlockCall(block, partial(_run_block, block, inputs.blocks, perturb, kv))
-            for block, perturb, kv in zip(self.transformer_blocks, inputs.perturbs, text_kv, strict=True)
+            BlockCall(block, partial(_run_block, block, inputs.blocks, perturb, text_kv, index))
+            for index, (block, perturb) in enumerate(
+                zip(self.transformer_blocks, inputs.perturbs, strict=True)
+            )
         ]
-        return run_block_loop(BlockPlan(calls), streams, ctx)
+        if inputs.tap is not None:
+            calls[inputs.tap.block] = tapped(calls[inputs.tap.block], inputs.tap)
+        return run_block_loop(BlockPlan(calls[inputs.first :], first=inputs.first), streams, ctx)
 
     def fuse_projections(self) -> LTX2Transformer:
         """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.
@@ -296,36 +325,23 @@ class LTX2Transformer(nn.Module):
         compile_blocks(self.transformer_blocks, mode=mode)
         return self
 
-    def _text_kv(self, inputs: LTX2PassInputs, ctx: PassContext | None) -> list[BlockKV] | None:
+    def _text_kv(self, inputs: LTX2PassInputs, ctx: PassContext | None) -> TextKV | None:
         if ctx is None or self.config.cross_attn_mod or self.config.audio_cross_attn_mod:
             return None  # no loop to keep them in; LTX-2.3: the text is modulated per step
-        context = inputs.blocks
+        video, audio = inputs.blocks.video_context, inputs.blocks.audio_context
+        blocks = self.transformer_blocks
         return cached_text_kv(
-            ctx.loop,
-            inputs.prompts,
-            lambda: [
-                block.text_kv(context.video_context, context.audio_context)
-                for block in self.transformer_blocks
-            ],
+            ctx.loop, inputs.prompts, len(blocks), lambda index: blocks[index].text_kv(video, audio)
         )
 
-    def _stg_plan(self, blocks: list[int] | None, mask: torch.Tensor | None) -> list[Perturb | None]:
-        """Per block: None (plain self-attention) or the STG perturbation for that block.
-
-        Without a perturbation_mask every sample is perturbed: attention is skipped, the values pass
-        through (what the reference computes, decided here without reading tensor values). A mask
-        (0 = perturb, 1 = keep) blends per sample.
-        """
-        plan: list[Perturb | None] = [None] * len(self.transformer_blocks)
-        if not blocks or not self.stg_enabled:
-            return plan
-        if mask is None:
-            perturb: Perturb = PERTURB_ALL
-        else:
-            perturb = mask[:, None, None] if mask.ndim == 1 else mask
-        for index in blocks:
-            plan[index] = perturb
-        return plan
+    def _stg_plan(
+        self, video_blocks: Sequence[int], audio_blocks: Sequence[int], mask: torch.Tensor | None
+    ) -> list[BlockPerturb]:
+        """Per block: its (video, audio) self-attention perturbation (models/ltx2/stg.py); none at all
+        when the config leaves STG off (diffusers' perturbed_attn=False) and the pipeline did not turn it on."""
+        if not self.stg_enabled:
+            return [NO_PERTURB] * len(self.transformer_blocks)
+        return stg_plan(len(self.transformer_blocks), video_blocks, audio_blocks, mask)
 
     def _embed_conditions(
         self,
@@ -380,10 +396,17 @@ class LTX2Transformer(nn.Module):
 
 
 def _run_block(
-    block: LTX2Block, inputs: LTX2BlockInputs, perturb: Perturb | None, kv: BlockKV | None, streams: Streams
+    block: LTX2Block,
+    inputs: LTX2BlockInputs,
+    perturb: BlockPerturb,
+    text_kv: TextKV | None,
+    index: int,
+    streams: Streams,
 ) -> Streams:
+    """One block's call; its text K/V (LTX-2.0 in a loop) are computed on its first call of the loop, while
+    its weights are on the device."""
     video, audio = streams
-    return block(video, audio, inputs, perturb, kv)
+    return block(video, audio, inputs, perturb, None if text_kv is None else text_kv(index))
 
 
 def _text_bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:

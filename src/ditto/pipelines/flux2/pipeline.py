@@ -6,18 +6,26 @@ public steps of steps.py / denoise.py on the loaded components.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
 from ditto.models.flux2 import Flux2Transformer
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.flux2 import steps
-from ditto.pipelines.flux2.components import KleinComponents, load_components
+from ditto.pipelines.flux2.components import (
+    KleinCheckpoint,
+    KleinComponents,
+    load_components,
+    read_checkpoint,
+)
 from ditto.pipelines.flux2.denoise import denoise
 from ditto.pipelines.flux2.params import Flux2KleinParams, parse_params
 from ditto.pipelines.flux2.text import KleinTextEncoder
@@ -83,14 +91,26 @@ class Flux2KleinPipeline:
         """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
         self.loras.unfuse_all()
 
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., Flux2KleinParams]:
+        """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
+        return functools.partial(validate_request, read_checkpoint(Path(path)))
+
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.flux2.residency import offload_spec
+
+        return offload_spec(self)
+
     def validate(self, **kwargs: Any) -> Flux2KleinParams:
-        c = self.components
-        return parse_params(kwargs, c.defaults, c.multiple, c.text_encoder.num_hidden_states)
+        return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
-        c, timer = self.components, StageTimer(self.components.device)
+        c = self.components
+        timer = StageTimer(c.device, c.residency)
         with timer.stage("validate"):
             params = self.validate(**kwargs)
+            timer.begin(params)
             height, width = steps.output_size(c, params)
             noise = steps.noise_ahead(c, params, height, width)  # drawn while the prompt is encoded
         with torch.inference_mode():
@@ -108,5 +128,9 @@ class Flux2KleinPipeline:
                 latents = denoise(c, params, latents, cond, progress, loops)
             with timer.stage("decode"):
                 result = steps.decode(c, params, latents, grid)
-        result.timings, result.stats = timer.timings, loops.stats
+        result.timings, result.memory, result.stats = timer.timings, timer.memory, loops.stats
         return result
+
+
+def validate_request(checkpoint: KleinCheckpoint, **kwargs: Any) -> Flux2KleinParams:
+    return parse_params(kwargs, checkpoint.defaults, checkpoint.multiple, checkpoint.text_layers)

@@ -7,18 +7,22 @@ LoRAs, and the block-loop features every sampling loop runs with.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.base import ProgressCallback, model_dtype
-from ditto.pipelines.ltx2.components import LTX2Components, load_components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, load_components, read_checkpoint
 from ditto.pipelines.ltx2.conditioning.image import with_image_conditions
 from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
 from ditto.pipelines.ltx2.lora import DistilledLora
@@ -90,19 +94,17 @@ class LTX2Pipeline:
 
     def default_recipe(self) -> str:
         """The official recommendation (two-stage) where the checkpoint has what it needs; one-stage otherwise."""
-        components = self.components
-        ready = components.latent_upsampler is not None and components.distilled_lora is not None
-        return "two-stage" if ready else "one-stage"
+        return self.components.checkpoint.default_recipe
+
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., LTX2Params]:
+        """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
+        checkpoint = read_checkpoint(Path(path), options.upsampler, options.distilled_lora)
+        checkpoint = dataclasses.replace(checkpoint, ic_lora=ic_lora_file(options.ic_lora))
+        return functools.partial(validate_request, checkpoint)
 
     def validate(self, **kwargs: Any) -> LTX2Params:
-        raw = LTX2Params.from_kwargs(kwargs)
-        name = raw.pipeline or self.default_recipe()
-        if name not in RECIPES:
-            raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
-        raw = RECIPES[name].adapt(raw)
-        params = raw.resolved(self.version, self.components.num_layers, name)
-        RECIPES[name].check(raw, params, self.components)
-        return with_image_conditions(params)
+        return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
@@ -115,12 +117,37 @@ class LTX2Pipeline:
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)
 
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.ltx2.residency import offload_spec
+
+        return offload_spec(self)
+
+
+def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
+    """The request with the checkpoint's official defaults filled in, checked by its recipe."""
+    raw = LTX2Params.from_kwargs(kwargs)
+    name = raw.pipeline or checkpoint.default_recipe
+    if name not in RECIPES:
+        raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
+    raw = RECIPES[name].adapt(raw)  # what the recipe's inputs fix (a retake's size: its source's)
+    params = raw.resolved(checkpoint.version, checkpoint.num_layers, name)
+    RECIPES[name].check(raw, params, checkpoint)
+    return with_image_conditions(params)
+
 
 def use_ic_lora(components: LTX2Components, spec: Any) -> None:
     """The `ic_lora=PATH[:SCALE]` load option on the components (the ic-lora recipe applies it)."""
     if spec is None:
         return
-    path, scale = parse_lora_spec(spec)
-    if not Path(path).is_file():
+    components.ic_lora, components.ic_lora_scale = ic_lora_file(spec), parse_lora_spec(spec)[1]
+
+
+def ic_lora_file(spec: Any) -> Path | None:
+    """The IC-LoRA file of an `ic_lora=PATH[:SCALE]` load option (None: none), which must exist."""
+    if spec is None:
+        return None
+    path = Path(parse_lora_spec(spec)[0])
+    if not path.is_file():
         raise InvalidParameter("ic_lora", str(path), "is not a file", "give the IC-LoRA .safetensors file")
-    components.ic_lora, components.ic_lora_scale = Path(path), scale
+    return path

@@ -25,7 +25,7 @@ from ditto.pipelines.ltx2.conditioning.item import (
     unconditioned_audio,
 )
 from ditto.pipelines.ltx2.decode import decode_audio, decode_video, sample_rate, to_host
-from ditto.pipelines.ltx2.denoise import DenoiseInputs, Passes
+from ditto.pipelines.ltx2.denoise import DenoiseInputs
 from ditto.pipelines.ltx2.denoise import denoise as denoise_euler
 from ditto.pipelines.ltx2.latents import (
     LatentShape,
@@ -42,6 +42,7 @@ from ditto.pipelines.ltx2.latents import (
 )
 from ditto.pipelines.ltx2.lora import DistilledLora
 from ditto.pipelines.ltx2.params import LTX2Params
+from ditto.pipelines.ltx2.passes import Passes
 from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.pipelines.ltx2.text import PromptEmbeddings, encode_prompt_sets, repeat_embeddings
 from ditto.result import Result
@@ -153,9 +154,10 @@ def prepare(
         frame_rate=float(params.frame_rate),
         video_guider=video_guider,
         audio_guider=audio_guider,
-        stg_blocks=params.spatio_temporal_guidance_blocks,
         conditioning=conditions,
         audio_conditioning=audio_conditions,
+        stg_rule=params.stg_rule,
+        skip_v2a=params.skip_v2a_cross_attn_for_video_gt,
     )
 
 
@@ -256,7 +258,6 @@ def stage_two_inputs(
         shape=shape,
         video_guider=UNGUIDED,
         audio_guider=UNGUIDED,
-        stg_blocks=[],
     )
 
 
@@ -274,7 +275,8 @@ def finish(
     video_latents = denormalize_video(unpack_video(video, shape), components.vae)
     audio_latents = unpack_audio(denormalize_audio_tokens(audio, components.audio_vae), shape)
     if params.output_type == "latent":
-        return Result(latents={"video": video_latents, "audio": audio_latents}, timings=timer.timings)
+        latents = {"video": video_latents, "audio": audio_latents}
+        return Result(latents=latents, timings=timer.timings, memory=timer.memory)
     with timer.stage("decode"):
         frames = decode_video(components, video_latents)
         if sound is None:
@@ -305,6 +307,7 @@ def build_result(
         sample_rate=sample_rate(components) if rate is None else rate,
         frame_rate=float(params.frame_rate),
         timings=timer.timings,
+        memory=timer.memory,
         batch_frames=videos,
         batch_audio=audios,
     )

@@ -14,7 +14,7 @@ from ditto.errors import InvalidParameter
 from ditto.media.audio import DecodedAudio, decode_audio
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint
 from ditto.pipelines.ltx2.conditioning.audio import InputAudio, encode_audio, fit_audio
 from ditto.pipelines.ltx2.latents import latent_shape
 from ditto.pipelines.ltx2.params import LTX2Params
@@ -44,8 +44,8 @@ def read_sound(params: LTX2Params) -> DecodedAudio:
     return sound
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    two_stage.check(raw, params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    two_stage.check(raw, params, checkpoint)
     read_sound(params)
 
 

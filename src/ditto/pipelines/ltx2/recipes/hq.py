@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint
 from ditto.pipelines.ltx2.latents import latent_shape
 from ditto.pipelines.ltx2.params import HQ_LORA_STRENGTHS, LTX2Params
 from ditto.pipelines.ltx2.recipes import two_stage
@@ -17,9 +17,9 @@ from ditto.result import Result
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    check_upsampled(params, components, euler_only=False)  # HQ samples with res2s whatever `sampler` says
-    two_stage.check_distilled_lora(params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    check_upsampled(params, checkpoint, euler_only=False)  # HQ samples with res2s whatever `sampler` says
+    two_stage.check_distilled_lora(params, checkpoint)
 
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:

@@ -7,13 +7,15 @@ only the images."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ditto.errors import InvalidParameter
 from ditto.media.video import decode_video
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint
 from ditto.pipelines.ltx2.conditioning.image import image_items
 from ditto.pipelines.ltx2.conditioning.video import ReferenceVideo
 from ditto.pipelines.ltx2.lora import reference_downscale_factor
@@ -24,16 +26,16 @@ from ditto.request import check_multiple
 from ditto.result import Result
 
 
-def downscale(params: LTX2Params, components: LTX2Components) -> int:
+def downscale(params: LTX2Params, ic_lora: Path | None) -> int:
     if params.reference_downscale_factor is not None:
         return params.reference_downscale_factor
-    return reference_downscale_factor(components.ic_lora)
+    return reference_downscale_factor(ic_lora)
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    check_upsampled(params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    check_upsampled(params, checkpoint)
     distilled.check_fixed_sigmas(raw)
-    if components.ic_lora is None:
+    if checkpoint.ic_lora is None:
         raise InvalidParameter(
             "pipeline", "ic-lora", "needs an IC-LoRA", "load one: ic_lora=PATH[:SCALE] (--ic-lora PATH)"
         )
@@ -41,7 +43,7 @@ def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> No
         raise InvalidParameter(
             "reference_video", None, "is required by pipeline='ic-lora'", "give the control video (MP4)"
         )
-    factor = downscale(params, components)
+    factor = downscale(params, checkpoint.ic_lora)
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise InvalidParameter("reference_downscale_factor", factor, "must be an integer >= 1", "1")
     # Stage 1 is half the size, and the reference a further 1/factor of it, on the 32-pixel latent grid.
@@ -73,7 +75,7 @@ def reference_frames(params: LTX2Params) -> np.ndarray:
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
     first = distilled.stage_one_params(params, steps.request_generator(kit.components, params))
     reference = ReferenceVideo(
-        reference_frames(params), params.reference_strength, downscale(params, kit.components)
+        reference_frames(params), params.reference_strength, downscale(params, kit.components.ic_lora)
     )
     stage_one = steps.Items(video=[*image_items(params.image or []), reference])
     plan = two_stage.StagePlan(

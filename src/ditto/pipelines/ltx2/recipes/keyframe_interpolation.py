@@ -8,7 +8,7 @@ from __future__ import annotations
 from ditto.errors import InvalidParameter
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint
 from ditto.pipelines.ltx2.conditioning.image import KeyframeImage
 from ditto.pipelines.ltx2.conditioning.image_input import image_conditions
 from ditto.pipelines.ltx2.params import LTX2Params
@@ -17,8 +17,8 @@ from ditto.pipelines.ltx2.recipes.base import Recipe
 from ditto.result import Result
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    two_stage.check(raw, params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    two_stage.check(raw, params, checkpoint)
     if len(image_conditions(params.image, params.num_frames)) < 2:
         raise InvalidParameter(
             "image", params.image, "needs at least two keyframes to interpolate between",

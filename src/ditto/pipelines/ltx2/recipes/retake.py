@@ -18,7 +18,7 @@ from ditto.media.audio import decode_audio
 from ditto.media.video import decode_video, probe_mp4
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components
 from ditto.pipelines.ltx2.conditioning.audio import encode_audio
 from ditto.pipelines.ltx2.conditioning.video import RetakeWindow, encode_frames
 from ditto.pipelines.ltx2.latents import latent_shape, pack_video
@@ -59,7 +59,7 @@ def adapt(raw: LTX2Params) -> LTX2Params:
     return dataclasses.replace(raw, **source)
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     check_euler(params)
     duration = params.num_frames / params.frame_rate
     for name in ("start_time", "end_time"):
@@ -92,12 +92,12 @@ def source_items(components: LTX2Components, params: LTX2Params) -> steps.Items:
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
     components = kit.components
-    timer = StageTimer(components.device)
-    with timer.stage("encode_image"):
-        items = source_items(components, params)
+    timer = StageTimer(components.device, components.residency)
+    timer.begin(params)
     with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, params)
-    with timer.stage("denoise"):
+    with timer.stage("denoise"):  # the source's encoding too, as image encoding sits in the denoise stage
+        items = source_items(components, params)
         generator = steps.request_generator(components, params)
         inputs = steps.prepare(components, params, prompts, generator, items)
         counter = Progress(inputs.num_steps, progress)

@@ -17,7 +17,7 @@ from ditto.errors import InvalidParameter
 from ditto.media.audio import DecodedAudio
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import DISTILLED_LORA_DIR, LTX2Components
+from ditto.pipelines.ltx2.components import DISTILLED_LORA_DIR, LTX2Checkpoint
 from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.recipes.base import Recipe, check_upsampled
 from ditto.result import Result
@@ -37,13 +37,13 @@ class StagePlan:
     sound: DecodedAudio | None = None  # the output's sound instead of the decoded audio (a2vid)
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    check_upsampled(params, components)
-    check_distilled_lora(params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    check_upsampled(params, checkpoint)
+    check_distilled_lora(params, checkpoint)
 
 
-def check_distilled_lora(params: LTX2Params, components: LTX2Components) -> None:
-    if components.distilled_lora is None:
+def check_distilled_lora(params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    if checkpoint.distilled_lora is None:
         raise InvalidParameter(
             "pipeline",
             params.pipeline,
@@ -70,7 +70,8 @@ def run_stages(
 ) -> Result:
     """Stage 1 as `first` asks (its generator is the request's), upsampling, stage 2 at `params`' size."""
     components, generator = kit.components, first.generator
-    timer = StageTimer(components.device)
+    timer = StageTimer(components.device, components.residency)
+    timer.begin(params)
     with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, first)
     if plan.positive_audio_text:
