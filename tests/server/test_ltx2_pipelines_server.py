@@ -44,8 +44,21 @@ def server(tmp_path_factory):
         yield base_url, media
 
 
-def create(base_url: str, data: dict, files: dict) -> httpx.Response:
-    return httpx.post(f"{base_url}/v1/videos", data={"prompt": "x", **data}, files=files, timeout=60)
+def create(base_url: str, data: dict, files: dict | list) -> httpx.Response:
+    """Multipart with files; JSON (typed values) without: the server takes no urlencoded form."""
+    data = {"prompt": "x", **data}
+    if files:
+        return httpx.post(f"{base_url}/v1/videos", data=data, files=files, timeout=60)
+    return httpx.post(f"{base_url}/v1/videos", json={k: typed(v) for k, v in data.items()}, timeout=60)
+
+
+def typed(value: str):
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def wait(base_url: str, video_id: str) -> dict:
