@@ -16,16 +16,16 @@ import torch
 from ditto.errors import InvalidParameter
 from ditto.media.audio import decode_audio
 from ditto.media.video import decode_video, probe_mp4
-from ditto.pipelines.base import ProgressCallback, StageTimer
+from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
 from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components
 from ditto.pipelines.ltx2.conditioning.audio import encode_audio
 from ditto.pipelines.ltx2.conditioning.video import RetakeWindow, encode_frames
 from ditto.pipelines.ltx2.latents import latent_shape, pack_video
 from ditto.pipelines.ltx2.params import LTX2Params
+from ditto.pipelines.ltx2.recipes import one_stage
 from ditto.pipelines.ltx2.recipes.base import Recipe, check_euler
 from ditto.result import Result
-from ditto.runtime.progress import Progress
 
 SOURCE_FIELDS = ("height", "width", "num_frames", "frame_rate")
 
@@ -91,18 +91,7 @@ def source_items(components: LTX2Components, params: LTX2Params) -> steps.Items:
 
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
-    components = kit.components
-    timer = StageTimer(components.device, components.residency)
-    timer.begin(params)
-    with timer.stage("encode_text"):
-        prompts = steps.encode_prompts(components, params)
-    with timer.stage("denoise"):  # the source's encoding too, as image encoding sits in the denoise stage
-        items = source_items(components, params)
-        generator = steps.request_generator(components, params)
-        inputs = steps.prepare(components, params, prompts, generator, items)
-        counter = Progress(inputs.num_steps, progress)
-        video, audio = steps.denoise(kit, inputs, counter, "denoise")
-    return steps.finish(components, params, inputs.shape, video, audio, timer)
+    return one_stage.run_with(kit, params, progress, lambda: source_items(kit.components, params))
 
 
 RECIPE = Recipe("retake", run, check, adapt)
