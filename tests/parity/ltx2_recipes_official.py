@@ -24,10 +24,11 @@ from ltx2_stages_official import (
     official_upsampler,
     tiny_latent_channels,
 )
+from ltx_pipelines.utils.constants import (  # conftest.py installed the shims before this import
+    DISTILLED_SIGMA_VALUES as DISTILLED_SIGMAS,
+)
+from ltx_pipelines.utils.constants import STAGE_2_DISTILLED_SIGMA_VALUES as STAGE_2_SIGMAS
 from official_shims import official_ledger
-
-from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
-from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
 
 CPU = torch.device("cpu")
 

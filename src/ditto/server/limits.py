@@ -142,7 +142,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     QWEN_EDIT: {"max_pixels": 2048 * 2048, "job_timeout_s": 1800.0},
 }
 
-# Every name a flag or the config file may set (upload limits are those of the image kind).
+# Every name a flag or the config file may set (upload bytes: every kind; upload pixels: images and video frames).
 LIMIT_NAMES = {f.name for f in dataclasses.fields(Limits)} - {"uploads"} | {
     "max_upload_bytes",
     "max_upload_pixels",

@@ -189,7 +189,8 @@ def _shown(value: Any, limit: int = 80) -> str:
 # Where the server's meaning differs from the CLI's help line (fields.py).
 SERVER_HELP = {
     "prompt": "text prompt (required)",
-    "image": "reference images: `image` files on /v1/images/edits; one `input_reference` file on /v1/videos",
+    "image": "reference images: `image` files on /v1/images/edits; `input_reference` files on /v1/videos (one "
+    "for frame 0, or several with `input_reference_frames`)",
     "num_images_per_prompt": "images to make (OpenAI's `n`)",
 }
 FAMILY_NAMES = {"ltx2": "LTX-2", "flux2-klein": "FLUX.2 Klein", "qwen-image": "Qwen-Image",
