@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke run)")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dtype", default=None, help="default: bfloat16 on cuda, float32 on cpu")
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), help="default: bfloat16 on cuda, float32 on cpu"
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--commit", default=None)
     parser.add_argument(

@@ -1,6 +1,6 @@
 """`python -m benchmarks.gpu_ltx2_recipes --tiny` on the CPU: every code path of the GPU script (the five
-pipelines on in-memory random components, media written and read, the report), so the one device run
-cannot fail on a typo."""
+pipelines on in-memory random components, media written and read, the report), in bfloat16 as on the GPU
+(the float32 path is the parity tests'), so the one device run cannot fail on a typo or a dtype."""
 
 import json
 import subprocess
@@ -18,6 +18,8 @@ def test_tiny_recipes_run_and_write_a_report(tmp_path: Path) -> None:
         "--tiny",
         "--device",
         "cpu",
+        "--dtype",
+        "bfloat16",
         "--out",
         str(tmp_path),
     ]

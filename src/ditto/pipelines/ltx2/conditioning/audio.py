@@ -76,7 +76,9 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, hop_length: int, n_mels: i
 def encode_audio(audio_vae: torch.nn.Module, audio: DecodedAudio) -> torch.Tensor:
     """A decoded waveform -> normalised packed audio tokens [1, L, C*M] (every latent frame it yields)."""
     config = audio_vae.config
-    waveform = torch.from_numpy(audio.waveform).to(audio_vae.device, audio_vae.dtype)
+    # Resampling and the mel stay in float32 whatever the VAE's dtype, as ltx-core's float32 AudioProcessor
+    # does (and FFTs take no bfloat16); only the mel is cast for the encoder.
+    waveform = torch.from_numpy(audio.waveform).to(audio_vae.device, torch.float32)
     if waveform.shape[0] == 1:
         waveform = waveform.expand(2, -1)
     waveform = resample(waveform[None, :2], audio.sample_rate, config.sample_rate)
