@@ -40,25 +40,16 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 @functools.cache
 def checkpoint(version: str) -> Checkpoint:
-    from ditto.loading.convert_cli import official_to_folder
-    from ditto.tiny.ltx2 import (
-        DISTILLED_LORA_NAME,
-        build_tiny_distilled_lora,
-        build_tiny_ic_lora,
-        build_tiny_upsampler,
-    )
-    from ditto.tiny.ltx_official import build_tiny_official, diffusers_configs
+    """test_ltx2_stages_official's tiny checkpoint of `version` (built once per session) and an IC-LoRA."""
+    from test_ltx2_stages_official import checkpoint as stages_checkpoint
 
-    root = _ROOT / version
-    path, gemma = build_tiny_official(root, version)
-    folder = root / "folder"
-    official_to_folder(path, folder, text_encoder=gemma)
-    build_tiny_upsampler(folder / "latent_upsampler")
-    config = diffusers_configs(version)["transformer"]
-    lora = folder / "distilled_lora" / DISTILLED_LORA_NAME
-    build_tiny_distilled_lora(lora, version, config)
-    build_tiny_ic_lora(root / "ic_lora.safetensors", version, config)
-    return Checkpoint(path, gemma, folder, lora, root / "ic_lora.safetensors")
+    from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny_ic_lora
+    from ditto.tiny.ltx_official import diffusers_configs
+
+    path, gemma, folder = stages_checkpoint(version)
+    ic_lora = _ROOT / version / "ic_lora.safetensors"
+    build_tiny_ic_lora(ic_lora, version, diffusers_configs(version)["transformer"])
+    return Checkpoint(path, gemma, folder, folder / "distilled_lora" / DISTILLED_LORA_NAME, ic_lora)
 
 
 @functools.cache
