@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	# The official LTX reference names torchaudio (no CPU build here); its other needs come with the test extra.
 	$(PY) -m pip install -q --no-deps ltx-core==1.0.0 ltx-pipelines==1.0.0
+	# torchaudio's Python code for the audio-input parity references (tests/parity/official_shims.py), beside
+	# the venv's packages so nothing else imports it (its compiled part is for another torch and never loaded).
+	$(PY) -m pip install -q --no-deps --target $(VENV)/ref-torchaudio torchaudio==2.11.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -79,10 +79,10 @@ def test_each_family_receives_the_typed_options(monkeypatch) -> None:
 
 
 def test_every_pipeline_lists_its_load_options() -> None:
-    load = {"loras", "text_encoder", "upsampler", "distilled_lora", "distilled_lora_mode"}
+    load = {"loras", "text_encoder", "upsampler", "distilled_lora", "distilled_lora_mode", "ic_lora"}
     for family in FAMILIES.values():
         assert family.pipeline_class().load_options <= load, family.name
-    assert FAMILIES["ltx2-official"].pipeline_class().load_options == {"text_encoder"}
+    assert FAMILIES["ltx2-official"].pipeline_class().load_options == {"text_encoder", "ic_lora"}
 
 
 def test_the_cli_builds_engine_options() -> None:

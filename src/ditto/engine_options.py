@@ -118,6 +118,12 @@ class EngineOptions:
         load=True,
         metavar="PATH",
     )
+    ic_lora: PathLike | None = _option(
+        None,
+        "IC-LoRA file PATH[:SCALE] for LTX-2's ic-lora pipeline (on in its stage 1)",
+        load=True,
+        metavar="PATH[:SCALE]",
+    )
     distilled_lora_mode: str | None = _option(
         None,
         "how LTX-2's stage 2 applies the distilled LoRA: beside the weights, or fused into them (default: side)",

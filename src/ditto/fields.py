@@ -10,7 +10,8 @@ Surfaces, per entry:
 - `flag`: the CLI flag; "" when the field is not on the command line. Every flag also accepts the
   engine keyword spelt with dashes and with underscores (`--num-inference-steps`, `--num_inference_steps`).
 - `api`: how the server takes it. "extra": a ditto field beside OpenAI's (under `api_names`);
-  "openai": an OpenAI field the routes read themselves (`prompt`, `n`, uploaded images); "": not taken.
+  "openai": an OpenAI field the routes read themselves (`prompt`, `n`, uploaded images); "upload": a
+  multipart file (a video or a sound) the video route stores and passes on as a path; "": not taken.
 
 Values are checked by the family (range, multiple, choice), never here, so the CLI, the server and the
 Python API give the same error for the same value. Importing this module imports nothing heavy: the CLI's
@@ -135,7 +136,24 @@ TABLE = (
            "...] or mask:compute=0-7+12 (docs/architecture.md)", FAMILIES),
     _field("sampler", str, "sampler of the denoising loop", (LTX2,), choices=("euler", "res2s")),
     _field("pipeline", str, "LTX-2 pipeline (default: two-stage when the checkpoint has its upsampler and "
-           "distilled LoRA)", (LTX2,), choices=("one-stage", "two-stage", "distilled")),
+           "distilled LoRA)", (LTX2,), choices=("one-stage", "two-stage", "distilled", "hq",
+           "keyframe-interpolation", "ic-lora", "retake", "audio-to-video")),
+    _field("reference_video", str, "ic-lora: the control video (depth, pose, edges...), an MP4", (LTX2,),
+           api="upload"),
+    _field("reference_strength", float, "ic-lora: how strongly the control video is kept (1: exactly)",
+           (LTX2,)),
+    _field("reference_downscale_factor", int, "ic-lora: target size / control video size (default: the "
+           "IC-LoRA file's)", (LTX2,)),
+    _field("video", str, "retake: the source MP4 (with sound) whose window is regenerated", (LTX2,),
+           api="upload"),
+    _field("start_time", float, "retake: start of the regenerated window, seconds", (LTX2,)),
+    _field("end_time", float, "retake: end of the regenerated window, seconds", (LTX2,)),
+    _field("regenerate", str, "retake: what the window regenerates", (LTX2,),
+           choices=("both", "video", "audio")),
+    _field("audio", str, "audio-to-video: the sound (WAV, MP3, AAC or MP4)", (LTX2,), api="upload"),
+    _field("audio_start_time", float, "audio-to-video: where the sound is read from, seconds", (LTX2,)),
+    _field("audio_max_duration", float, "audio-to-video: seconds of sound read (default: the video's "
+           "length)", (LTX2,)),
     _field("image_crf", int, "H.264 CRF applied to conditioning images, as the official code (default 33; 0: "
            "none)", (LTX2,)),
     _field("image_conditioning", str, "how a kept image token's x0 is formed (docs/parity.md)", (LTX2,),
@@ -158,6 +176,11 @@ def extra_fields() -> dict[str, RequestField]:
     """Server name -> entry, for the fields the server takes as extra body fields (`fps` and
     `frame_rate` both mean frame_rate)."""
     return {name: entry for entry in TABLE if entry.api == "extra" for name in entry.server_names}
+
+
+def upload_fields() -> dict[str, RequestField]:
+    """Server name -> entry, for the fields the server takes as uploaded files."""
+    return {name: entry for entry in TABLE if entry.api == "upload" for name in entry.server_names}
 
 
 def family_fields(family: str) -> list[RequestField]:

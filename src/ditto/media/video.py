@@ -6,9 +6,12 @@ machines without PyAV) needs none of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,3 +124,46 @@ def probe_mp4(path: str | Path) -> MediaInfo:
             audio_sample_rate=rate,
             audio_duration=duration,
         )
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    frames: np.ndarray  # [F, H, W, 3] uint8 RGB
+    frame_rate: float
+
+
+@contextmanager
+def open_stream(path: str | Path, field: str, kind: str, hint: str) -> Iterator[tuple[Any, Any]]:
+    """(container, its first `kind` stream: "video" or "audio"); an unreadable file, or one without such a
+    stream, is an InvalidParameter naming `field` with `hint`."""
+    import av
+
+    from ditto.errors import InvalidParameter
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InvalidParameter(field, str(path), f"is not a readable media file ({exc.__class__.__name__})",
+                               hint) from None  # fmt: skip
+    with container:
+        streams = getattr(container.streams, kind)
+        if not streams:
+            raise InvalidParameter(field, str(path), f"has no {kind} stream", hint)
+        yield container, streams[0]
+
+
+def decode_video(path: str | Path, field: str, frame_cap: int | None = None) -> DecodedVideo:
+    """The first video stream's frames as RGB uint8 (at most `frame_cap`), as ltx_pipelines'
+    decode_video_from_file reads a conditioning video; an unreadable file is an error naming `field`."""
+    from ditto.errors import InvalidParameter
+
+    with open_stream(path, field, "video", "give an MP4 (H.264) file") as (container, stream):
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame.to_rgb().to_ndarray())
+            if frame_cap is not None and len(frames) == frame_cap:
+                break
+        rate = float(stream.average_rate or 0)
+    if not frames:
+        raise InvalidParameter(field, str(path), "has no decodable frame", "give an MP4 (H.264) file")
+    return DecodedVideo(np.stack(frames), rate)

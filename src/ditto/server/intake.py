@@ -18,7 +18,7 @@ from ditto.server.limits import over_limit
 from ditto.server.params import engine_kwargs, frames_for_seconds
 from ditto.server.state import ServerState
 from ditto.server.store import Job
-from ditto.server.uploads import UPLOAD_FIELDS, save_upload, upload_limit
+from ditto.server.uploads import SINGLE_FILE_FIELDS, UPLOAD_FIELDS, save_upload, upload_limit
 
 SEED_RANGE = 1 << 32  # a drawn seed; a client may send any uint64
 SIZE_FIELDS = ("width", "height")
@@ -62,8 +62,30 @@ async def store_uploads(
     folder = state.store.uploads_dir / job_id
     for index, (field, upload) in enumerate(uploads):
         limit = upload_limit(state.limits, field)
+        keyword = UPLOAD_FIELDS[field][1]
+        if field in SINGLE_FILE_FIELDS and keyword in kwargs:
+            raise APIError(400, f"{field} takes one file", param=field, code="invalid_value")
         path = await save_upload(upload, field, limit, folder / f"{field}-{index}")
-        kwargs.setdefault(UPLOAD_FIELDS[field][1], []).append(str(path))
+        if field in SINGLE_FILE_FIELDS:
+            kwargs[keyword] = str(path)
+        else:
+            kwargs.setdefault(keyword, []).append(str(path))
+
+
+def reference_frames(parsed: BaseModel, kwargs: dict[str, Any]) -> None:
+    """Several `input_reference` images with `input_reference_frames` "0,120": each image at its frame
+    (LTX-2 keyframes, keyframe interpolation), as the engine's "PATH:FRAME" conditionings."""
+    frames = getattr(parsed, "input_reference_frames", None)
+    if frames is None:
+        return
+    images = kwargs.get("image", [])
+    indices = [int(frame) for frame in frames.split(",")]
+    if len(indices) != len(images):
+        raise APIError(
+            400, f"input_reference_frames names {len(indices)} frames for {len(images)} uploaded images",
+            param="input_reference_frames", code="invalid_value",
+        )  # fmt: skip
+    kwargs["image"] = [f"{path}:{frame}" for path, frame in zip(images, indices)]
 
 
 async def validate_snapping(state: ServerState, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -126,6 +148,7 @@ async def build_job(
             kwargs["num_images_per_prompt"] = parsed.n
         state.limits.check_request(kwargs)
         await store_uploads(state, job_id, files, kwargs)
+        reference_frames(parsed, kwargs)
         if "seed" in state.models.extra_names and kwargs.get("seed") is None:
             kwargs["seed"] = secrets.randbelow(SEED_RANGE)  # drawn here so the job record keeps it
         kwargs = {"prompt": parsed.prompt, **kwargs}

@@ -3,8 +3,9 @@ the wall-clock time of a job. Each has a safe default per model family; `ditto s
 `--config` file override them. A request over a limit is a 400 that names the field, its value, the limit
 and the limit's value, before anything is queued.
 
-Uploads are limited per kind (`image` today; a new kind such as `video` or `audio` is one more entry of
-`UPLOAD_KINDS` here and one checker in uploads.py).
+Uploads are limited per kind (`image`; `video` and `audio`, for LTX-2's control video, retake source and
+sound: the same bytes as images, and the clip-length limit on their duration); a new kind is one more
+entry of the `uploads` default here and one checker in uploads.py.
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ MIB = 1 << 20
 
 @dataclass(frozen=True)
 class UploadLimit:
-    """One kind of upload: its bytes, and (where it has them) its decoded pixels."""
+    """One kind of upload: its bytes, and (where it has them) its decoded pixels and its duration."""
 
     max_bytes: int = 20 * MIB
     max_pixels: int | None = 4096 * 4096
+    max_seconds: float | None = None  # video and sound files: their length, read from the header
+
+
+def _default_uploads(max_seconds: float) -> dict[str, UploadLimit]:
+    """Images; video files (a frame within the image pixel limit) and sound files no longer than a clip."""
+    return {
+        "image": UploadLimit(),
+        "video": UploadLimit(max_seconds=max_seconds),
+        "audio": UploadLimit(max_pixels=None, max_seconds=max_seconds),
+    }
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ class Limits:
     max_prompt_tokens: int = 1024  # tokens of each prompt, where the model's tokenizer can count them
     max_images: int = 10  # images made per request (n), and images uploaded per request
     job_timeout_s: float = 1800.0  # wall-clock seconds a job may run before it is stopped
-    uploads: dict[str, UploadLimit] = field(default_factory=lambda: {"image": UploadLimit()})
+    uploads: dict[str, UploadLimit] = field(default_factory=lambda: _default_uploads(20.0))
 
     @classmethod
     def for_family(cls, family: str, **given: Any) -> Limits:
@@ -49,10 +60,20 @@ class Limits:
         if unknown:
             raise ValueError(f"unknown limits {sorted(unknown)}; known: {sorted(LIMIT_NAMES)}")
         limits = cls(**values)
+        if "uploads" not in values:  # video and sound files no longer than this family's clips
+            limits = dataclasses.replace(limits, uploads=_default_uploads(limits.max_seconds))
         if upload_bytes is not None or upload_pixels is not None:
-            image = limits.uploads["image"]
-            image = UploadLimit(upload_bytes or image.max_bytes, upload_pixels or image.max_pixels)
-            limits = dataclasses.replace(limits, uploads={**limits.uploads, "image": image})
+            # Every kind takes the byte limit; the pixel limit is the images' (a video's frame is checked
+            # against it too).
+            uploads = {
+                kind: dataclasses.replace(
+                    limit,
+                    max_bytes=upload_bytes or limit.max_bytes,
+                    max_pixels=(upload_pixels or limit.max_pixels) if limit.max_pixels is not None else None,
+                )
+                for kind, limit in limits.uploads.items()
+            }
+            limits = dataclasses.replace(limits, uploads=uploads)
         return limits
 
     def describe(self) -> dict[str, Any]:
@@ -121,7 +142,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     QWEN_EDIT: {"max_pixels": 2048 * 2048, "job_timeout_s": 1800.0},
 }
 
-# Every name a flag or the config file may set (upload limits are those of the image kind).
+# Every name a flag or the config file may set (upload bytes: every kind; upload pixels: images and video frames).
 LIMIT_NAMES = {f.name for f in dataclasses.fields(Limits)} - {"uploads"} | {
     "max_upload_bytes",
     "max_upload_pixels",

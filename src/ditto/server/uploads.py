@@ -16,11 +16,20 @@ from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from ditto.fields import upload_fields
 from ditto.server.errors import APIError
 from ditto.server.limits import UploadLimit, over_limit
 
 # Form field -> (the kind of file it takes, the engine keyword whose list of paths it joins).
 UPLOAD_FIELDS = {"image": ("image", "image"), "input_reference": ("image", "image")}
+# LTX-2's single files (fields.py's "upload" fields): the engine keyword takes one path.
+UPLOAD_FIELDS.update(
+    {
+        name: ("audio" if entry.name == "audio" else "video", entry.name)
+        for name, entry in upload_fields().items()
+    }
+)
+SINGLE_FILE_FIELDS = frozenset(upload_fields())
 
 
 def open_image(data: bytes, limit: UploadLimit, field: str, name: str) -> Image.Image:
@@ -60,9 +69,53 @@ def unreadable(field: str, name: str, exc: Exception) -> APIError:
     )
 
 
+def store_media(data: bytes, limit: UploadLimit, field: str, name: str, dest: Path) -> Path:
+    """Store a video or sound file as it came, once PyAV finds the stream its kind needs in it, with a frame
+    size and a duration (read from the headers) within the limits; the engine decodes it."""
+    kind = UPLOAD_FIELDS[field][0]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    try:
+        seconds, pixels = _media_header(dest, kind)
+    except (ValueError, OSError) as exc:
+        dest.unlink(missing_ok=True)
+        files = "an MP4, WAV, MP3 or AAC file" if kind == "audio" else "an MP4 file"
+        raise APIError(400, f"{field}={name!r} is not a readable file with a {kind} stream ({exc}); upload {files}",
+                       param=field, code="invalid_file") from None  # fmt: skip
+    if limit.max_pixels is not None and pixels > limit.max_pixels:
+        dest.unlink(missing_ok=True)
+        raise over_limit(field, f"<{pixels} pixels a frame>", "max_upload_pixels", limit.max_pixels)
+    if limit.max_seconds is not None and seconds > limit.max_seconds:
+        dest.unlink(missing_ok=True)
+        raise over_limit(field, f"<{seconds:.2f} s>", "max_seconds", limit.max_seconds)
+    return dest
+
+
+def _media_header(path: Path, kind: str) -> tuple[float, int]:
+    """(duration in seconds, pixels of a frame) of the first `kind` stream, from the container's headers."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = getattr(container.streams, kind)
+            if not streams:
+                raise ValueError(f"no {kind} stream")
+            stream = streams[0]
+            if stream.duration is not None:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = (container.duration or 0) / av.time_base
+            pixels = stream.codec_context.width * stream.codec_context.height if kind == "video" else 0
+            return seconds, pixels
+    except av.error.FFmpegError as exc:
+        raise ValueError(exc.__class__.__name__) from None
+
+
 # Kind -> (check, decode and store it under dest); the stored file's path is what the engine is given.
-STORERS: dict[str, Callable[[bytes, UploadLimit, str, str, Path], Path]] = {"image": store_image_png}
-SUFFIXES = {"image": ".png"}
+STORERS: dict[str, Callable[[bytes, UploadLimit, str, str, Path], Path]] = {
+    "image": store_image_png, "video": store_media, "audio": store_media,
+}  # fmt: skip
+SUFFIXES = {"image": ".png", "video": ".media", "audio": ".media"}
 
 
 def upload_limit(limits: Any, field: str) -> UploadLimit:

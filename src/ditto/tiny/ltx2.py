@@ -293,7 +293,19 @@ def build_tiny_upsampler(folder: Path) -> None:
         _save(LTX2LatentUpsamplerModel(**UPSAMPLER_CONFIG), folder, 7)
 
 
-def build_tiny_distilled_lora(path: Path, version: str = "2.0", config: dict[str, Any] | None = None) -> None:
+def build_tiny_ic_lora(path: Path, version: str = "2.0", config: dict[str, Any] | None = None) -> None:
+    """A random IC-LoRA in the official layout, trained (so its metadata says) on control videos of half the
+    target size: `reference_downscale_factor` 2, as Lightricks' IC-LoRA files carry it."""
+    build_tiny_distilled_lora(path, version, config, seed=9, metadata={"reference_downscale_factor": "2"})
+
+
+def build_tiny_distilled_lora(
+    path: Path,
+    version: str = "2.0",
+    config: dict[str, Any] | None = None,
+    seed: int = 8,
+    metadata: dict[str, str] | None = None,
+) -> None:
     """A random rank-4 LoRA on every linear layer of the transformer blocks and on the input projection,
     written in the official layout (`diffusion_model.<official name>.lora_A/B.weight`, no alpha) as
     Lightricks publishes the distilled LoRA; `proj_in` is stored under its official name `patchify_proj`."""
@@ -302,7 +314,7 @@ def build_tiny_distilled_lora(path: Path, version: str = "2.0", config: dict[str
 
     with torch.device("meta"):
         transformer = LTX2VideoTransformer3DModel(**(config or transformer_config(version)))
-    generator = torch.Generator().manual_seed(8)
+    generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, module in sorted(transformer.named_modules()):
         if not isinstance(module, torch.nn.Linear) or not (
@@ -318,4 +330,4 @@ def build_tiny_distilled_lora(path: Path, version: str = "2.0", config: dict[str
             torch.randn(out_features, rank, generator=generator) * 0.2
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path))
+    save_file(tensors, str(path), metadata=metadata)

@@ -38,6 +38,7 @@ class LTX2Checkpoint:
     num_layers: int  # transformer blocks (the STG block must be one of them)
     has_upsampler: bool  # the x2 latent upsampler of the two-stage recipes
     distilled_lora: Path | None  # stage 2's distilled LoRA file
+    ic_lora: Path | None = None  # the ic-lora recipe's IC-LoRA (a load option)
 
     @property
     def default_recipe(self) -> str:
@@ -63,6 +64,9 @@ class LTX2Components:
     distilled_lora: Path | None = None
     # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
     residency: Any = None
+    # The ic-lora recipe's IC-LoRA (a load option, not part of a checkpoint) and its strength.
+    ic_lora: Path | None = None
+    ic_lora_scale: float = 1.0
 
     @property
     def num_layers(self) -> int:
@@ -71,7 +75,11 @@ class LTX2Components:
     @property
     def checkpoint(self) -> LTX2Checkpoint:
         return LTX2Checkpoint(
-            self.version, self.num_layers, self.latent_upsampler is not None, self.distilled_lora
+            self.version,
+            self.num_layers,
+            self.latent_upsampler is not None,
+            self.distilled_lora,
+            self.ic_lora,
         )
 
 

@@ -55,6 +55,8 @@ class DenoiseInputs:
     audio_guider: GuiderParams
     # Image / keyframe conditioning (conditioning/); None for text-to-video.
     conditioning: VideoConditioning | None = None
+    # Given audio kept with a per-token mask (retake, audio-to-video); None: all audio generated.
+    audio_conditioning: VideoConditioning | None = None
     # The sigmas as host floats, copied before they went to the device (they name the passes' steps);
     # None: read from `sigmas` when the loop starts (one device sync, before the first step).
     host_sigmas: list[float] | None = None
@@ -93,6 +95,7 @@ class Denoiser:
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
         self.conditioning = inputs.conditioning
+        self.audio_conditioning = inputs.audio_conditioning
         if self.conditioning is not None:
             self.video_coords = self.conditioning.coords
         else:
@@ -144,11 +147,13 @@ class Denoiser:
     ) -> tuple[torch.Tensor, ...]:
         repeat = embeds.video.shape[0] // video.shape[0]
         timestep = (sigma * 1000).expand(video.shape[0] * repeat)
-        video_timestep = timestep
+        video_timestep = audio_timestep = timestep
         if self.conditioning is not None:
             # Per-token timestep sigma * denoise_mask (ltx_pipelines timesteps_from_mask): 0 on kept images.
             mask = self.conditioning.repeat(repeat)[0]
             video_timestep = (mask * sigma) * 1000
+        if self.audio_conditioning is not None:
+            audio_timestep = (self.audio_conditioning.repeat(repeat)[0] * sigma) * 1000
         shape = self.inputs.shape
         out_video, out_audio = self.transformer(
             hidden_states=video.repeat(repeat, 1, 1).to(self.dtype),
@@ -156,7 +161,7 @@ class Denoiser:
             encoder_hidden_states=embeds.video,
             audio_encoder_hidden_states=embeds.audio,
             timestep=video_timestep,
-            audio_timestep=timestep,
+            audio_timestep=audio_timestep,
             sigma=timestep,
             encoder_attention_mask=embeds.mask,
             audio_encoder_attention_mask=embeds.mask,
@@ -193,6 +198,8 @@ class Denoiser:
         video_x0, audio_x0 = self.last
         if self.conditioning is not None:
             video_x0 = self.conditioning.blend(video_x0)
+        if self.audio_conditioning is not None:
+            audio_x0 = self.audio_conditioning.blend(audio_x0)
         return video_x0, audio_x0
 
     def combined_x0(
@@ -200,8 +207,10 @@ class Denoiser:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Every needed pass at `at`, converted to x0 (denoised), combined by the guider per modality."""
         video_sigma = self.video_x0_sigma(sigma)
+        # Kept audio tokens convert with their own timestep too (retake, audio-to-video: official X0Model).
+        audio_sigma = sigma if self.audio_conditioning is None else self.audio_conditioning.mask * sigma
         x0 = {
-            kind: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))
+            kind: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], audio_sigma))
             for kind, out in self.pass_outputs(video, audio, sigma, at).items()
         }
         none = (None, None)

@@ -31,14 +31,16 @@ def check_distilled_lora_mode(mode: str) -> str:
 
 
 class DistilledLora:
-    """The distilled LoRA of one pipeline: its file read once, its side factors prepared once per file."""
+    """A LoRA on the weights for one stage: the distilled LoRA of one pipeline (and, with its own `side`,
+    the IC-LoRA of the ic-lora recipe); its file read once, its side factors prepared once per file and
+    strength."""
 
     def __init__(self, path: Path | None, stack: LoraStack, side: LoraSide, mode: str = "side") -> None:
         self.path = path
         self.stack, self.side = stack, side
         self.mode = check_distilled_lora_mode(mode)
         self.file: LoraFile | None = None
-        self.factors: tuple[LoraFile, SideFactors] | None = None
+        self.factors: dict[float, tuple[LoraFile, SideFactors]] = {}
         # Offload (acceleration/offload): the side factors are made on this device (the host) and handed to
         # `adopt_factors`, which returns them with host homes that move with their blocks. None: the targets'
         # device, as without offload.
@@ -59,35 +61,54 @@ class DistilledLora:
         return self.file
 
     @contextmanager
-    def applied(self, active: bool = True) -> Iterator[None]:
-        """The LoRA on the transformer for the block, off after it (nothing if not `active`, or for a
-        checkpoint that has none: one that is itself distilled)."""
+    def applied(self, active: bool = True, strength: float = 1.0) -> Iterator[None]:
+        """The LoRA on the transformer at `strength` for the block, off after it (nothing if not `active`,
+        or for a checkpoint that has none: one that is itself distilled)."""
         if not active or self.path is None:
             yield
             return
         lora = self.read()
         if self.mode == "fuse":
-            self.stack.fuse(lora, 1.0)
+            self.stack.fuse(lora, strength)
             try:
                 yield
             finally:
                 self.stack.unfuse_last()
             return
-        self.side.attach(self._side_factors(lora))
+        self.side.attach(self.side_factors(strength))
         try:
             yield
         finally:
             self.side.detach()
 
-    def _side_factors(self, lora: LoraFile) -> SideFactors:
-        """On the device, built on first use and kept with the file they came from (a new file is prepared
-        again)."""
-        if self.factors is None or self.factors[0] is not lora:
-            factors = self.side.prepare(lora, 1.0, device=self.factor_device)
+    def side_factors(self, strength: float = 1.0) -> SideFactors:
+        """On the device, built on first use per strength and kept with the file they came from (a new file
+        is prepared again). Prepare before another side LoRA is attached: the targets must be Linears."""
+        lora = self.read()
+        cached = self.factors.get(strength)
+        if cached is None or cached[0] is not lora:
+            factors = self.side.prepare(lora, strength, device=self.factor_device)
             if self.adopt_factors is not None:
                 names = list(factors.factors)
                 kept = self.adopt_factors([t for name in names for t in factors.factors[name]])
                 pairs = {name: (kept[2 * i], kept[2 * i + 1]) for i, name in enumerate(names)}
                 factors = SideFactors(factors.source, pairs)
-            self.factors = (lora, factors)
-        return self.factors[1]
+            cached = self.factors[strength] = (lora, factors)
+        return cached[1]
+
+
+def reference_downscale_factor(path: Path | None) -> int:
+    """An IC-LoRA's `reference_downscale_factor` metadata (1 when absent): the ratio of the target size to
+    the size of the reference videos it was trained with (ltx_pipelines ic_lora.py reads the same key)."""
+    if path is None:
+        return 1
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    try:
+        return int(metadata.get("reference_downscale_factor", 1))
+    except ValueError:
+        raise InvalidParameter(
+            "ic_lora", str(path), "has a reference_downscale_factor that is not an integer"
+        ) from None

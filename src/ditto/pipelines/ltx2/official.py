@@ -6,6 +6,7 @@ diffusers folder fills; generation is LTX2Pipeline's, unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from ditto.loading.modules import load_into
 from ditto.pipelines.base import model_dtype
 from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, detect_version, transformer_layers
 from ditto.pipelines.ltx2.params import LTX2Params
-from ditto.pipelines.ltx2.pipeline import LTX2Pipeline, validate_request
+from ditto.pipelines.ltx2.pipeline import LTX2Pipeline, ic_lora_file, use_ic_lora, validate_request
 
 
 def _reference_module(cls: type, config: dict[str, Any], state: dict[str, torch.Tensor], name: str):
@@ -113,7 +114,7 @@ def load_official_components(
 class LTX2OfficialPipeline(LTX2Pipeline):
     """LTX2Pipeline loaded from an official single file; `text_encoder=GEMMA_DIR` is required."""
 
-    load_options: ClassVar[frozenset[str]] = frozenset({"text_encoder"})
+    load_options: ClassVar[frozenset[str]] = frozenset({"text_encoder", "ic_lora"})
 
     @classmethod
     def from_pretrained(
@@ -123,10 +124,15 @@ class LTX2OfficialPipeline(LTX2Pipeline):
         # The official pipelines run in bfloat16; on the CPU ditto defaults to float32 (bf16 matmuls there
         # are slow and move outputs by ~4e-2), so CPU results are compared with the official code in fp32.
         dtype = model_dtype(dtype, device)
-        return cls(load_official_components(Path(path), text_encoder, device, dtype))
+        components = load_official_components(Path(path), text_encoder, device, dtype)
+        use_ic_lora(components, (options or EngineOptions()).ic_lora)
+        return cls(components)
 
     @classmethod
     def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., LTX2Params]:
         """`validate` for the official file at `path`, from its metadata alone (nothing loaded)."""
         text_encoder_folder(options)
-        return functools.partial(validate_request, read_official_checkpoint(Path(path)))
+        checkpoint = dataclasses.replace(
+            read_official_checkpoint(Path(path)), ic_lora=ic_lora_file(options.ic_lora)
+        )
+        return functools.partial(validate_request, checkpoint)

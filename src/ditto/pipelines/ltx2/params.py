@@ -77,6 +77,34 @@ OFFICIAL_DEFAULTS = {
     "2.0": OfficialDefaults(num_inference_steps=40, stg_blocks=(29,)),
     "2.3": OfficialDefaults(num_inference_steps=30, stg_blocks=(28,)),
 }
+# The official two-stage command lines default to the stage-2 size of their params (utils/args.py
+# default_2_stage_arg_parser: 2 x 512 x 768).
+_TWO_STAGE_SIZE = dict(height=1024, width=1536)
+# Per pipeline, the ltx-pipelines 1.0.0 defaults that differ from OFFICIAL_DEFAULTS (whatever the version
+# where the official command line does not read it from the checkpoint).
+PIPELINE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # ti2vid_two_stages_hq.py: hq_2_stage_arg_parser(LTX_2_3_HQ_PARAMS), 1088 x 1920, 15 res2s steps.
+    "hq": dict(
+        height=1088,
+        width=1920,
+        num_inference_steps=15,
+        stg_scale=0.0,
+        guidance_rescale=0.45,
+        audio_stg_scale=0.0,
+        audio_guidance_rescale=1.0,
+        stg_blocks=(),
+    ),
+    "keyframe-interpolation": _TWO_STAGE_SIZE,  # keyframe_interpolation.py: detect_params + 2-stage parser
+    "ic-lora": _TWO_STAGE_SIZE,  # ic_lora.py: default_2_stage_distilled_arg_parser
+    # a2vid_two_stage.py: default_2_stage_arg_parser() with its LTX_2_3_PARAMS for every checkpoint.
+    "audio-to-video": dict(**_TWO_STAGE_SIZE, num_inference_steps=30, stg_blocks=(28,)),
+    # retake.py RetakePipeline.__call__: 40 steps and an empty negative prompt whatever the version.
+    "retake": dict(num_inference_steps=40, negative_prompt=""),
+}
+# HQ: the distilled LoRA's strength in each stage (hq_2_stage_arg_parser).
+HQ_LORA_STRENGTHS = (0.25, 0.5)
+# Which streams a retake regenerates inside its window (retake.py regenerate_video / regenerate_audio).
+REGENERATE = ("both", "video", "audio")
 
 
 # Filled from OfficialDefaults when None.
@@ -138,6 +166,22 @@ class LTX2Params:
     image_conditioning: str = "official"
     # Step cache spec (acceleration/step_cache/spec.py); None: the engine's default (none unless served so).
     cache: str | None = None
+    # ic-lora: the control video (a path or RGB uint8 frames [F, H, W, 3]) and how strongly it is kept;
+    # None: the IC-LoRA file's reference_downscale_factor (ic_lora.py reads its metadata).
+    reference_video: Any = None
+    reference_strength: float = 1.0
+    reference_downscale_factor: int | None = None
+    # retake: the source MP4 (its size, frames and rate are the output's), the window in seconds, and
+    # which streams are regenerated inside it ("both", "video" or "audio").
+    video: Any = None
+    start_time: float | None = None
+    end_time: float | None = None
+    regenerate: str = "both"
+    # audio-to-video: the sound (WAV, MP3, AAC, or an MP4's sound), read from audio_start_time for
+    # audio_max_duration seconds (None: num_frames / frame_rate).
+    audio: Any = None
+    audio_start_time: float = 0.0
+    audio_max_duration: float | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> LTX2Params:
@@ -147,16 +191,19 @@ class LTX2Params:
 
     def resolved(self, version: str, num_layers: int, pipeline: str = "one-stage") -> LTX2Params:
         """Fill every None with the official default of `version` (and `pipeline`), then validate."""
-        official = OFFICIAL_DEFAULTS[version]
-        values: dict[str, Any] = {"pipeline": self.pipeline or pipeline}
-        for name in _OFFICIAL_FIELDS:
-            values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
+        name = self.pipeline or pipeline
+        official = {**dataclasses.asdict(OFFICIAL_DEFAULTS[version]), **PIPELINE_DEFAULTS.get(name, {})}
+        values: dict[str, Any] = {"pipeline": name}
+        for field in _OFFICIAL_FIELDS:
+            values[field] = getattr(self, field) if getattr(self, field) is not None else official[field]
         if self.negative_prompt is None:
-            values["negative_prompt"] = OFFICIAL_NEGATIVE_PROMPT
+            values["negative_prompt"] = official.get("negative_prompt", OFFICIAL_NEGATIVE_PROMPT)
         blocks = self.spatio_temporal_guidance_blocks
         if blocks is None:
-            # A model shallower than the official STG block (the tiny test models) perturbs its last block.
-            blocks = [b for b in official.stg_blocks if b < num_layers] or [num_layers - 1]
+            # A model shallower than the official STG block (the tiny test models) perturbs its last block;
+            # a pipeline whose official default has no STG block perturbs none.
+            stg = official["stg_blocks"]
+            blocks = ([b for b in stg if b < num_layers] or [num_layers - 1]) if stg else []
         values["spatio_temporal_guidance_blocks"] = list(blocks)
         audio_blocks = self.audio_spatio_temporal_guidance_blocks
         values["audio_spatio_temporal_guidance_blocks"] = list(
@@ -206,6 +253,14 @@ class LTX2Params:
             raise InvalidParameter(
                 "image_conditioning", self.image_conditioning, "is not known", 'use "official" or "diffusers"'
             )
+        if self.regenerate not in REGENERATE:
+            raise InvalidParameter(
+                "regenerate", self.regenerate, "is not known", f"use one of {list(REGENERATE)}"
+            )
+        check_fraction("reference_strength", self.reference_strength)
+        check_at_least("audio_start_time", self.audio_start_time, 0.0)
+        if self.audio_max_duration is not None:
+            check_at_least("audio_max_duration", self.audio_max_duration, 1e-3)
 
     def _check_skip_steps(self) -> None:
         check_at_least("skip_step", self.skip_step, 0, int)
@@ -250,6 +305,11 @@ class LTX2Params:
         if isinstance(self.negative_prompt, str):
             return [self.negative_prompt] * len(self.prompts)
         return list(self.negative_prompt)
+
+
+def check_fraction(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise InvalidParameter(name, value, "is not in [0, 1]", "1 keeps the conditioning exactly")
 
 
 def _check_blocks(name: str, blocks: list[int], num_layers: int) -> None:

@@ -7,6 +7,7 @@ LoRAs, and the block-loop features every sampling loop runs with.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,7 @@ class LTX2Pipeline:
     compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
     load_options: ClassVar[frozenset[str]] = frozenset(
-        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode"}
+        {"loras", "upsampler", "distilled_lora", "distilled_lora_mode", "ic_lora"}
     )
 
     def __init__(self, components: LTX2Components, distilled_lora_mode: str = "side") -> None:
@@ -52,6 +53,8 @@ class LTX2Pipeline:
         self.distilled = DistilledLora(
             components.distilled_lora, self.loras, self.lora_side, distilled_lora_mode
         )
+        # The IC-LoRA goes beside the weights too, over the distilled LoRA's side layers when both are on.
+        self.ic_lora = DistilledLora(components.ic_lora, self.loras, LoraSide(modules), distilled_lora_mode)
         # Block-loop features (step cache, offload, sequence parallelism): each sampling loop of each request
         # calls every factory once and runs with what it returns (runtime.LoopFeature).
         self.loop_features: list[FeatureFactory] = []
@@ -63,6 +66,7 @@ class LTX2Pipeline:
         options = options or EngineOptions()
         dtype = model_dtype(dtype, device)
         components = load_components(Path(path), device, dtype, options.upsampler, options.distilled_lora)
+        use_ic_lora(components, options.ic_lora)
         pipeline = cls(components, options.distilled_lora_mode or "side")
         for spec in options.loras:
             pipeline.load_lora(*parse_lora_spec(spec))
@@ -96,16 +100,17 @@ class LTX2Pipeline:
     @classmethod
     def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., LTX2Params]:
         """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
-        return functools.partial(
-            validate_request, read_checkpoint(Path(path), options.upsampler, options.distilled_lora)
-        )
+        checkpoint = read_checkpoint(Path(path), options.upsampler, options.distilled_lora)
+        checkpoint = dataclasses.replace(checkpoint, ic_lora=ic_lora_file(options.ic_lora))
+        return functools.partial(validate_request, checkpoint)
 
     def validate(self, **kwargs: Any) -> LTX2Params:
         return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
-        kit = Toolkit(self.components, self.distilled, RequestLoops(self.family, params, self.loop_features))
+        loops = RequestLoops(self.family, params, self.loop_features)
+        kit = Toolkit(self.components, self.distilled, loops, self.ic_lora)
         result = RECIPES[params.pipeline].run(kit, params, progress)
         result.stats = kit.loops.stats
         return result
@@ -123,8 +128,27 @@ class LTX2Pipeline:
 def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
     """The request with the checkpoint's official defaults filled in, checked by its recipe."""
     raw = LTX2Params.from_kwargs(kwargs)
-    params = raw.resolved(checkpoint.version, checkpoint.num_layers, checkpoint.default_recipe)
-    if params.pipeline not in RECIPES:
-        raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(RECIPES)}")
-    RECIPES[params.pipeline].check(raw, params, checkpoint)
+    name = raw.pipeline or checkpoint.default_recipe
+    if name not in RECIPES:
+        raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
+    raw = RECIPES[name].adapt(raw)  # what the recipe's inputs fix (a retake's size: its source's)
+    params = raw.resolved(checkpoint.version, checkpoint.num_layers, name)
+    RECIPES[name].check(raw, params, checkpoint)
     return with_image_conditions(params)
+
+
+def use_ic_lora(components: LTX2Components, spec: Any) -> None:
+    """The `ic_lora=PATH[:SCALE]` load option on the components (the ic-lora recipe applies it)."""
+    if spec is None:
+        return
+    components.ic_lora, components.ic_lora_scale = ic_lora_file(spec), parse_lora_spec(spec)[1]
+
+
+def ic_lora_file(spec: Any) -> Path | None:
+    """The IC-LoRA file of an `ic_lora=PATH[:SCALE]` load option (None: none), which must exist."""
+    if spec is None:
+        return None
+    path = Path(parse_lora_spec(spec)[0])
+    if not path.is_file():
+        raise InvalidParameter("ic_lora", str(path), "is not a file", "give the IC-LoRA .safetensors file")
+    return path

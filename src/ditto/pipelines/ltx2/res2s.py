@@ -37,16 +37,21 @@ def denoise_res2s(
     # Latents are stored in the model dtype between steps, as the official loop stores them.
     with denoiser.graphs:
         video, audio = Res2s(dtype, inputs.video.device).run(
-            [inputs.video, inputs.audio], inputs.sigmas, guided, on_step, conditioned(inputs.conditioning)
+            [inputs.video, inputs.audio],
+            inputs.sigmas,
+            guided,
+            on_step,
+            conditioned(inputs.conditioning, inputs.audio_conditioning),
         )
     if inputs.conditioning is not None:
         video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video.float(), audio.float()
 
 
-def conditioned(conditioning: VideoConditioning | None) -> Project | None:
-    """The video state pulled back to the images (post_process_latent); audio has no conditioning, and its
-    official blend with an all-ones mask is the identity, so it is left as it is."""
-    if conditioning is None:
+def conditioned(video: VideoConditioning | None, audio: VideoConditioning | None = None) -> Project | None:
+    """The states pulled back to their conditioning (post_process_latent); a stream without conditioning
+    has an all-ones mask officially, whose blend is the identity, so it is left as it is."""
+    if video is None and audio is None:
         return None
-    return lambda latents: [conditioning.blend(latents[0]), *latents[1:]]
+    keep = lambda state, latents: latents if state is None else state.blend(latents)  # noqa: E731
+    return lambda latents: [keep(video, latents[0]), keep(audio, latents[1])]

@@ -60,19 +60,22 @@ def stages(pipeline: LTX2Pipeline, request: LTX2Params | None) -> tuple[Stage, .
     passes = Passes.of(*params.guiders())
     batch = len(params.prompts) * params.num_videos_per_prompt
     text = Stage("encode_text", ("text_encoder", "connectors"), _text_workspace(pipeline, params, passes))
-    encodes = params.image is not None or (params.latents is not None and params.latents.ndim == 5)
+    given = (params.image, params.reference_video, params.video, params.audio)  # pixels or sound to encode
+    encodes = any(x is not None for x in given) or (params.latents is not None and params.latents.ndim == 5)
     denoising = ("transformer", "vae_encoder") if encodes else ("transformer",)
+    if params.audio is not None or params.video is not None:
+        denoising = (*denoising, "audio_vae")  # retake / audio-to-video encode sound
     decode = ()
     if params.output_type != "latent":
         decode = (
             Stage("decode", ("vae", "audio_vae", "vocoder"), _decode_workspace(pipeline, params, batch)),
         )
     steps = len(params.sigmas) if params.sigmas is not None else params.num_inference_steps
-    if params.pipeline == "one-stage":
+    if params.pipeline in ("one-stage", "retake"):
         workspace = _denoise_workspace(pipeline, params, passes, batch)
         return text, Stage("denoise", denoising, workspace, steps * _calls(passes)), *decode
     half = _half(params)
-    distilled = params.pipeline == "distilled"
+    distilled = params.pipeline in ("distilled", "ic-lora")
     first_steps = 8 if distilled else steps
     lora = _side_lora_bytes(pipeline)
     stage_one = Stage(
@@ -195,10 +198,10 @@ def attach(pipeline: LTX2Pipeline, residency: Residency) -> None:
     pipeline.loras.on_write = residency.write_home
     pipeline.distilled.factor_device = torch.device("cpu")
     pipeline.distilled.adopt_factors = residency.adopt
-    factors = pipeline.distilled.factors
     store = residency.mover.store
-    if factors is not None and not all(t in store for pair in factors[1].factors.values() for t in pair):
-        pipeline.distilled.factors = None  # made before offloading (on the device): made again on the host
+    made = [side for _, side in pipeline.distilled.factors.values()]  # per strength
+    if not all(t in store for side in made for pair in side.factors.values() for t in pair):
+        pipeline.distilled.factors = {}  # made before offloading (on the device): made again on the host
 
 
 def detach(pipeline: LTX2Pipeline) -> None:

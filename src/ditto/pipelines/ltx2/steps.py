@@ -13,11 +13,17 @@ from dataclasses import dataclass
 
 import torch
 
+from ditto.media.audio import DecodedAudio
 from ditto.media.pixels import to_pil
 from ditto.pipelines.base import StageTimer
 from ditto.pipelines.ltx2.components import LTX2Components
-from ditto.pipelines.ltx2.conditioning.image import image_conditioning
-from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
+from ditto.pipelines.ltx2.conditioning.image import conditioning_tools, image_items
+from ditto.pipelines.ltx2.conditioning.item import (
+    ConditioningItem,
+    VideoConditioning,
+    apply_items,
+    unconditioned_audio,
+)
 from ditto.pipelines.ltx2.decode import decode_audio, decode_video, sample_rate, to_host
 from ditto.pipelines.ltx2.denoise import DenoiseInputs
 from ditto.pipelines.ltx2.denoise import denoise as denoise_euler
@@ -58,6 +64,7 @@ class Toolkit:
     components: LTX2Components
     distilled: DistilledLora
     loops: RequestLoops
+    ic_lora: DistilledLora | None = None  # the IC-LoRA (stage 1 of ic-lora), when one is loaded
 
 
 @dataclass(frozen=True)
@@ -84,26 +91,57 @@ def encode_prompts(components: LTX2Components, params: LTX2Params) -> Prompts:
     return Prompts(repeat_embeddings(encoded[0], repeat), negative)
 
 
+@dataclass(frozen=True)
+class Items:
+    """The conditioning items of one sampling loop, per stream (conditioning/). None: the request's images
+    for the video (combined_image_conditionings) and nothing for the audio."""
+
+    video: list[ConditioningItem] | None = None
+    audio: list[ConditioningItem] = dataclasses.field(default_factory=list)
+
+
+def positive_audio_text(prompts: Prompts) -> Prompts:
+    """The unconditional pass with the negative video text but the positive audio text: a2vid's stage 1,
+    whose audio guider has no negative context (the official pass then takes the positive one)."""
+    if prompts.negative is None:
+        return prompts
+    negative = dataclasses.replace(prompts.negative, audio=prompts.positive.audio)
+    return Prompts(prompts.positive, negative)
+
+
 def conditioning(
-    components: LTX2Components, params: LTX2Params, shape: LatentShape, batch: int
-) -> VideoConditioning | None:
-    """The request's images (first frame, keyframes) encoded at `shape`; None for text-to-video."""
-    return image_conditioning(params, components.vae, components.transformer.rope, shape, batch)
+    components: LTX2Components, params: LTX2Params, shape: LatentShape, batch: int, items: Items | None = None
+) -> tuple[VideoConditioning | None, VideoConditioning | None]:
+    """The loop's (video, audio) conditioned states at `shape`; None for a stream nothing conditions."""
+    items = items or Items()
+    video_items = image_items(params.image or []) if items.video is None else items.video
+    tools = conditioning_tools(params, components.vae, components.transformer.rope, shape, batch)
+    tools = dataclasses.replace(tools, audio_rope=components.transformer.audio_rope)
+    video = apply_items(video_items, tools, params.image_conditioning) if video_items else None
+    audio = apply_items(items.audio, tools, start=unconditioned_audio(tools)) if items.audio else None
+    return video, audio
 
 
 def prepare(
-    components: LTX2Components, params: LTX2Params, prompts: Prompts, generator: torch.Generator
+    components: LTX2Components,
+    params: LTX2Params,
+    prompts: Prompts,
+    generator: torch.Generator,
+    items: Items | None = None,
+    sigmas: torch.Tensor | None = None,
 ) -> DenoiseInputs:
-    """One sampling loop's inputs: the conditioned initial latents, the sigmas and the guidance."""
+    """One sampling loop's inputs: the conditioned initial latents, the sigmas (given, the request's, or
+    the official schedule) and the guidance."""
     shape = latent_shape(components, params)
     batch = len(params.prompts) * params.num_videos_per_prompt
-    conditions = conditioning(components, params, shape, batch)
-    video, audio = initial_latents(components, params, shape, batch, generator, conditions)
-    sigmas = (
-        explicit_sigmas(params.sigmas)
-        if params.sigmas is not None
-        else ltx2_sigmas(params.num_inference_steps)
-    )  # on the host: its copy names the passes' sigmas without a device sync
+    conditions, audio_conditions = conditioning(components, params, shape, batch, items)
+    video, audio = initial_latents(components, params, shape, batch, generator, conditions, audio_conditions)
+    if sigmas is None:
+        sigmas = (
+            explicit_sigmas(params.sigmas)
+            if params.sigmas is not None
+            else ltx2_sigmas(params.num_inference_steps)
+        )  # on the host: its copy names the passes' sigmas without a device sync
     video_guider, audio_guider = params.guiders()
     return DenoiseInputs(
         video=video,
@@ -117,6 +155,7 @@ def prepare(
         video_guider=video_guider,
         audio_guider=audio_guider,
         conditioning=conditions,
+        audio_conditioning=audio_conditions,
         stg_rule=params.stg_rule,
         skip_v2a=params.skip_v2a_cross_attn_for_video_gt,
     )
@@ -129,6 +168,7 @@ def initial_latents(
     batch: int,
     generator: torch.Generator,
     conditions: VideoConditioning | None,
+    audio_conditions: VideoConditioning | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The official noise (or the given latents), with the conditioning applied: packed video and audio."""
     device = components.device
@@ -141,6 +181,8 @@ def initial_latents(
         video = conditions.initial(video)
     if params.audio_latents is not None:
         audio = given_audio_latents(params.audio_latents.to(device), shape, batch, components.audio_vae)
+    if audio_conditions is not None:
+        audio = audio_conditions.initial(audio)
     return video, audio
 
 
@@ -180,15 +222,17 @@ def stage_two_inputs(
     video: torch.Tensor,
     audio: torch.Tensor,
     generator: torch.Generator,
+    items: Items | None = None,
 ) -> DenoiseInputs:
     """Stage 2 at full size from stage 1's upsampled video and its audio: noise * sigma_0 + latent *
     (1 - sigma_0) (ltx_core GaussianNoiser with noise_scale = sigma_0), video then audio from the shared
     generator, in float32 (the official noiser's arithmetic), the 3 fixed stage-2 sigmas and no guidance.
-    Images condition stage 2 again, re-encoded at full size (ti2vid_two_stages' stage_2_conditionings)."""
+    Images condition stage 2 again, re-encoded at full size (ti2vid_two_stages' stage_2_conditionings);
+    `items` replace them (and may keep the audio: audio-to-video)."""
     shape = latent_shape(components, params)
     host_sigmas = torch.tensor(STAGE_2_SIGMAS, dtype=torch.float32)
     sigmas = host_sigmas.to(components.device)
-    conditions = conditioning(components, params, shape, video.shape[0])
+    conditions, audio_conditions = conditioning(components, params, shape, video.shape[0], items)
     extra = conditions.extra_tokens if conditions is not None else 0
     noise_video, noise_audio = official_noise(
         video.shape[0], shape, generator, components.dtype, components.device, extra
@@ -198,11 +242,16 @@ def stage_two_inputs(
         video = conditions.initial(noise_video, base=video, noise_scale=scale)
     else:
         video = noise_video * scale + video * (1 - scale)
+    if audio_conditions is not None:
+        audio = audio_conditions.initial(noise_audio, base=audio, noise_scale=scale)
+    else:
+        audio = noise_audio * scale + audio * (1 - scale)
     return dataclasses.replace(
         first,
         conditioning=conditions,
+        audio_conditioning=audio_conditions,
         video=video,
-        audio=noise_audio * scale + audio * (1 - scale),
+        audio=audio,
         negative=None,
         sigmas=sigmas,
         host_sigmas=host_sigmas.tolist(),
@@ -219,8 +268,10 @@ def finish(
     video: torch.Tensor,
     audio: torch.Tensor,
     timer: StageTimer,
+    sound: DecodedAudio | None = None,
 ) -> Result:
-    """Denoised packed tokens -> raw latents, then frames and waveform (or the latents when asked)."""
+    """Denoised packed tokens -> raw latents, then frames and waveform (or the latents when asked); with
+    `sound`, the video carries that sound instead of the decoded audio (audio-to-video)."""
     video_latents = denormalize_video(unpack_video(video, shape), components.vae)
     audio_latents = unpack_audio(denormalize_audio_tokens(audio, components.audio_vae), shape)
     if params.output_type == "latent":
@@ -228,8 +279,12 @@ def finish(
         return Result(latents=latents, timings=timer.timings, memory=timer.memory)
     with timer.stage("decode"):
         frames = decode_video(components, video_latents)
-        waveform = decode_audio(components, audio_latents)
-    return build_result(components, params, frames, waveform, timer)
+        if sound is None:
+            waveform, rate = decode_audio(components, audio_latents), sample_rate(components)
+        else:
+            waveform = torch.from_numpy(sound.waveform)[None].expand(frames.shape[0], -1, -1)
+            rate = sound.sample_rate
+    return build_result(components, params, frames, waveform, timer, rate)
 
 
 def build_result(
@@ -238,6 +293,7 @@ def build_result(
     frames: torch.Tensor,
     waveform: torch.Tensor,
     timer: StageTimer,
+    rate: int | None = None,
 ) -> Result:
     """Frames [B, F, H, W, 3] and waveforms [B, C, S] -> the Result (numpy or PIL frames, first of the batch
     up front)."""
@@ -248,7 +304,7 @@ def build_result(
     return Result(
         frames=videos[0],
         audio=audios[0],
-        sample_rate=sample_rate(components),
+        sample_rate=sample_rate(components) if rate is None else rate,
         frame_rate=float(params.frame_rate),
         timings=timer.timings,
         memory=timer.memory,

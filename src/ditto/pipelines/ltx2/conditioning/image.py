@@ -76,26 +76,32 @@ def keyframe_coords(
     rope: torch.nn.Module, batch: int, shape: LatentShape, frame: int, frame_rate: float, device: torch.device
 ) -> torch.Tensor:
     """Positions of one appended latent frame: height/width as any frame's; time [frame, frame + 8) pixel
-    frames in seconds, without the causal first-frame shift (get_pixel_coords(causal_fix=False) + frame)."""
+    frames in seconds, without the causal first-frame shift (get_pixel_coords(causal_fix=False) + frame).
+    At frame 0 (keyframe interpolation appends its first frame too) the shift applies, as the official
+    VideoConditionByKeyframeIndex keeps causal_fix there: the first latent frame's own positions."""
     coords = rope.prepare_video_coords(batch, 1, shape.height, shape.width, device, fps=frame_rate).clone()
+    if frame == 0:
+        return coords
     span = rope.scale_factors[0] * rope.patch_size_t
     time = torch.tensor([0.0, float(span)], dtype=torch.float32, device=device) + frame
     coords[:, 0] = (time / frame_rate).view(1, 1, 2)
     return coords
 
 
-def image_items(conditions: list[ImageCondition]) -> list[ConditioningItem]:
-    """One item per conditioning image, in the order given."""
+def image_items(conditions: list[ImageCondition], guiding: bool = False) -> list[ConditioningItem]:
+    """One item per conditioning image, in the order given: frame 0 replaces the first latent frame
+    (combined_image_conditionings), or, with `guiding`, every image is an appended keyframe, frame 0 too
+    (keyframe interpolation's image_conditionings_by_adding_guiding_latent)."""
+    if guiding:
+        return [KeyframeImage(c) for c in conditions]
     return [FirstFrameImage(c) if c.frame_index == 0 else KeyframeImage(c) for c in conditions]
 
 
-def image_conditioning(
+def conditioning_tools(
     params: LTX2Params, vae: torch.nn.Module, rope: torch.nn.Module, shape: LatentShape, batch: int
-) -> VideoConditioning | None:
-    """The request's images applied at `shape` (None without images): encoded, masked and positioned."""
-    if not params.image:
-        return None
-    tools = ConditioningTools(
+) -> ConditioningTools:
+    """What items need at `shape` for this request."""
+    return ConditioningTools(
         vae=vae,
         rope=rope,
         shape=shape,
@@ -104,7 +110,21 @@ def image_conditioning(
         pixel_size=(params.height, params.width),
         crf=check_image_crf(params.image_crf),
     )
-    return apply_items(image_items(params.image), tools, params.image_conditioning)
+
+
+def image_conditioning(
+    params: LTX2Params,
+    vae: torch.nn.Module,
+    rope: torch.nn.Module,
+    shape: LatentShape,
+    batch: int,
+    guiding: bool = False,
+) -> VideoConditioning | None:
+    """The request's images applied at `shape` (None without images): encoded, masked and positioned."""
+    if not params.image:
+        return None
+    tools = conditioning_tools(params, vae, rope, shape, batch)
+    return apply_items(image_items(params.image, guiding), tools, params.image_conditioning)
 
 
 def with_image_conditions(params: LTX2Params) -> LTX2Params:

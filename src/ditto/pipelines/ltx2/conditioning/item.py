@@ -1,16 +1,16 @@
 """The conditioning interface, in the manner of ltx-core's `ConditioningItem` (conditioning/item.py): each kind
 of conditioning is a small item that applies itself to the packed, conditioned video state.
 
-The state (`VideoConditioning`) is ltx-core's `LatentState` for what ditto's loops read: the clean tokens
+The state (`LatentConditioning`) is ltx-core's `LatentState` for what ditto's loops read: the clean tokens
 the prediction is pulled back to, the per-token denoise mask (1 = generate), which tokens an item wrote,
 and the positions of every token. An item either writes over generated tokens (an image at frame 0,
 ltx-core's VideoConditionByLatentIndex) or appends its own after them (a keyframe,
 VideoConditionByKeyframeIndex), with their positions; appended tokens are dropped when denoising ends.
 
-The items to come fit the same `apply_to(state, tools)`: an IC-LoRA reference video appends tokens with
-scaled positions (and, with an attention strength, a self-attention mask: a field of the state then); a
-retake window lowers the mask outside its window over a given latent; input audio is an item on the
-audio stream's state of the same four fields.
+The same state serves the audio stream (`unconditioned_audio`): a retake window or an input audio track
+keeps given audio tokens with a per-token mask, as ltx-core applies its items to either stream's
+LatentState. The items: image.py (first frame, keyframes), reference_video.py (IC-LoRA), window.py (a
+retake's time window), audio.py (input audio).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class ConditioningTools:
     frame_rate: float
     pixel_size: tuple[int, int]  # (height, width) in pixels
     crf: int  # H.264 re-compression of conditioning images (0: none)
+    audio_rope: torch.nn.Module | None = None  # the transformer's audio RoPE (audio-stream items)
 
     @property
     def device(self) -> torch.device:
@@ -44,7 +45,9 @@ class ConditioningTools:
 
 
 @dataclass(frozen=True)
-class VideoConditioning:
+class LatentConditioning:
+    """One stream's conditioned state (video tokens [B, N, C], or audio tokens [B, L, C*M])."""
+
     clean: torch.Tensor  # [B, N, C] float32: conditioning latents where conditioned, 0 elsewhere
     mask: torch.Tensor  # [B, N, 1] float32 denoise mask: 1 = generate, 1 - strength where conditioned
     replaced: torch.Tensor  # [B, N, 1] float32: 1 where an item wrote tokens (whatever the strength)
@@ -79,7 +82,7 @@ class VideoConditioning:
         """(mask [B*times, N], coords) for a batch stacked `times` over (the CFG pair)."""
         return self.mask[..., 0].repeat(times, 1), self.coords.repeat(times, 1, 1, 1)
 
-    def append(self, tokens: torch.Tensor, strength: float, coords: torch.Tensor) -> VideoConditioning:
+    def append(self, tokens: torch.Tensor, strength: float, coords: torch.Tensor) -> LatentConditioning:
         """This state with `tokens` [B, n, C] appended at `coords` [B, 3, n, 2], kept with `strength`."""
         mask = torch.full((*tokens.shape[:2], 1), 1.0 - strength, device=tokens.device)
         return dataclasses.replace(
@@ -90,7 +93,7 @@ class VideoConditioning:
             coords=torch.cat([self.coords, coords], dim=2),
         )
 
-    def write(self, start: int, tokens: torch.Tensor, strength: float) -> VideoConditioning:
+    def write(self, start: int, tokens: torch.Tensor, strength: float) -> LatentConditioning:
         """This state with generated tokens [start, start + n) replaced by `tokens`, kept with `strength`."""
         clean, mask, replaced = self.clean.clone(), self.mask.clone(), self.replaced.clone()
         stop = start + tokens.shape[1]
@@ -99,22 +102,36 @@ class VideoConditioning:
         replaced[:, start:stop] = 1.0
         return dataclasses.replace(self, clean=clean, mask=mask, replaced=replaced)
 
+    def keep(self, tokens: torch.Tensor, mask: torch.Tensor) -> LatentConditioning:
+        """Every generated token given (`tokens` [B, T, C], ltx-core's initial latent) with its own denoise
+        mask [B, T, 1] (0 = kept as given, 1 = generated): a retake window, an input audio track."""
+        clean, denoise, replaced = self.clean.clone(), self.mask.clone(), self.replaced.clone()
+        stop = tokens.shape[1]
+        clean[:, :stop] = tokens
+        denoise[:, :stop] = mask
+        replaced[:, :stop] = 1.0
+        return dataclasses.replace(self, clean=clean, mask=denoise, replaced=replaced)
+
+
+# The name the video path has always used; the same class holds the audio stream's state.
+VideoConditioning = LatentConditioning
+
 
 class ConditioningItem(Protocol):
     """One conditioning of a request (ltx-core's ConditioningItem): returns the state with itself applied.
     An item that adds tokens appends them after every token already there."""
 
-    def apply_to(self, state: VideoConditioning, tools: ConditioningTools) -> VideoConditioning: ...
+    def apply_to(self, state: LatentConditioning, tools: ConditioningTools) -> LatentConditioning: ...
 
 
-def unconditioned(tools: ConditioningTools, x0_rule: str = "official") -> VideoConditioning:
+def unconditioned(tools: ConditioningTools, x0_rule: str = "official") -> LatentConditioning:
     """The state before any item: nothing kept, every token generated, at its place on the latent grid."""
     shape, batch, device = tools.shape, tools.batch, tools.device
     tokens = shape.video_tokens
     coords = tools.rope.prepare_video_coords(
         batch, shape.frames, shape.height, shape.width, device, fps=tools.frame_rate
     )
-    return VideoConditioning(
+    return LatentConditioning(
         clean=torch.zeros(batch, tokens, shape.channels, device=device),
         mask=torch.ones(batch, tokens, 1, device=device),
         replaced=torch.zeros(batch, tokens, 1, device=device),
@@ -124,11 +141,27 @@ def unconditioned(tools: ConditioningTools, x0_rule: str = "official") -> VideoC
     )
 
 
+def unconditioned_audio(tools: ConditioningTools) -> LatentConditioning:
+    """The audio stream's state before any item: every token generated, at its place in time."""
+    shape, batch, device = tools.shape, tools.batch, tools.device
+    coords = tools.audio_rope.prepare_audio_coords(batch, shape.audio_frames, device)
+    return LatentConditioning(
+        clean=torch.zeros(batch, shape.audio_frames, shape.audio_token_channels, device=device),
+        mask=torch.ones(batch, shape.audio_frames, 1, device=device),
+        replaced=torch.zeros(batch, shape.audio_frames, 1, device=device),
+        coords=coords,
+        generated_tokens=shape.audio_frames,
+    )
+
+
 def apply_items(
-    items: Sequence[ConditioningItem], tools: ConditioningTools, x0_rule: str = "official"
-) -> VideoConditioning:
-    """Every item applied in order to the unconditioned state."""
-    state = unconditioned(tools, x0_rule)
+    items: Sequence[ConditioningItem],
+    tools: ConditioningTools,
+    x0_rule: str = "official",
+    start: LatentConditioning | None = None,
+) -> LatentConditioning:
+    """Every item applied in order to `start` (default: the unconditioned video state)."""
+    state = unconditioned(tools, x0_rule) if start is None else start
     for item in items:
         state = item.apply_to(state, tools)
     return state

@@ -17,10 +17,17 @@ from ditto.result import Result
 # InvalidParameter. Checks read the facts, not loaded components: a request is checked before loading.
 Check = Callable[[LTX2Params, LTX2Params, LTX2Checkpoint], None]
 Run = Callable[[Toolkit, LTX2Params, ProgressCallback | None], Result]
+# The request as given -> the request with what the recipe's inputs fix filled in, before the defaults
+# (a retake's size, frames and rate are its source video's).
+Adapt = Callable[[LTX2Params], LTX2Params]
 
 
 def no_check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     """A recipe that runs whatever the one-stage checks let through."""
+
+
+def as_given(raw: LTX2Params) -> LTX2Params:
+    return raw
 
 
 @dataclass(frozen=True)
@@ -28,16 +35,22 @@ class Recipe:
     name: str  # the request's `pipeline=`
     run: Run
     check: Check = no_check
+    adapt: Adapt = as_given
 
 
-def check_upsampled(params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
-    """What a recipe with a half-size stage 1 and the x2 latent upsampler needs."""
+def check_euler(params: LTX2Params) -> None:
     if params.sampler != "euler":
         # The stages run Euler only; running it silently when res2s was asked would mislead.
         raise InvalidParameter(
             "sampler", params.sampler, f"is not supported by pipeline={params.pipeline!r} (Euler only)",
-            'use pipeline="one-stage" for res2s',
+            'use pipeline="one-stage" or "hq" for res2s',
         )  # fmt: skip
+
+
+def check_upsampled(params: LTX2Params, checkpoint: LTX2Checkpoint, euler_only: bool = True) -> None:
+    """What a recipe with a half-size stage 1 and the x2 latent upsampler needs."""
+    if euler_only:
+        check_euler(params)
     # Stage 1 runs at half size and the VAE compresses 32x, so both sides must be multiples of 64.
     check_multiple("height", params.height, 64)
     check_multiple("width", params.width, 64)

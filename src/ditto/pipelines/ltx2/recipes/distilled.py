@@ -17,10 +17,16 @@ from ditto.result import Result
 
 # ltx_pipelines/utils/constants.py (1.0.0): DISTILLED_SIGMA_VALUES.
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0]
+# Both stages on the distilled weights.
+DISTILLED_PLAN = two_stage.StagePlan(lora_stage_1=1.0, lora_stage_2=1.0)
 
 
 def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     check_upsampled(params, checkpoint)
+    check_fixed_sigmas(raw)
+
+
+def check_fixed_sigmas(raw: LTX2Params) -> None:
     for name in ("num_inference_steps", "sigmas"):
         if getattr(raw, name) is not None:
             raise InvalidParameter(
@@ -34,7 +40,7 @@ def stage_one_params(params: LTX2Params, generator: torch.Generator | None) -> L
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
     first = stage_one_params(params, steps.request_generator(kit.components, params))
-    return two_stage.run_stages(kit, params, first, progress, distilled_stage_one=True)
+    return two_stage.run_stages(kit, params, first, progress, DISTILLED_PLAN)
 
 
 RECIPE = Recipe("distilled", run, check)
