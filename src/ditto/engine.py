@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +122,24 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
 
 
 class Engine:
-    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
+    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`.
 
-    def __init__(self, pipeline: Any, model: str, options: EngineOptions | None = None) -> None:
+    With `parallel=` the engine is several processes (parallel/session.py): this object on rank 0 leads and
+    its calls run on every rank; a rank other than 0 (under torchrun) calls `follow()` instead."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        model: str,
+        options: EngineOptions | None = None,
+        session: Any = None,
+        device: torch.device | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.model = model
         self.options = options or EngineOptions()
+        self.session = session
+        self.device = device
 
     @classmethod
     def from_pretrained(
@@ -142,14 +155,40 @@ class Engine:
         keywords then override. An unknown option, or one the family does not take, is refused before
         any weight is read."""
         options = EngineOptions.from_keywords(keywords, base=options)
+        device = parse_device(device)
+        if options.parallel is not None:
+            from ditto.parallel.launch import local_world_size
+
+            options.parallel.check(device, local_world_size())
         family, path = resolve_model(model)
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
-        device = parse_device(device)
+        session = None
+        if options.parallel is not None:
+            from ditto.parallel.session import open_session
+
+            session, device = open_session(options.parallel, device, (str(path), dtype, options))
         use_fast_attention(device)
-        pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
-        accelerate(pipeline, options, device)
-        return cls(pipeline, str(model), options)
+        with session.loading() if session is not None else nullcontext():
+            pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
+            accelerate(pipeline, options, device)
+            if session is not None:
+                session.attach(pipeline)
+        return cls(pipeline, str(model), options, session, device)
+
+    @property
+    def leads(self) -> bool:
+        """True unless this is a follower rank of a parallel engine (which must call `follow()`)."""
+        return self.session is None or self.session.leads
+
+    def follow(self) -> None:
+        """A follower rank (torchrun): run rank 0's calls until rank 0 closes its engine."""
+        self.session.follow(self)
+
+    def close(self) -> None:
+        """Stop a parallel engine's other processes (rank 0); nothing for a one-process engine."""
+        if self.session is not None:
+            self.session.close()
 
     @property
     def quantization(self) -> str | None:
@@ -174,13 +213,17 @@ class Engine:
 
             raise InvalidParameter("lora", str(path), f"is not supported by the {self.family} pipeline")
         self._refuse_fusing_into_quantized(path)
-        self.pipeline.load_lora(path, scale)
+        self._on_every_rank("load_lora", dict(path=str(path), scale=scale))
 
     def unload_lora(self) -> None:
         """Unfuse every loaded LoRA; the weights are restored bit for bit."""
         if hasattr(self.pipeline, "unload_lora"):
             self._refuse_fusing_into_quantized("(all loaded)")
-            self.pipeline.unload_lora()
+            self._on_every_rank("unload_lora", {})
+
+    def _on_every_rank(self, name: str, kwargs: dict[str, Any]) -> Any:
+        run = lambda: getattr(self.pipeline, name)(**kwargs)  # noqa: E731
+        return run() if self.session is None else self.session.call(name, kwargs, run)
 
     def _refuse_fusing_into_quantized(self, path: str | os.PathLike) -> None:
         """FP8 weights were quantized from the weights as loaded: fusing or unfusing afterwards would
@@ -194,5 +237,7 @@ class Engine:
             )  # fmt: skip
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
+        if self.session is not None:
+            return self.session.generate(self.pipeline, progress, kwargs)
         with torch.inference_mode():
             return self.pipeline.generate(progress=progress, **kwargs)

@@ -7,8 +7,10 @@ Two kinds of option:
 - load options (the rest) are read by a family's `from_pretrained`; each pipeline class lists the ones it
   takes in `load_options`, and the Engine refuses any other, naming the family, before loading anything.
 
-A coming option (step cache, offload under `max_gpu_memory`, parallelism) is one field here with its
-metadata (`help`, `load=True` when a family reads it at load time, `choices` where the set is closed).
+A coming option (step cache, offload under `max_gpu_memory`) is one field here with its metadata (`help`,
+`load=True` when a family reads it at load time, `choices` where the set is closed). `parallel` (a
+`ParallelConfig`, a GPU count or a mapping of its fields) makes the Engine several processes, one per GPU
+(parallel/).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ditto.acceleration import QUANTIZATIONS
 from ditto.errors import InvalidParameter
+from ditto.parallel.config import ParallelConfig
 
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
 DISTILLED_LORA_MODES = ("side", "fuse")
@@ -42,6 +45,9 @@ class EngineOptions:
         None, "record repeated GPU work as CUDA graphs (None: on with compile)"
     )
     quantization: str | None = _option(None, "transformer block products in FP8", choices=QUANTIZATIONS)
+    parallel: ParallelConfig | None = _option(
+        None, "several processes, one per GPU: CFG-parallel, Ulysses, parallel VAE decode (ParallelConfig)"
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True
@@ -77,6 +83,8 @@ class EngineOptions:
                 raise InvalidParameter(name, value, "is not known", f"one of {list(choices)}")
         if "loras" in keywords:
             keywords = {**keywords, "loras": _as_tuple(keywords["loras"])}
+        if "parallel" in keywords:
+            keywords = {**keywords, "parallel": ParallelConfig.of(keywords["parallel"])}
         return dataclasses.replace(base or cls(), **keywords)
 
     def given(self) -> dict[str, Any]:

@@ -109,10 +109,13 @@ class BlockPlan:
 
     transitions[i] is applied to the streams just before block i runs (FLUX.2: join text and image before
     the first single-stream block); it moves no weights and computes nothing a cache would skip.
+    sequence: where the streams may be split over a sequence-parallel group, and how to rebuild the calls for
+    sharded inputs (a `parallel.plan.SequenceSplit`; None: the model declares none).
     """
 
     calls: Sequence[BlockCall]
     transitions: Mapping[int, Callable[[Streams], Streams]] = field(default_factory=dict)
+    sequence: Any = None
 
     def __len__(self) -> int:
         return len(self.calls)

@@ -9,6 +9,7 @@ forward is diffusers' plain call (the parity tests make it).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -20,11 +21,12 @@ from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
 from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention, Perturb
-from ditto.models.ltx2.blocks import BlockKV, LTX2Block, LTX2BlockInputs, LTX2PassInputs
+from ditto.models.ltx2.blocks import SEQUENCE_PLAN, BlockKV, LTX2Block, LTX2BlockInputs, LTX2PassInputs
 from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
 from ditto.models.ltx2.text_kv import cached_text_kv
+from ditto.parallel.plan import SequenceSplit
 from ditto.runtime.block_loop import run_block_loop
 from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, Streams
 
@@ -268,14 +270,22 @@ class LTX2Transformer(nn.Module):
         Each block's call binds this forward's shared inputs, the block's STG perturbation and its text
         keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor and loop, never
         without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
-        offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes.
+        offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes; the plan
+        declares its sequences (blocks.SEQUENCE_PLAN) and how to rebind the calls to sharded block inputs.
         """
         text_kv = self._text_kv(inputs, ctx) or [None] * len(self.transformer_blocks)
+        build = partial(self._block_plan, inputs.perturbs, text_kv)
+        plan = replace(build(inputs.blocks), sequence=SequenceSplit(SEQUENCE_PLAN, inputs.blocks, build))
+        return run_block_loop(plan, streams, ctx)
+
+    def _block_plan(
+        self, perturbs: list[Perturb | None], text_kv: list[BlockKV | None], blocks: LTX2BlockInputs
+    ) -> BlockPlan:
         calls = [
-            BlockCall(block, partial(_run_block, block, inputs.blocks, perturb, kv))
-            for block, perturb, kv in zip(self.transformer_blocks, inputs.perturbs, text_kv, strict=True)
+            BlockCall(block, partial(_run_block, block, blocks, perturb, kv))
+            for block, perturb, kv in zip(self.transformer_blocks, perturbs, text_kv, strict=True)
         ]
-        return run_block_loop(BlockPlan(calls), streams, ctx)
+        return BlockPlan(calls)
 
     def fuse_projections(self) -> LTX2Transformer:
         """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.

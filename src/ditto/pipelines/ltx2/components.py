@@ -43,6 +43,9 @@ class LTX2Components:
     # Two-stage / distilled recipes (recipes/): the x2 latent upsampler and the distilled LoRA file.
     latent_upsampler: torch.nn.Module | None = None
     distilled_lora: Path | None = None
+    # A parallel engine's process groups (parallel/mesh.py), set by the Engine: the VAE decode and the text
+    # encoding share their work out over the ranks. None in one process.
+    parallel: Any = None
 
     @property
     def num_layers(self) -> int:

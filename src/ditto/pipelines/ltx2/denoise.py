@@ -27,6 +27,7 @@ from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
 from ditto.pipelines.ltx2.latents import LatentShape
 from ditto.pipelines.ltx2.text import PromptEmbeddings, concat_embeddings
 from ditto.runtime.contract import LoopFeature, LoopState, PassContext, PassKind
+from ditto.runtime.passes import Outputs, run_passes
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
 from ditto.sampling.guidance import GuiderParams, guide
 from ditto.sampling.points import StepPoint
@@ -36,6 +37,7 @@ from ditto.sampling.points import StepPoint
 # 3-step stage 2 (GPU-bound, 6,144 tokens) loses 0.24 s. Shorter loops run eagerly.
 MIN_GRAPHED_STEPS = 10
 PAIR = (PassKind.UNCOND, PassKind.COND)  # the CFG pair's batch order: [negative, positive], as diffusers
+NO_PASS = (None, None)
 OnStep = Callable[[int, int], None]  # (steps done, steps of the loop)
 
 
@@ -77,6 +79,12 @@ class Passes:
             perturbed=video.needs_perturbed or audio.needs_perturbed,
             isolated=video.needs_isolated or audio.needs_isolated,
         )
+
+    def groups(self) -> list[tuple[PassKind, ...]]:
+        """A step's transformer calls (runtime/passes.py): the CFG pair batched, then STG, then isolation."""
+        groups = [PAIR if self.uncond else (PassKind.COND,)]
+        groups += [(PassKind.PERTURBED,)] * self.perturbed + [(PassKind.ISOLATED,)] * self.isolated
+        return groups
 
 
 class Denoiser:
@@ -175,30 +183,34 @@ class Denoiser:
     def guided_x0(
         self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
     ) -> tuple[torch.Tensor, ...]:
-        """Every needed pass at `at`, converted to x0 (denoised), combined by the guider per modality."""
-        passes, positive = self.passes, self.inputs.positive
+        """Every needed pass at `at` (runtime.run_passes: here, or some on other processes with CFG-parallel),
+        converted to x0 (denoised), combined by the guider per modality."""
         video_sigma = self.video_x0_sigma(sigma)
         to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
-        run = lambda kinds, embeds, **perturbation: self.run_pass(  # noqa: E731
-            kinds, video, audio, embeds, sigma, at, **perturbation
-        )
-        uncond = perturbed = isolated = (None, None)
-        if passes.uncond:
-            pair_video, pair_audio = run(PAIR, self.pair)
-            uncond = to_x0((pair_video.chunk(2)[0], pair_audio.chunk(2)[0]))
-            cond = to_x0((pair_video.chunk(2)[1], pair_audio.chunk(2)[1]))
-        else:
-            cond = to_x0(run((PassKind.COND,), positive))
-        if passes.perturbed:
-            stg = dict(spatio_temporal_guidance_blocks=self.inputs.stg_blocks)
-            perturbed = to_x0(run((PassKind.PERTURBED,), positive, **stg))
-        if passes.isolated:
-            isolated = to_x0(run((PassKind.ISOLATED,), positive, isolate_modalities=True))
+        run = lambda kinds: self.run_kinds(kinds, video, audio, sigma, at)  # noqa: E731
+        x0 = {kind: to_x0(out) for kind, out in run_passes(self.loop, self.passes.groups(), run).items()}
+        cond, uncond = x0[PassKind.COND], x0.get(PassKind.UNCOND, NO_PASS)
+        perturbed, isolated = x0.get(PassKind.PERTURBED, NO_PASS), x0.get(PassKind.ISOLATED, NO_PASS)
         video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
         audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
         if self.conditioning is not None:
             video_x0 = self.conditioning.blend(video_x0)
         return video_x0, audio_x0
+
+    def run_kinds(self, kinds: tuple[PassKind, ...], video, audio, sigma, at: StepPoint) -> Outputs:
+        """One transformer call computing `kinds` (the CFG pair batched, or one kind alone)."""
+        inputs = self.inputs
+        if kinds == PAIR:
+            return self.run_pass(kinds, video, audio, self.pair, sigma, at)
+        (kind,) = kinds
+        if kind == PassKind.UNCOND:
+            return self.run_pass(kinds, video, audio, inputs.negative, sigma, at)
+        perturbation = {}
+        if kind == PassKind.PERTURBED:
+            perturbation = dict(spatio_temporal_guidance_blocks=inputs.stg_blocks)
+        elif kind == PassKind.ISOLATED:
+            perturbation = dict(isolate_modalities=True)
+        return self.run_pass(kinds, video, audio, inputs.positive, sigma, at, **perturbation)
 
     def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
         """The official X0Model converts each token with its own timestep (sigma * mask), so a kept image

@@ -1,0 +1,77 @@
+"""The parallel loop feature: one per sampling loop (registered first, so it wraps every other feature).
+
+As a `PassRunner` it splits each step's guidance passes over the loop's CFG group (parallel/cfg.py); the
+split is chosen from the number of passes the loop's steps run (parallel/mesh.py: a guidance-free stage
+gives all its ranks to sequence parallelism). As a `LoopFeature` it runs each transformer pass's blocks
+sequence-parallel over the loop's sequence group: the model's declared streams and per-token inputs are
+sharded, the blocks run (with every feature inside this one) on this rank's tokens, and the streams are
+gathered back, so the model's head and the guidance see whole tensors (parallel/sequence.py).
+
+Step caches inside this feature see this rank's tokens: one that decides from tensor values must agree
+with its sequence group (all-reduce its decision), or the ranks' collectives would part ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ditto.parallel.cfg import run_split
+from ditto.parallel.mesh import LoopSplit, Mesh
+from ditto.parallel.plan import SequencePlan
+from ditto.parallel.sequence import SequenceLayout
+from ditto.runtime.contract import (
+    BlockPlan,
+    FeatureFactory,
+    LoopInfo,
+    PassContext,
+    PassKind,
+    RunBlocks,
+    Streams,
+)
+from ditto.runtime.passes import Outputs, RunKinds, run_locally
+
+
+class ParallelLoop:
+    # Makes no per-step decision in Python: its collectives are the same every step, so a pass with them
+    # may be recorded as a CUDA graph (NCCL's collectives are recordable).
+    replayable = True
+
+    def __init__(self, mesh: Mesh, info: LoopInfo) -> None:
+        self.mesh, self.info = mesh, info
+        self.split: LoopSplit = mesh.split(1)  # until a step names its passes: every rank on one pass
+        self.whole = ("audio",) if mesh.config.audio == "replicate" else ()
+        self._layouts: dict[tuple, SequenceLayout] = {}
+
+    def run_passes(self, groups: Sequence[tuple[PassKind, ...]], run: RunKinds) -> dict[PassKind, Outputs]:
+        self._choose(sum(len(kinds) for kinds in groups))
+        if self.split.cfg is None:
+            return run_locally(groups, run)
+        return run_split(groups, run, self.split.cfg)
+
+    def run_blocks(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
+        group, declared = self.split.sequence, plan.sequence
+        if group is None or declared is None:
+            return inner(plan, streams, ctx)
+        layout = self._layout(declared.plan, streams)
+        local = declared.rebuild(layout.shard_inputs(declared.inputs))
+        out = inner(local, layout.shard_streams(streams), ctx)
+        return layout.gather_streams(out, len(plan))
+
+    def _choose(self, passes: int) -> None:
+        self.split = self.mesh.split(passes)
+        record = {"cfg": self.split.degree, "sequence": self.split.sequence_size}
+        self.info.stats.setdefault("parallel", {})[self.info.stage] = record
+
+    def _layout(self, plan: SequencePlan, streams: Streams) -> SequenceLayout:
+        """One layout per declaration, split and stream shapes: the same object every step, so a compiled
+        block's guards on it hold."""
+        key = (id(plan), id(self.split), *(tuple(stream.shape) for stream in streams))
+        layout = self._layouts.get(key)
+        if layout is None or layout.plan is not plan:
+            layout = self._layouts[key] = SequenceLayout(self.split.sequence, plan, streams, self.whole)
+        return layout
+
+
+def parallel_features(mesh: Mesh) -> FeatureFactory:
+    """The factory a pipeline registers first in its `loop_features`: a fresh ParallelLoop per loop."""
+    return lambda info: ParallelLoop(mesh, info)
