@@ -79,6 +79,33 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
         help="float32 | bfloat16 | float16 (default: the model's official precision on GPU, float32 on CPU)",
     )
     group.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_parallel_flags(parser)
+
+
+def add_parallel_flags(parser: argparse.ArgumentParser) -> None:
+    """Several processes, one per GPU (ParallelConfig); torchrun's WORLD_SIZE when run under torchrun."""
+    from ditto.parallel.config import AUDIO_CHOICES, TEXT_CHOICES
+
+    group = parser.add_argument_group("parallel (one process per GPU; with --device cpu, gloo processes)")
+    group.add_argument(
+        "--gpus", type=int, help="processes, one per GPU: the guidance passes of a step are split over them as "
+        "far as they go, the rest sequence parallel (default: 1, or torchrun's WORLD_SIZE)",
+    )  # fmt: skip
+    group.add_argument(
+        "--ulysses", type=int, help="sequence-parallel processes within each pass (divides --gpus)"
+    )
+    group.add_argument(
+        "--parallel-audio", choices=AUDIO_CHOICES, default="replicate",
+        help="LTX-2 audio tokens under sequence parallelism: whole on every process, or split like video",
+    )  # fmt: skip
+    group.add_argument(
+        "--parallel-vae", action=argparse.BooleanOptionalAction, default=True,
+        help="decode LTX-2 video over the processes (bands of rows; default: on)",
+    )  # fmt: skip
+    group.add_argument(
+        "--parallel-text", choices=TEXT_CHOICES, default="replicate",
+        help="the prompt sets: encoded by every process, or split over them",
+    )  # fmt: skip
 
 
 def generate_kwargs(args: argparse.Namespace) -> dict:
@@ -115,21 +142,41 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
         quantization=args.quantization,
         loras=tuple(args.lora or ()),
         text_encoder=args.text_encoder,
+        parallel=parallel_config(args),
     )
+
+
+def parallel_config(args: argparse.Namespace):
+    """--gpus N (or torchrun's WORLD_SIZE) and the other parallel flags; None for one process."""
+    import os
+
+    from ditto.parallel.config import ParallelConfig
+    from ditto.parallel.launch import launched_by_torchrun
+
+    gpus = args.gpus
+    if gpus is None:
+        gpus = int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else 1
+    if gpus == 1 and args.ulysses in (None, 1):
+        return None
+    options = dict(audio=args.parallel_audio, vae=args.parallel_vae, text=args.parallel_text)
+    return ParallelConfig.for_gpus(gpus, args.ulysses, **options)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from ditto.engine import Engine
-    from ditto.media.writer import check_output_path
 
     quiet_third_party()
     engine = Engine.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
     )
-    kwargs = generate_kwargs(args)
-    engine.validate(**kwargs)
-    check_output_path(Path(args.output), engine.output_kind)
-    result = engine.generate(**kwargs)
+    if not engine.leads:  # a torchrun rank other than 0: it runs rank 0's request with it
+        engine.follow()
+        engine.close()
+        return 0
+    try:
+        result = generate_checked(engine, args)
+    finally:
+        engine.close()
     start = time.perf_counter()
     paths = result.save(args.output)
     result.timings["write"] = time.perf_counter() - start
@@ -137,6 +184,16 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(result.timing_line())
     return 0
+
+
+def generate_checked(engine, args: argparse.Namespace):
+    """The request, checked (fields and output path) before it runs."""
+    from ditto.media.writer import check_output_path
+
+    kwargs = generate_kwargs(args)
+    engine.validate(**kwargs)
+    check_output_path(Path(args.output), engine.output_kind)
+    return engine.generate(**kwargs)
 
 
 def add_make_tiny(sub: argparse._SubParsersAction) -> None:

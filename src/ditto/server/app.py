@@ -95,6 +95,9 @@ def create_app(
         log.info("shutting down: finishing or stopping the running job")
         worker.stop(shutdown_grace)
         store.close()
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()  # a parallel engine's other processes stop with the server (before uvicorn exits)
 
     app = FastAPI(title="ditto", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ditto = state

@@ -56,6 +56,10 @@ def run_serve(args: argparse.Namespace) -> int:
     engine = Engine.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
     )
+    if not engine.leads:  # a torchrun rank other than 0: rank 0 serves, this rank runs its requests with it
+        engine.follow()
+        engine.close()
+        return 0
     app = create_app(
         engine,
         Path(args.data_dir),
@@ -72,5 +76,8 @@ def run_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the request-id middleware logs every request
         timeout_graceful_shutdown=int(args.shutdown_grace) + 1,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        engine.close()  # a parallel engine's other processes stop with the server
     return 0
