@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ditto.errors import InvalidParameter
+from ditto.errors import InvalidParameter, ParallelError
 from ditto.parallel.config import ParallelConfig
 
 _SPAWN_LOCK = threading.Lock()
@@ -134,8 +134,13 @@ def follower_main(
         engine = Engine.from_pretrained(model, device=device, dtype=dtype, options=options)
     except Exception:  # noqa: BLE001 (the leader was told in the load check and reports it)
         sys.exit(1)
-    engine.follow()
+    try:
+        engine.follow()
+    except ParallelError as exc:  # this rank failed, or rank 0 vanished: say so in one line
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
     engine.close()
+    dist.destroy_process_group()
 
 
 def _check_world(config: ParallelConfig, world: int, source: str) -> None:

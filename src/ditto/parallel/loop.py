@@ -14,6 +14,7 @@ with its sequence group (all-reduce its decision), or the ranks' collectives wou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ditto.parallel.cfg import run_split
 from ditto.parallel.mesh import LoopSplit, Mesh
@@ -21,7 +22,6 @@ from ditto.parallel.plan import SequencePlan
 from ditto.parallel.sequence import SequenceLayout
 from ditto.runtime.contract import (
     BlockPlan,
-    FeatureFactory,
     LoopInfo,
     PassContext,
     PassKind,
@@ -72,6 +72,28 @@ class ParallelLoop:
         return layout
 
 
-def parallel_features(mesh: Mesh) -> FeatureFactory:
+class ParallelFeatures:
     """The factory a pipeline registers first in its `loop_features`: a fresh ParallelLoop per loop."""
-    return lambda info: ParallelLoop(mesh, info)
+
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+
+    def __call__(self, info: LoopInfo) -> ParallelLoop:
+        return ParallelLoop(self.mesh, info)
+
+
+def attach(pipeline: Any, mesh: Mesh) -> None:
+    """Give a pipeline its parallel pieces: the loop feature (outermost), and the mesh for the stages that
+    split work outside the denoising loops (LTX-2's VAE decode and text encoding: `components.parallel`)."""
+    pipeline.loop_features.insert(0, ParallelFeatures(mesh))
+    components = getattr(pipeline, "components", None)
+    if hasattr(components, "parallel"):
+        components.parallel = mesh
+
+
+def detach(pipeline: Any) -> None:
+    """The pipeline as one process runs it again (benchmarks time both on the same weights)."""
+    pipeline.loop_features[:] = [f for f in pipeline.loop_features if not isinstance(f, ParallelFeatures)]
+    components = getattr(pipeline, "components", None)
+    if hasattr(components, "parallel"):
+        components.parallel = None

@@ -33,7 +33,7 @@ import torch.distributed as dist
 from ditto.errors import DittoError, JobCancelled, ParallelError
 from ditto.parallel.config import ParallelConfig
 from ditto.parallel.launch import join_group, rank_device
-from ditto.parallel.loop import parallel_features
+from ditto.parallel.loop import attach
 from ditto.parallel.mesh import Mesh
 
 CALLS = ("generate", "load_lora", "unload_lora")
@@ -81,12 +81,7 @@ class Session:
             raise ParallelError(f"rank {rank} could not load the model: {report}")
 
     def attach(self, pipeline: Any) -> None:
-        """Give the pipeline its parallel pieces: the loop feature (outermost), and the mesh for the stages
-        that split work outside the denoising loops (LTX-2's VAE decode and text encoding)."""
-        pipeline.loop_features.insert(0, parallel_features(self.mesh))
-        components = getattr(pipeline, "components", None)
-        if hasattr(components, "parallel"):
-            components.parallel = self.mesh
+        attach(pipeline, self.mesh)
 
     # ---- rank 0 ----------------------------------------------------------------------------------
     def generate(self, pipeline: Any, progress: Callable | None, kwargs: dict[str, Any]) -> Any:
