@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from benchmarks.gpu_pipelines import _commit
 from benchmarks.harness import parallel_runs as runs
 
 
@@ -162,17 +163,6 @@ def summary(report: dict) -> str:
         if key in report:
             lines.append(f"  {key}: {report[key]}")
     return "\n".join(lines)
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from benchmarks.harness.end_to_end import PROMPT
+from benchmarks.harness.end_to_end import PROMPT, ltx2_request
 
 # A profiler event is communication when its name says so: NCCL kernels on a GPU, the gloo/c10d collective
 # ops on a CPU.
@@ -45,14 +46,8 @@ class Case:
 
 
 def ltx2_two_stage(tiny: bool, steps: int) -> dict[str, Any]:
-    """The peers' case (benchmarks/harness/end_to_end.ltx2_request): 768x512x121, CFG 4, stage 2 unguided."""
-    height, width, frames = (256, 128, 9) if tiny else (512, 768, 121)
-    return dict(
-        prompt=PROMPT, height=height, width=width, num_frames=frames, frame_rate=24,
-        num_inference_steps=steps, guidance_scale=4.0, stg_scale=0.0, modality_scale=1.0,
-        guidance_rescale=0.0, audio_guidance_scale=4.0, audio_stg_scale=0.0, audio_modality_scale=1.0,
-        audio_guidance_rescale=0.0, pipeline="two-stage", seed=0,
-    )  # fmt: skip
+    """The peers' case, as benchmarks/gpu_pipelines.py runs it: 768x512x121, CFG 4, stage 2 unguided."""
+    return ltx2_request(SimpleNamespace(tiny=tiny), steps)
 
 
 def ltx2_one_stage(tiny: bool, steps: int) -> dict[str, Any]:

@@ -5,14 +5,14 @@ The LTX-2 video decoder is local: convolutions, per-pixel RMS norms, a per-pixel
 upsampling, and a timestep modulation shared by every pixel. Only the convolutions see their neighbours,
 each a row above and below (3x3x3 kernels). So the latent rows are split into contiguous bands, one per
 rank, and during the decode every spatial convolution of the decoder is swapped for a `HaloConv3d`: it
-fetches the rows next to its band from the neighbouring ranks (point-to-point send/receive), pads only the
-true image edges the way the convolution would (reflect for LTX-2's decoder, zeros, replicate), and
+fetches the rows next to its band from the neighbouring ranks (an all-gather of every band's edge rows), pads
+only the true image edges the way the convolution would (reflect for LTX-2's decoder, zeros, replicate), and
 convolves without padding. Every rank computes exactly its rows of the whole-frame decode: the result
 equals the single-process decode up to the order of the convolution's float sums (no blending, no seam).
 
-What the seam costs: two halo rows per convolution per neighbour, sent and received (about 45
+What the seam costs: per convolution, every rank's two edge rows gathered by every rank (about 45
 convolutions in the full-size decoder; at the last level a row is 128 channels x frames x 1/4 of the
-width), and the bands are gathered at the end. No row is decoded twice. A band needs at least two latent
+width), and the bands gathered at the end. No row is decoded twice. A band needs at least two latent
 rows (reflect padding reads one row in): fewer latent rows than twice the ranks decode whole on every rank.
 """
 
@@ -22,11 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ditto.parallel.comm import Group, even_sizes, gather_uneven
+from ditto.parallel.comm import Group, all_gather, even_sizes, gather_uneven
 
 MIN_BAND_ROWS = 2
 
@@ -87,29 +86,15 @@ class HaloConv3d(nn.Module):
         return F.conv3d(x, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
 
     def _halos(self, x: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The `rows` rows above and below this band: the neighbours' own, or the image edge's padding."""
+        """The `rows` rows above and below this band: the neighbours' own, or the image edge's padding.
+
+        Every rank's edge rows are all-gathered (a functional collective: a compiled decoder traces it into
+        its graph, where send/receive pairs would break it at every convolution) and each rank keeps its
+        neighbours'."""
         index, last = self.group.index, self.group.size - 1
-        first_rows, last_rows = x[:, :, :, :rows].contiguous(), x[:, :, :, -rows:].contiguous()
-        above, below = torch.empty_like(first_rows), torch.empty_like(last_rows)
-        ops = []
-        if index > 0:
-            peer = self.group.ranks[index - 1]
-            ops += [
-                dist.P2POp(dist.isend, first_rows, peer, self.group.pg),
-                dist.P2POp(dist.irecv, above, peer, self.group.pg),
-            ]
-        if index < last:
-            peer = self.group.ranks[index + 1]
-            ops += [
-                dist.P2POp(dist.isend, last_rows, peer, self.group.pg),
-                dist.P2POp(dist.irecv, below, peer, self.group.pg),
-            ]
-        for request in dist.batch_isend_irecv(ops):
-            request.wait()
-        if index == 0:
-            above = self._edge(x, rows, top=True)
-        if index == last:
-            below = self._edge(x, rows, top=False)
+        edges = all_gather(torch.stack([x[:, :, :, :rows], x[:, :, :, -rows:]]), self.group)
+        above = edges[index - 1, 1] if index > 0 else self._edge(x, rows, top=True)
+        below = edges[index + 1, 0] if index < last else self._edge(x, rows, top=False)
         return above, below
 
     def _edge(self, x: torch.Tensor, rows: int, top: bool) -> torch.Tensor:
