@@ -20,6 +20,9 @@ import torch.distributed as dist
 import torch.distributed._functional_collectives as fc
 
 
+_ALL_GATHER = getattr(fc, "all_gather_single", None) or fc.all_gather_tensor  # renamed in torch 2.12
+
+
 @dataclass(frozen=True, eq=False)
 class Group:
     """A process group and this rank's place in it (index = position in `ranks`)."""
@@ -42,9 +45,7 @@ def all_to_all(x: torch.Tensor, send: Sequence[int], receive: Sequence[int], gro
 
 def all_gather(x: torch.Tensor, group: Group) -> torch.Tensor:
     """Every rank's `x` (equal shapes) stacked on a new dim 0, in rank order."""
-    gather = getattr(fc, "all_gather_single", None) or fc.all_gather_tensor  # renamed in torch 2.12
-    out = fc.wait_tensor(gather(x.contiguous().unsqueeze(0), 0, group.pg))
-    return out
+    return fc.wait_tensor(_ALL_GATHER(x.contiguous().unsqueeze(0), 0, group.pg))
 
 
 def gather_uneven(x: torch.Tensor, sizes: Sequence[int], axis: int, group: Group) -> torch.Tensor:
