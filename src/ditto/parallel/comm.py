@@ -19,7 +19,6 @@ import torch
 import torch.distributed as dist
 import torch.distributed._functional_collectives as fc
 
-
 _ALL_GATHER = getattr(fc, "all_gather_single", None) or fc.all_gather_tensor  # renamed in torch 2.12
 
 
