@@ -37,6 +37,7 @@ def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict
             ("ltx cfg, 4 passes", ltx, dict(cfg=2), {**small, **FULL, **LATENT}),
             ("ltx ulysses, audio whole", ltx, dict(ulysses=2), {**small, **CFG_ONLY, **LATENT}),
             ("ltx ulysses, audio sharded", ltx, dict(ulysses=2, audio="shard"), {**small, **CFG_ONLY, **LATENT}),
+            ("ltx keyframes, ulysses", ltx, dict(ulysses=2), {**small, **CFG_ONLY, **LATENT, **keyframes()}),
             ("ltx two-stage, VAE, text split", ltx, dict(cfg=2, text="split"), {**LTX, **STEPS, "pipeline": "two-stage", "height": 128, "width": 64}),
             ("qwen true cfg", qwen, dict(cfg=2), {**QWEN, **STEPS, **LATENT}),
             ("klein cfg", klein, dict(cfg=2), {**KLEIN, **STEPS, **LATENT}),
@@ -44,9 +45,16 @@ def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict
     return [
         ("ltx cfg 2 x ulysses 2, audio sharded", ltx, dict(cfg=2, ulysses=2, audio="shard"), {**small, **FULL, **LATENT}),
         ("ltx two-stage over 4, VAE over 4", ltx, dict(cfg=4), {**LTX, **STEPS, **FULL, "pipeline": "two-stage", "height": 256, "width": 64}),
+        ("ltx2.3 ulysses 4, audio sharded", "tiny-ltx2.3", dict(ulysses=4, audio="shard"), {**small, **CFG_ONLY, **LATENT}),
         ("qwen ulysses 4", qwen, dict(ulysses=4), {**QWEN, **STEPS, **LATENT}),
         ("klein ulysses 4", klein, dict(ulysses=4), {**KLEIN, **STEPS, **LATENT}),
     ]  # fmt: skip
+
+
+def keyframes() -> dict[str, Any]:
+    """A first frame and a keyframe at frame 8: per-token timesteps, appended keyframe tokens."""
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    return dict(image=[(pixels, 0), (pixels, 8)], image_crf=0)
 
 
 def run_cases(rank: int, world: int, models: dict[str, str], crash: bool = False) -> dict[str, Any]:

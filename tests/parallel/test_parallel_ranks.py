@@ -18,9 +18,9 @@ LATENTS_BOUND = 1e-5
 FRAMES_BOUND = 1e-5  # the banded decode's whole error: float sum order (measured 3.1e-6, 4 ranks)
 ATTENTION_BOUND = 1e-5  # float32 kernels against the float64 definition (measured 3.6e-7)
 CASES_2 = ["ltx cfg, 4 passes", "ltx ulysses, audio whole", "ltx ulysses, audio sharded",
-           "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
-CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE over 4", "qwen ulysses 4",
-           "klein ulysses 4"]  # fmt: skip
+           "ltx keyframes, ulysses", "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
+CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE over 4",
+           "ltx2.3 ulysses 4, audio sharded", "qwen ulysses 4", "klein ulysses 4"]  # fmt: skip
 # What each case's loops must have been split into (proof the parallel path ran): stage -> (cfg, sequence).
 SPLITS = {
     "ltx cfg, 4 passes": {"denoise": (2, 1)},
