@@ -2,7 +2,7 @@
 
 The default tiny request runs 4 guidance passes a step: with 2 processes they are split 2 + 2, which is
 exact, so without the parallel VAE the MP4 is byte for byte the one-process file. With it (the default)
-the frames differ by the band decode's float-sum order (<= 1e-5, tests/parallel/test_parallel_ranks.py);
+the frames differ by the band decode's float-sum order (<= 9e-6, tests/parallel/test_parallel_ranks.py);
 that moves a few pixels across a uint8 rounding edge, and H.264 then codes some blocks differently: the
 decoded videos agree to a mean of 0.65 levels (measured), bounded here at 3x that. The audio is exact.
 """
@@ -20,7 +20,7 @@ import pytest
 
 REQUEST = ["--prompt", "a red fox", "--width", "64", "--height", "128", "--num-frames", "9", "--steps", "2",
            "--seed", "7"]  # fmt: skip
-MEAN_LEVELS_BOUND = 2.0  # measured 0.65 levels (of 255) mean abs between the decoded videos, x3
+MEAN_LEVELS_BOUND = 1.95  # measured 0.65 levels (of 255) mean abs between the decoded videos, x3
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """Parallel engines on 2 and 4 CPU processes (gloo, float32, tiny models) give the one-process output.
 
 One group of processes per world size runs every case (helpers/parallel_cases.py; starting processes is
-the expensive part), each rank with one torch thread as the suite. Bounds:
-- latents: 1e-5 max abs (the issue's bound: only the order of float sums may differ). CFG-parallel is
-  exact (each pass runs where it would, whole); Ulysses measured <= 5e-6.
-- frames of the band-split VAE decode: 1e-5 max abs too (measured <= 3.1e-6): the bands compute exactly
-  the whole decode's rows (parallel/vae.py), so only the convolutions' sum order differs.
+the expensive part), each rank with one torch thread as the suite. Bounds (measured x <= 3):
+- latents: 1e-5 max abs, the issue's bound (only the order of float sums may differ). CFG-parallel is
+  exact (each pass runs whole somewhere: 0.0 measured); Ulysses measured <= 4.8e-6 (4 ranks, audio sharded).
+- frames (band-split VAE decode inside a whole request): 9e-6, measured <= 3.04e-6: the bands compute
+  exactly the whole decode's rows (parallel/vae.py), so only the convolutions' sum order differs.
+- the band decode alone: 6e-6 (measured 1.94e-6); the attention split alone: 1.1e-6 (measured 3.6e-7,
+  float32 kernels against the float64 definition).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pytest
 from helpers.spawn import run_ranks
 
 LATENTS_BOUND = 1e-5
-FRAMES_BOUND = 1e-5  # the banded decode's whole error: float sum order (measured 3.1e-6, 4 ranks)
-ATTENTION_BOUND = 1e-5  # float32 kernels against the float64 definition (measured 3.6e-7)
+FRAMES_BOUND = 9e-6
+VAE_BANDS_BOUND = 6e-6
+ATTENTION_BOUND = 1.1e-6
 CASES_2 = ["ltx cfg, 4 passes", "ltx ulysses, audio whole", "ltx ulysses, audio sharded",
            "ltx keyframes, ulysses", "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
 CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE over 4",
@@ -25,10 +28,15 @@ CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE ov
 SPLITS = {
     "ltx cfg, 4 passes": {"denoise": (2, 1)},
     "ltx ulysses, audio whole": {"denoise": (1, 2)},
+    "ltx ulysses, audio sharded": {"denoise": (1, 2)},
+    "ltx keyframes, ulysses": {"denoise": (1, 2)},
     "ltx two-stage, VAE, text split": {"denoise_stage_1": (2, 1), "denoise_stage_2": (1, 2)},
     "qwen true cfg": {"denoise": (2, 1)},
+    "klein cfg": {"denoise": (2, 1)},
     "ltx cfg 2 x ulysses 2, audio sharded": {"denoise": (2, 2)},
     "ltx two-stage over 4, VAE over 4": {"denoise_stage_1": (4, 1), "denoise_stage_2": (1, 4)},
+    "ltx2.3 ulysses 4, audio sharded": {"denoise": (1, 4)},
+    "qwen ulysses 4": {"denoise": (1, 4)},
     "klein ulysses 4": {"denoise": (1, 4)},
 }
 
@@ -68,7 +76,7 @@ def check_case(results: dict, name: str) -> None:
             assert value <= LATENTS_BOUND, (name, key, value)
         elif key in ("frames", "audio"):
             assert value <= FRAMES_BOUND, (name, key, value)
-    for stage, (cfg, sequence) in SPLITS.get(name, {}).items():
+    for stage, (cfg, sequence) in SPLITS[name].items():
         assert found["split"][stage] == {"cfg": cfg, "sequence": sequence}, (name, found["split"])
 
 
@@ -91,7 +99,7 @@ def test_attention_split_matches_whole_attention(two, four, world) -> None:
 @pytest.mark.parametrize("world", [2, 4])
 def test_banded_vae_decode_matches_whole_decode(two, four, world) -> None:
     found = (two if world == 2 else four)["vae bands"]
-    assert set(found) == {"reflect", "zeros"} and max(found.values()) <= FRAMES_BOUND, found
+    assert set(found) == {"reflect", "zeros"} and max(found.values()) <= VAE_BANDS_BOUND, found
 
 
 def test_a_rank_that_raises_stops_the_others_with_its_message(two) -> None:
