@@ -183,6 +183,10 @@ def run_generate(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     print(result.timing_line())
+    if result.cache_stats:
+        from ditto.acceleration.step_cache import summary
+
+        print(summary(result.cache_stats))  # the last line: what the step cache computed and skipped
     return 0
 
 

@@ -135,11 +135,15 @@ class Engine:
         session: Any = None,
         device: torch.device | None = None,
     ) -> None:
+        from ditto.acceleration.step_cache import install_step_cache
+
         self.pipeline = pipeline
         self.model = model
         self.options = options or EngineOptions()
         self.session = session
         self.device = device
+        # Every request may name a step cache (`cache=`); the option is the default of those that do not.
+        self.step_cache = install_step_cache(pipeline, self.options.cache)
 
     @classmethod
     def from_pretrained(
@@ -154,7 +158,10 @@ class Engine:
         keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
         keywords then override. An unknown option, or one the family does not take, is refused before
         any weight is read."""
+        from ditto.acceleration.step_cache import parse_cache_spec
+
         options = EngineOptions.from_keywords(keywords, base=options)
+        parse_cache_spec(options.cache)  # a bad default cache spec fails before any weight is read
         device = parse_device(device)
         if options.parallel is not None:
             from ditto.parallel.launch import local_world_size
@@ -203,7 +210,10 @@ class Engine:
         return self.pipeline.output_kind
 
     def validate(self, **kwargs: Any) -> Any:
-        return self.pipeline.validate(**kwargs)
+        """The request's parameters, checked as `generate` will (the step cache against the model too)."""
+        params = self.pipeline.validate(**kwargs)
+        self.step_cache.check_request(params)
+        return params
 
     def load_lora(self, path: str | os.PathLike, scale: float = 1.0) -> None:
         """Fuse a LoRA into the weights in place (diffusers/PEFT layout, or the model's official one:

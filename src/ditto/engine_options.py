@@ -48,6 +48,9 @@ class EngineOptions:
     parallel: ParallelConfig | None = _option(
         None, "several processes, one per GPU: CFG-parallel, Ulysses, parallel VAE decode (ParallelConfig)"
     )
+    cache: str | None = _option(
+        None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
+    )
     loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True

@@ -122,6 +122,8 @@ TABLE = (
     # Not on the CLI or the server yet: the server stores one video per job.
     _field("num_videos_per_prompt", int, "videos per prompt", (LTX2,), cli=False, api=""),
     _field("seed", int, "random seed: the same seed and request give the same output", FAMILIES),
+    _field("cache", str, "step cache: none, a preset (slow, medium, fast, ultra), dbcache[:Fn=1,threshold=0.24,"
+           "...] or mask:compute=0-7+12 (docs/architecture.md)", FAMILIES),
     _field("sampler", str, "sampler of the denoising loop", (LTX2,), choices=("euler", "res2s")),
     _field("pipeline", str, "LTX-2 pipeline (default: two-stage when the checkpoint has its upsampler and "
            "distilled LoRA)", (LTX2,), choices=("one-stage", "two-stage", "distilled")),

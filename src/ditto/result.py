@@ -39,6 +39,12 @@ class Result:
 
         return save_result(self, Path(path))
 
+    @property
+    def cache_stats(self) -> dict[str, Any] | None:
+        """The step cache's record (acceleration/step_cache): its spec, and per sampling loop the computed
+        and cached passes of each pass kind (or why the loop ran uncached); None without a cache."""
+        return self.stats.get("cache")
+
     def timing_line(self) -> str:
         parts = [f"{name} {seconds:.2f}s" for name, seconds in self.timings.items()]
         return "time per stage: " + ", ".join(parts)

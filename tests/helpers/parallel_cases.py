@@ -26,6 +26,7 @@ LATENT = dict(output_type="latent")
 QWEN = dict(prompt="a red fox", negative_prompt="blurry", true_cfg_scale=4.0, seed=3, height=64, width=48)
 KLEIN = dict(prompt="a red fox", guidance_scale=4.0, seed=3, height=64, width=48, max_sequence_length=19)
 STEPS = dict(num_inference_steps=3)
+CACHE = dict(cache="mask:compute=0+2")  # step 1 reuses step 0's residual, every kind
 
 
 def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict]]:
@@ -38,6 +39,8 @@ def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict
             ("ltx ulysses, audio whole", ltx, dict(ulysses=2), {**small, **CFG_ONLY, **LATENT}),
             ("ltx ulysses, audio sharded", ltx, dict(ulysses=2, audio="shard"), {**small, **CFG_ONLY, **LATENT}),
             ("ltx keyframes, ulysses", ltx, dict(ulysses=2), {**small, **CFG_ONLY, **LATENT, **keyframes()}),
+            ("ltx cfg, step cache", ltx, dict(cfg=2), {**small, **FULL, **LATENT, **CACHE}),
+            ("ltx ulysses, step cache", ltx, dict(ulysses=2), {**small, **CFG_ONLY, **LATENT, **CACHE}),
             ("ltx two-stage, VAE, text split", ltx, dict(cfg=2, text="split"), {**LTX, **STEPS, "pipeline": "two-stage", "height": 128, "width": 64}),
             ("qwen true cfg", qwen, dict(cfg=2), {**QWEN, **STEPS, **LATENT}),
             ("klein cfg", klein, dict(cfg=2), {**KLEIN, **STEPS, **LATENT}),
@@ -66,10 +69,8 @@ def run_cases(rank: int, world: int, models: dict[str, str], crash: bool = False
             continue
         out = engine.generate(**request)
         engine.close()
-        results[name] = {
-            **differences(out, reference(model).generate(**request)),
-            "split": out.stats.get("parallel"),
-        }
+        found = differences(out, reference(model).generate(**request))
+        results[name] = {**found, "split": out.stats.get("parallel"), "cache": out.stats.get("cache")}
     results["attention"] = attention_case(rank, world)
     results["vae bands"] = vae_case(rank, world)
     if crash:

@@ -21,7 +21,8 @@ FRAMES_BOUND = 9e-6
 VAE_BANDS_BOUND = 6e-6
 ATTENTION_BOUND = 1.1e-6
 CASES_2 = ["ltx cfg, 4 passes", "ltx ulysses, audio whole", "ltx ulysses, audio sharded",
-           "ltx keyframes, ulysses", "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
+           "ltx keyframes, ulysses", "ltx cfg, step cache", "ltx ulysses, step cache",
+           "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
 CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE over 4",
            "ltx2.3 ulysses 4, audio sharded", "qwen ulysses 4", "klein ulysses 4"]  # fmt: skip
 # What each case's loops must have been split into (proof the parallel path ran): stage -> (cfg, sequence).
@@ -30,6 +31,8 @@ SPLITS = {
     "ltx ulysses, audio whole": {"denoise": (1, 2)},
     "ltx ulysses, audio sharded": {"denoise": (1, 2)},
     "ltx keyframes, ulysses": {"denoise": (1, 2)},
+    "ltx cfg, step cache": {"denoise": (2, 1)},
+    "ltx ulysses, step cache": {"denoise": (1, 2)},
     "ltx two-stage, VAE, text split": {"denoise_stage_1": (2, 1), "denoise_stage_2": (1, 2)},
     "qwen true cfg": {"denoise": (2, 1)},
     "klein cfg": {"denoise": (2, 1)},
@@ -77,7 +80,13 @@ def check_case(results: dict, name: str) -> None:
         elif key in ("frames", "audio"):
             assert value <= FRAMES_BOUND, (name, key, value)
     for stage, (cfg, sequence) in SPLITS[name].items():
-        assert found["split"][stage] == {"cfg": cfg, "sequence": sequence}, (name, found["split"])
+        used = {key: found["split"][stage][key] for key in ("cfg", "sequence")}
+        assert used == {"cfg": cfg, "sequence": sequence}, (name, found["split"])
+    if "step cache" in name:  # the cache skipped step 1, and a cached loop runs whole passes on every rank
+        assert all(kind["cached_steps"] == [1] for kind in found["cache"]["denoise"].values()), found["cache"]
+        assert ("sequence_off" in found["split"]["denoise"]) == (SPLITS[name]["denoise"][1] > 1), found[
+            "split"
+        ]
 
 
 @pytest.mark.parametrize("name", CASES_2)

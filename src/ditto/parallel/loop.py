@@ -7,8 +7,11 @@ sequence-parallel over the loop's sequence group: the model's declared streams a
 sharded, the blocks run (with every feature inside this one) on this rank's tokens, and the streams are
 gathered back, so the model's head and the guidance see whole tensors (parallel/sequence.py).
 
-Step caches inside this feature see this rank's tokens: one that decides from tensor values must agree
-with its sequence group (all-reduce its decision), or the ranks' collectives would part ways.
+The step cache (acceleration/step_cache/) registers itself outside this feature and hands it each range of
+blocks as a plan of its own, without the model's sequence declaration: in a cached loop every rank of the
+sequence group computes whole passes (the same output, no sequence speed-up; the stats say so), and the
+cache decides on whole tensors, the same on every rank. CFG-parallel is unaffected (each rank caches the
+kinds it runs).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from ditto.runtime.contract import (
 )
 from ditto.runtime.passes import Outputs, RunKinds, run_locally
 
+SEQUENCE_OFF = "a step cache wraps this loop: its ranges run whole on every rank of the sequence group"
+
 
 class ParallelLoop:
     # Makes no per-step decision in Python: its collectives are the same every step, so a pass with them
@@ -50,6 +55,8 @@ class ParallelLoop:
 
     def run_blocks(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
         group, declared = self.split.sequence, plan.sequence
+        if group is not None and declared is None:
+            self._record(sequence_off=SEQUENCE_OFF)
         if group is None or declared is None:
             return inner(plan, streams, ctx)
         layout = self._layout(declared.plan, streams)
@@ -59,8 +66,11 @@ class ParallelLoop:
 
     def _choose(self, passes: int) -> None:
         self.split = self.mesh.split(passes)
-        record = {"cfg": self.split.degree, "sequence": self.split.sequence_size}
-        self.info.stats.setdefault("parallel", {})[self.info.stage] = record
+        self._record(cfg=self.split.degree, sequence=self.split.sequence_size)
+
+    def _record(self, **values: Any) -> None:
+        """What this loop used, in the request's stats (`Result.stats["parallel"][stage]`)."""
+        self.info.stats.setdefault("parallel", {}).setdefault(self.info.stage, {}).update(values)
 
     def _layout(self, plan: SequencePlan, streams: Streams) -> SequenceLayout:
         """One layout per declaration, split and stream shapes: the same object every step, so a compiled

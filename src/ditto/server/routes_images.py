@@ -76,11 +76,15 @@ async def images_response(request: Request, job: Job, response_format: str | Non
     else:
         paths = [state.store.outputs_dir / name for name in job.outputs]
         data = [{"b64_json": text} for text in await run_in_threadpool(_b64_files, paths)]
+    extra = (
+        {"cache_stats": job.meta["cache"]} if "cache" in job.meta else {}
+    )  # ditto's: the step cache's record
     return {
         "created": int(job.created_at),
         "data": data,
         "size": job.meta.get("size"),
         "output_format": "png",
+        **extra,
     }
 
 

@@ -32,7 +32,11 @@ def video_object(job: Job) -> dict[str, Any]:
         error = {"code": job.error.get("code", "failed"), "message": job.error.get("message", "")}
         if job.error.get("param"):
             error["param"] = job.error["param"]
+    extra = (
+        {"cache_stats": job.meta["cache"]} if "cache" in job.meta else {}
+    )  # ditto's: the step cache's record
     return {
+        **extra,
         "id": job.id,
         "object": "video",
         "created_at": int(job.created_at),

@@ -209,11 +209,14 @@ class Worker:
 
 
 def result_meta(result: Any) -> dict[str, Any]:
-    """What the request may have left to the family defaults (size, duration), read off the result."""
+    """What the request may have left to the family defaults (size, duration), read off the result, and what
+    the step cache did (its stats, when a cache ran)."""
+    meta: dict[str, Any] = {}
     if result.frames is not None:
         frames, height, width = result.frames.shape[:3]
-        return {"size": f"{width}x{height}", "seconds": f"{round(frames / result.frame_rate, 2):g}"}
-    if result.images is not None:
+        meta = {"size": f"{width}x{height}", "seconds": f"{round(frames / result.frame_rate, 2):g}"}
+    elif result.images is not None:
         height, width = result.images.shape[1:3]
-        return {"size": f"{width}x{height}"}
-    return {}
+        meta = {"size": f"{width}x{height}"}
+    cache = getattr(result, "cache_stats", None)
+    return {**meta, "cache": cache} if cache else meta

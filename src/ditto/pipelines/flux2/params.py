@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ditto.acceleration.step_cache.spec import check_cache_spec
 from ditto.errors import InvalidParameter
 from ditto.media.image import load_image
 from ditto.request import (
@@ -65,6 +66,7 @@ class Flux2KleinParams:
     sigmas: list[float] | None = None
     max_sequence_length: int = MAX_SEQUENCE_LENGTH
     text_encoder_out_layers: tuple[int, ...] = (9, 18, 27)  # diffusers' default hidden-state indices
+    cache: str | None = None  # step cache spec (acceleration/step_cache/spec.py); None: the engine's default
 
     @property
     def batch_size(self) -> int:
@@ -147,6 +149,7 @@ def parse_params(
         latents=kwargs.get("latents"),
         sigmas=check_unit_sigmas("sigmas", kwargs.get("sigmas")),
         text_encoder_out_layers=check_layers(kwargs.get("text_encoder_out_layers", (9, 18, 27)), text_layers),
+        cache=check_cache_spec(kwargs.get("cache")),
         **counts,
     )
     if params.latents is not None and not isinstance(params.latents, torch.Tensor):

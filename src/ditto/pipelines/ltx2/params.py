@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ditto.acceleration.step_cache.spec import check_cache_spec
 from ditto.errors import InvalidParameter
 from ditto.pipelines.ltx2.conditioning.image_input import check_image_crf
 from ditto.request import check_at_least, check_frames, check_multiple, check_prompt, reject_unknown
@@ -100,6 +101,8 @@ class LTX2Params:
     image_crf: int | None = None  # None: the official 33; 0 skips the H.264 re-compression
     # "official" (default) or "diffusers": how a kept image token's x0 is formed (docs/parity.md).
     image_conditioning: str = "official"
+    # Step cache spec (acceleration/step_cache/spec.py); None: the engine's default (none unless served so).
+    cache: str | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> LTX2Params:
@@ -164,6 +167,7 @@ class LTX2Params:
         if self.sigmas is not None:
             _check_sigmas(self.sigmas)
         check_image_crf(self.image_crf)
+        check_cache_spec(self.cache)
         if self.image_conditioning not in ("official", "diffusers"):
             raise InvalidParameter(
                 "image_conditioning", self.image_conditioning, "is not known", 'use "official" or "diffusers"'

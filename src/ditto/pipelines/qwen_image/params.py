@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ditto.acceleration.step_cache.spec import check_cache_spec
 from ditto.errors import InvalidParameter
 from ditto.media.image import load_image
 from ditto.request import (
@@ -53,6 +54,7 @@ class QwenImageParams:
     latents: torch.Tensor | None = None
     output_type: str = "np"
     max_sequence_length: int = 512
+    cache: str | None = None  # step cache spec (acceleration/step_cache/spec.py); None: the engine's default
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any], family: str) -> QwenImageParams:
@@ -106,6 +108,7 @@ class QwenImageParams:
                 f"must be an integer in 1..{MAX_SEQUENCE_LENGTH}",
             )
         check_one_of("output_type", self.output_type, ("np", "pil", "latent"))
+        check_cache_spec(self.cache)
         if self.sigmas is not None and len(self.sigmas) != self.num_inference_steps:
             raise InvalidParameter(
                 "sigmas", self.sigmas, f"must hold num_inference_steps={self.num_inference_steps} values"

@@ -1,0 +1,32 @@
+"""`python -m benchmarks.gpu_step_cache --tiny` on the CPU: every code path of the GPU script (the numbers on a
+shared CPU mean nothing; the device run is the lead's)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.gpu_step_cache import mask_steps
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def test_the_mask_computes_40_percent_of_the_steps() -> None:
+    assert mask_steps(40) == [0, 1, 2, 3, 4, 5, 6, 7, 11, 15, 19, 23, 27, 31, 35, 39]
+    assert mask_steps(10) == [0, 1, 5, 9]
+
+
+def test_tiny_step_cache_benchmark_runs_and_writes_a_report(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "benchmarks.gpu_step_cache", "--tiny", "--device", "cpu", "--steps", "4",
+               "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = tmp_path.glob("*-step-cache-tiny.json")
+    report = json.loads(path.read_text())
+    assert report["never_skip_bit_identical"] is True
+    variants = report["variants"]
+    assert variants["no-cache"]["passes"] == 4 * 3  # CFG pair, STG, isolation per step
+    assert variants["mask"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [1, 2]
+    assert variants["dbcache-forced"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [2, 3]
+    assert report["results"]["dbcache_predicted_saving"] == 0.5 * (2 - 1) / 2
+    assert set(report["results"]) >= {"mask_speedup_40_steps_extrapolated", "dbcache_saving_vs_prediction"}
