@@ -26,7 +26,7 @@ LATENT = dict(output_type="latent")
 QWEN = dict(prompt="a red fox", negative_prompt="blurry", true_cfg_scale=4.0, seed=3, height=64, width=48)
 KLEIN = dict(prompt="a red fox", guidance_scale=4.0, seed=3, height=64, width=48, max_sequence_length=19)
 STEPS = dict(num_inference_steps=3)
-CACHE = dict(cache="mask:compute=0+2")  # step 1 reuses step 0's residual, every kind
+CACHE = dict(cache="mask:compute=0+2,Fn=1")  # step 1 reuses step 0's middle residual, every kind
 
 
 def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict]]:

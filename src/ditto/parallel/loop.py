@@ -8,10 +8,10 @@ sharded, the blocks run (with every feature inside this one) on this rank's toke
 gathered back, so the model's head and the guidance see whole tensors (parallel/sequence.py).
 
 The step cache (acceleration/step_cache/) registers itself outside this feature and hands it each range of
-blocks as a plan of its own, without the model's sequence declaration: in a cached loop every rank of the
-sequence group computes whole passes (the same output, no sequence speed-up; the stats say so), and the
-cache decides on whole tensors, the same on every rank. CFG-parallel is unaffected (each rank caches the
-kinds it runs).
+blocks (Fn / middle / Bn) as a plan of its own, without the model's sequence declaration: in such a cached
+loop every rank of the sequence group computes whole passes (the same output, no sequence speed-up; the
+stats say so), and the cache decides on whole tensors, the same on every rank. CFG-parallel is unaffected
+(each rank caches the kinds it runs).
 """
 
 from __future__ import annotations
