@@ -1,10 +1,11 @@
 """`ditto generate --gpus 2 --device cpu` (rank 0 spawns rank 1, gloo) against `--gpus 1`, on tiny LTX-2.
 
 The default tiny request runs 4 guidance passes a step: with 2 processes they are split 2 + 2, which is
-exact, so without the parallel VAE the MP4 is byte for byte the one-process file. With it (the default)
-the frames differ by the band decode's float-sum order (<= 9e-6, tests/parallel/test_parallel_ranks.py);
-that moves a few pixels across a uint8 rounding edge, and H.264 then codes some blocks differently: the
-decoded videos agree to a mean of 0.65 levels (measured), bounded here at 3x that. The audio is exact.
+exact (tests/parallel/test_parallel_ranks.py: 0.0), and the video is decoded in bands over both: the frames
+differ by the band decode's float-sum order (<= 9e-6, same file). That moves a few pixels across a uint8
+rounding edge, and H.264 then codes some blocks differently: the decoded videos agree to a mean of 0.65
+levels (measured), bounded here at 3x that. The audio track is exact. (With --no-parallel-vae the file is
+byte for byte the one-process file; not run here, to keep the suite short.)
 """
 
 from __future__ import annotations
@@ -27,14 +28,10 @@ MEAN_LEVELS_BOUND = 1.95  # measured 0.65 levels (of 255) mean abs between the d
 def videos(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli-parallel")
     env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache"), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    runs = {
-        "one": ["--gpus", "1"],
-        "two": ["--gpus", "2"],
-        "two, whole decode": ["--gpus", "2", "--no-parallel-vae"],
-    }
+    runs = {"one": ["--gpus", "1"], "two": ["--gpus", "2"]}
     out = {}
     for name, flags in runs.items():
-        path = folder / f"{name.replace(', ', '-').replace(' ', '-')}.mp4"
+        path = folder / f"{name}.mp4"
         command = [sys.executable, "-m", "ditto.cli", "generate", "--output", str(path), *REQUEST, *flags]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=420)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -50,11 +47,7 @@ def decoded(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return frames, audio
 
 
-def test_two_processes_write_the_one_process_mp4(videos) -> None:
-    assert videos["two, whole decode"].read_bytes() == videos["one"].read_bytes()
-
-
-def test_with_the_parallel_decode_the_video_is_within_the_bound(videos) -> None:
+def test_two_processes_write_the_one_process_mp4_within_the_bound(videos) -> None:
     (one, one_audio), (two, two_audio) = decoded(videos["one"]), decoded(videos["two"])
     assert one.shape == two.shape == (9, 128, 64, 3)
     assert np.abs(one - two).mean() <= MEAN_LEVELS_BOUND
