@@ -44,6 +44,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="timed runs after one warm-up (median)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="as compile=True: regional compile, CUDA-graphed passes (GPU only)")  # fmt: skip
+    parser.add_argument("--quantization", choices=["fp8"], help="as quantization='fp8' (FP8 block products)")
     parser.add_argument("--ulysses", type=int, help="sequence-parallel ranks within each pass (default 1)")
     parser.add_argument("--audio", default="replicate", choices=["replicate", "shard"])
     parser.add_argument("--text", default="replicate", choices=["replicate", "split"])
@@ -75,7 +76,8 @@ def prepare(args: argparse.Namespace, case: runs.Case, device: torch.device) -> 
     dtype = parse_dtype(args.dtype) if device.type == "cuda" else torch.float32
     pipe = runs.build(case.family, device, dtype, args.tiny)
     use_fast_attention(device)
-    accelerate(pipe, EngineOptions(compile=args.compile and device.type == "cuda"), device)
+    options = EngineOptions(compile=args.compile and device.type == "cuda", quantization=args.quantization)
+    accelerate(pipe, options, device)
     return pipe
 
 
@@ -116,6 +118,7 @@ def header(args: argparse.Namespace, case: runs.Case, mesh: Any, request: dict, 
         "commit": _commit(), "torch": torch.__version__, "tiny": args.tiny, "steps": steps,
         "parallel": {k: getattr(mesh.config, k) for k in ("cfg", "ulysses", "audio", "vae", "text")},
         "request": {k: v for k, v in request.items() if k != "prompt"}, "compile": args.compile,
+        "quantization": args.quantization,
         "method": "wall clock with device syncs; median of --repeats runs after one warm-up; all ranks start each "
         "run together; split from the pipeline's stage timer",
     }  # fmt: skip
