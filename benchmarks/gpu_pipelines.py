@@ -22,11 +22,11 @@ import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from benchmarks.harness.driver import report_path
 from benchmarks.harness.end_to_end import Settings, free_device, run_klein, run_ltx2
 
 RUNNERS = {"flux2-klein": run_klein, "ltx2": run_ltx2}
@@ -118,9 +118,7 @@ def main() -> int:
         deadline=time.perf_counter() + args.budget_s,
     )  # fmt: skip
     report = header(device, args)
-    gpu = report["gpu"].replace(" ", "-").replace("/", "-")
-    out = Path(args.out) / f"{report['date']}-{gpu}-pipelines{'-tiny' if args.tiny else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = report_path(args.out, report, "pipelines", args.tiny)
 
     def save() -> None:
         out.write_text(json.dumps(report, indent=1, default=str))

@@ -27,7 +27,8 @@ def test_np_output_shapes_ranges_and_timings(engine) -> None:
     assert 0.0 <= result.frames.min() and result.frames.max() <= 1.0
     assert result.audio.dtype == np.float32 and result.audio.shape[0] == 2
     assert result.sample_rate == 24000 and result.frame_rate == 24.0
-    assert list(result.timings) == ["encode_text", "denoise", "decode"]
+    # "validate": Engine.generate checks the request (and records it) before the pipeline's own stages.
+    assert list(result.timings) == ["validate", "encode_text", "denoise", "decode"]
 
 
 def test_same_seed_same_video_other_seed_other_video(engine) -> None:

@@ -90,3 +90,10 @@ def test_the_cli_builds_engine_options() -> None:
         ["generate", "--prompt", "x", "--output", "o.mp4", "--lora", "a:0.5", "--lora", "b", "--compile"]
     )
     assert engine_options(args) == EngineOptions(compile=True, loras=("a:0.5", "b"))
+
+
+def test_attention_kernel_is_a_closed_engine_option() -> None:
+    args = build_parser().parse_args(["generate", "--prompt", "x", "--output", "o.mp4", "--attention", "fp8"])
+    assert engine_options(args) == EngineOptions(attention="fp8")
+    with pytest.raises(InvalidParameter, match="attention='flash3'"):
+        EngineOptions.from_keywords({"attention": "flash3"})

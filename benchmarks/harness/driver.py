@@ -59,6 +59,28 @@ def environment(device: torch.device, commit: str, preset: str) -> dict[str, Any
     return header
 
 
+def report_path(out_dir: str | Path, header: dict[str, Any], kind: str, tiny: bool = False) -> Path:
+    """DIR/<date>-<gpu>-<kind>[-tiny].json for a report whose header came from `environment`; DIR is made."""
+    gpu = header["gpu"].replace(" ", "-").replace("/", "-")
+    out = Path(out_dir) / f"{header['date']}-{gpu}-{kind}{'-tiny' if tiny else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def new_file(path: Path) -> Path:
+    """`path`, or `name-2.json`, `name-3.json`, ... where it exists: a report never overwrites another.
+    The name is taken at once (an empty file), so a second run started meanwhile picks the next one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 10_000):
+        candidate = path if attempt == 1 else path.with_name(f"{path.stem}-{attempt}{path.suffix}")
+        try:
+            candidate.touch(exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free report name beside {path}")
+
+
 def run_benchmark(
     cases: list[tuple[ModelSpec, list[Shape]]],
     variants: list[Variant],
@@ -73,8 +95,9 @@ def run_benchmark(
 ) -> Path:
     """Measure every case; the JSON is rewritten after each variant so a killed run keeps its numbers."""
     header = environment(device, commit or current_commit(), preset)
-    out = Path(out_dir) / f"{header['date']}-{header['gpu'].replace(' ', '-').replace('/', '-')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = new_file(
+        Path(out_dir) / f"{header['date']}-{header['gpu'].replace(' ', '-').replace('/', '-')}.json"
+    )
     reports: list[dict[str, Any]] = []
     started = time.perf_counter()
 
@@ -84,6 +107,7 @@ def run_benchmark(
             add_ratios(r)
         out.write_text(json.dumps({**header, "cases": current}, indent=1))
 
+    save()  # the header at once: the name is taken and a killed run leaves a readable file
     for spec, shapes in cases:
         if time.perf_counter() - started > budget_s:
             log(f"skipping {spec.name}: over the {budget_s:.0f} s budget")

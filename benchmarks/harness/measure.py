@@ -34,6 +34,9 @@ class Variant:
     mode: str | None = None  # torch.compile mode
     fp8: str | None = None  # ditto only: FP8 block Linears, "rowwise" | "tensorwise" scaling
     quick: bool = False  # 1 warm-up + 3 runs instead of the full count (ablations)
+    sdpa_layout: str = "strided"  # ditto: "contiguous" hands SDPA dense [B, H, S, D] copies
+    gelu_epilogue: bool = False  # ditto: GELU in the up-projection's cuBLASLt epilogue (layers/mlp.py)
+    compact_rope: bool = True  # ditto (LTX-2): half-width interleaved RoPE tables (layers/rope.py)
 
 
 def build_reference(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int = 0) -> nn.Module:
@@ -160,7 +163,8 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
     from ditto.layers.attention import set_attention_backends
 
     if variant.library == "ditto":
-        set_attention_backends(variant.attention)
+        set_attention_backends(variant.attention, variant.sdpa_layout)
+        set_speed_switches(model, variant, state)
         if variant.fused and not state.get("fused"):
             # Models without fused projections yet run unfused; the report says which did.
             if hasattr(model, "fuse_projections"):
@@ -176,6 +180,19 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
 
             compile_transformer(model, mode=variant.mode)
         state["compiled"] = variant.mode
+
+
+def set_speed_switches(model: nn.Module, variant: Variant, state: dict[str, Any]) -> None:
+    """The GELU epilogue and LTX-2's RoPE table width, as the variant asks; `state` records how many
+    modules each switch reached (0: the model has none, e.g. FLUX.2 has no GELU feed-forward)."""
+    from ditto.layers.mlp import use_gelu_epilogue
+    from ditto.models.ltx2.rope import LTX2Rope
+
+    state["gelu_epilogue_layers"] = use_gelu_epilogue(model, variant.gelu_epilogue) * variant.gelu_epilogue
+    ropes = [module for module in model.modules() if isinstance(module, LTX2Rope)]
+    for rope in ropes:
+        rope.compact = variant.compact_rope
+    state["rope_modules"] = len(ropes)
 
 
 def _set_fp8(model: nn.Module, scaling: str | None, state: dict[str, Any]) -> None:
@@ -199,8 +216,14 @@ def run_case(
     profile_variants: tuple[str, ...] = (),
     on_update: Callable[[dict[str, Any]], None] | None = None,
     log: Callable[[str], None] = print,
+    inspect: Callable[[nn.Module, nn.Module, tuple[dict[str, Any], dict[str, Any]]], dict] | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """Run every variant on every shape; parity is against diffusers eager on the same inputs."""
+    """Run every variant on every shape; parity is against diffusers eager on the same inputs.
+
+    inspect(reference, native, (reference kwargs, native kwargs)): called once on the first shape before any
+    variant (both models eager); its dict goes into the report as "inspect". deadline: a
+    time.perf_counter() value after which no new variant starts (each skipped one is listed)."""
     t0 = time.perf_counter()
     reference = build_reference(spec, device, dtype)
     params = sum(p.numel() for p in reference.parameters())
@@ -220,8 +243,18 @@ def run_case(
         for shape in shapes:
             flops[shape] = count_flops(functools.partial(reference, **inputs[shape][0]))
     native: nn.Module | None = None
+    if inspect is not None:
+        native = native_sharing_weights(spec, reference)
+        with torch.inference_mode():
+            report["inspect"] = inspect(reference, native, inputs[shapes[0]])
     states: dict[str, dict[str, Any]] = {"diffusers": {}, "ditto": {}}
+    # Each ditto switch's effect: against the first ditto variant's output.
+    first_ditto: dict[Shape, tuple[torch.Tensor, ...]] = {}
     for variant in variants:
+        if deadline is not None and time.perf_counter() > deadline:
+            report.setdefault("skipped", []).append(f"{variant.name}: over the time budget")
+            log(f"[{spec.name}] skipping {variant.name}: over the time budget")
+            continue
         if variant.library == "ditto" and native is None:
             native = native_sharing_weights(spec, reference)
         model = reference if variant.library == "diffusers" else native
@@ -237,12 +270,7 @@ def run_case(
                 )
                 report.setdefault("failures", []).append({"variant": variant.name, "error": repr(exc)[:2000]})
                 continue
-            # bf16 rounding differs between eager and compiled kernels (diffusers' own compiled output moves by
-            # ~1e-2 relative L2 at random weights), so compiled runs are also compared with diffusers compiled.
-            if variant.library == "diffusers" and variant.compile:
-                expected_compiled[shape] = out
-            elif shape in expected_compiled and variant.compile:
-                run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
+            _compare(run, variant, out, expected_compiled, first_ditto, shape, states["ditto"])
             report["runs"].append(run)
             log(
                 f"[{spec.name}] {shape.label():28s} {variant.name:28s} {run['ms']:9.1f} ms "
@@ -303,6 +331,29 @@ def _measure(
         **parity(expected[shape], out),
     }  # fmt: skip
     return run, out
+
+
+def _compare(
+    run: dict[str, Any],
+    variant: Variant,
+    out: tuple[torch.Tensor, ...],
+    expected_compiled: dict[Shape, tuple[torch.Tensor, ...]],
+    first_ditto: dict[Shape, tuple[torch.Tensor, ...]],
+    shape: Shape,
+    ditto_state: dict[str, Any],
+) -> None:
+    """The parity fields beyond diffusers eager: against diffusers compiled (bf16 rounding differs between
+    eager and compiled kernels: diffusers' own compiled output moves by ~1e-2 relative L2 at random weights),
+    and for ditto against its first variant (0 and bit-equal: an exact switch) with the switches it reached."""
+    if variant.library == "diffusers" and variant.compile:
+        expected_compiled[shape] = out
+    elif shape in expected_compiled and variant.compile:
+        run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
+    if variant.library == "ditto":
+        run.update({k: ditto_state.get(k) for k in ("gelu_epilogue_layers", "rope_modules")})
+        first = first_ditto.setdefault(shape, out)
+        run["vs_first_ditto_rel_l2"] = parity(first, out)["all_rel_l2"]
+        run["vs_first_ditto_bit_equal"] = all(torch.equal(a, b) for a, b in zip(first, out))
 
 
 def _attention_in_use(variant: Variant) -> list[str] | None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,61 @@ def resolve_model(model: str | os.PathLike) -> tuple[Family, Path]:
         return family, tiny_checkpoint(family, str(model))
     path = Path(model).expanduser()
     return detect_family(path), path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A checkpoint as its config files (or an official file's metadata) describe it, before any weight is
+    read: enough to check a request, and the output path, before minutes of loading."""
+
+    name: str  # as the user gave it
+    family: str  # the pipeline family (fields.FAMILIES)
+    output_kind: str  # "video" or "image"
+    path: Path
+    validate: Callable[..., Any]  # request keywords -> the family's validated params, or InvalidParameter
+
+
+def inspect_model(
+    model: str | os.PathLike = DEFAULT_MODEL, options: EngineOptions | None = None
+) -> ModelInfo:
+    """Which family `model` is and how it checks requests, reading no weights (a tiny model name builds its
+    checkpoint on first use). Options the family does not take are refused here, as at loading."""
+    from ditto.loading.lora import check_lora_file, parse_lora_spec
+
+    options = options or EngineOptions()
+    family, path = resolve_model(model)
+    pipeline_class = family.pipeline_class()
+    options.refuse_untaken(family.name, pipeline_class.load_options)
+    for spec in options.loras:
+        check_lora_file(parse_lora_spec(spec)[0])
+    checker = pipeline_class.request_checker(path, options)
+    return ModelInfo(str(model), pipeline_class.family, pipeline_class.output_kind, path, checker)
+
+
+def with_seed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request with a seed: the given one, or a fresh random one (so the result can say which), unless
+    the caller drives the randomness with a generator."""
+    if kwargs.get("seed") is not None or kwargs.get("generator") is not None:
+        return kwargs
+    return {**kwargs, "seed": random.randrange(2**31)}
+
+
+def request_record(params: Any, kwargs: dict[str, Any], model: str, family: str) -> dict[str, Any]:
+    """The request as it ran, for the files' metadata: every text-surface field (fields.py) the validated
+    params hold as a number or text (defaults filled in), image paths as given, the model and ditto's version."""
+    from ditto import __version__
+    from ditto.fields import TABLE
+
+    record: dict[str, Any] = {}
+    for entry in TABLE:
+        value = kwargs.get(entry.name) if entry.name == "image" else getattr(params, entry.name, None)
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            record[entry.name] = list(value)
+        elif (
+            isinstance(value, (str, int, float)) and not isinstance(value, bool) and (entry.flag or entry.api)
+        ):
+            record[entry.name] = value
+    return {**record, "model": model, "family": family, "ditto_version": __version__}
 
 
 def pipeline_transformer_for(pipeline: Any, option: str, value: Any) -> torch.nn.Module:
@@ -121,6 +180,18 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
         part.cuda_graphs = compiled if asked is None else bool(asked)
 
 
+def choose_attention(device: torch.device, kernel: str | None) -> None:
+    """The attention order for this device; an asked-for Triton kernel that cannot run here is an error."""
+    from ditto.errors import InvalidParameter
+    from ditto.layers.attention import attention_backends
+
+    use_fast_attention(device, kernel)
+    usable = device.type == "cuda" and (attention_backends() or [None])[0] == kernel
+    if kernel in ("triton", "fp8") and not usable:
+        need = "Triton and a CUDA GPU" + (" of compute capability 9.0+ (Hopper)" if kernel == "fp8" else "")
+        raise InvalidParameter("attention", kernel, f"needs {need}; not available on {device}", "sdpa")
+
+
 class Engine:
     """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`.
 
@@ -149,7 +220,7 @@ class Engine:
     def from_pretrained(
         cls,
         model: str | os.PathLike = DEFAULT_MODEL,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = "cpu",
         dtype: str | torch.dtype | None = None,
         options: EngineOptions | None = None,
         **keywords: Any,
@@ -162,20 +233,20 @@ class Engine:
 
         options = EngineOptions.from_keywords(keywords, base=options)
         parse_cache_spec(options.cache)  # a bad default cache spec fails before any weight is read
-        device = parse_device(device)
-        if options.parallel is not None:
+        if options.parallel is not None:  # the split, and the GPUs it needs, before the model is looked at
             from ditto.parallel.launch import local_world_size
 
-            options.parallel.check(device, local_world_size())
+            options.parallel.check(parse_device(device or "cpu"), local_world_size())
         family, path = resolve_model(model)
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
+        device = parse_device(device or "cpu")
         session = None
         if options.parallel is not None:
             from ditto.parallel.session import open_session
 
             session, device = open_session(options.parallel, device, (str(path), dtype, options))
-        use_fast_attention(device)
+        choose_attention(device, options.attention)
         with session.loading() if session is not None else nullcontext():
             pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
             accelerate(pipeline, options, device)
@@ -247,7 +318,19 @@ class Engine:
             )  # fmt: skip
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
-        if self.session is not None:
-            return self.session.generate(self.pipeline, progress, kwargs)
-        with torch.inference_mode():
-            return self.pipeline.generate(progress=progress, **kwargs)
+        """Run one request (diffusers' keyword names of the family). Without `seed` (or `generator`) a
+        random seed is drawn; `result.seed` says which, and `result.request` records the request as it ran."""
+        kwargs = with_seed(kwargs)
+        start = time.perf_counter()
+        params = self.validate(**kwargs)
+        checked = time.perf_counter() - start
+        if self.session is not None:  # every rank runs it (parallel/session.py); rank 0's Result comes back
+            result = self.session.generate(self.pipeline, progress, kwargs)
+        else:
+            with torch.inference_mode():
+                result = self.pipeline.generate(progress=progress, **kwargs)
+        timings = result.timings
+        result.timings = {"validate": timings.pop("validate", 0.0) + checked, **timings}
+        result.seed = kwargs.get("seed")
+        result.request = request_record(params, kwargs, self.model, self.family)
+        return result

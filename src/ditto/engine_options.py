@@ -7,10 +7,15 @@ Two kinds of option:
 - load options (the rest) are read by a family's `from_pretrained`; each pipeline class lists the ones it
   takes in `load_options`, and the Engine refuses any other, naming the family, before loading anything.
 
-A coming option (step cache, offload under `max_gpu_memory`) is one field here with its metadata (`help`,
-`load=True` when a family reads it at load time, `choices` where the set is closed). `parallel` (a
-`ParallelConfig`, a GPU count or a mapping of its fields) makes the Engine several processes, one per GPU
-(parallel/).
+A coming option (step cache, offload under `max_gpu_memory`, parallelism) is one field here with its
+metadata (`help`, `load=True` when a family reads it at load time, `choices` where the set is closed).
+`ditto generate` and `ditto serve` build a flag for each field from the same metadata (ditto/cli/flags.py):
+`--name-with-dashes` unless `flag` says otherwise ("" keeps it off the command line), typed from the
+annotation (a bool is a switch, `bool | None` a --x/--no-x pair, a tuple a repeatable flag), or parsed by
+`parse` (text -> value) for a type of its own; `metavar` names the value in the help.
+
+`parallel` (a `ParallelConfig`, a GPU count, a mapping of its fields or the CLI's text "N[:key=value,...]")
+makes the Engine several processes, one per GPU (parallel/); its flag is `--gpus`.
 """
 
 from __future__ import annotations
@@ -22,52 +27,92 @@ from typing import Any
 
 from ditto.acceleration import QUANTIZATIONS
 from ditto.errors import InvalidParameter
-from ditto.parallel.config import ParallelConfig
+from ditto.parallel.config import SPEC_HELP, ParallelConfig
 
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
 DISTILLED_LORA_MODES = ("side", "fuse")
+# EngineOptions.attention: what leads the CUDA attention order (layers/attention.py); None = the fast default.
+ATTENTION_KERNELS = ("sdpa", "triton", "fp8")
 
 PathLike = str | os.PathLike
+# `dtype=` / --dtype names -> torch dtype names (pipelines.base.DTYPES maps them to torch dtypes).
+DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
 
 
-def _option(default: Any, help: str, load: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"help": help, "load": load, "choices": choices})
+def _option(
+    default: Any,
+    help: str,
+    load: bool = False,
+    choices: tuple[str, ...] = (),
+    **cli: Any,
+) -> Any:
+    """A field with its metadata; `cli` may hold `flag`, `metavar` and `parse` (the module docstring)."""
+    return field(default=default, metadata={"help": help, "load": load, "choices": choices, **cli})
 
 
 @dataclass(frozen=True)
 class EngineOptions:
     compile: bool = _option(
         False,
-        "torch.compile the transformer's blocks (and, where the family says so, "
-        "the VAE decoder and the text encoder's layers)",
+        "torch.compile the transformer's blocks, and for FLUX.2/LTX-2 the VAE decoder and the text encoder's "
+        "layers (GPU: faster after a one-off compile at each new shape; on a CPU it compiles for minutes)",
     )
     cuda_graphs: bool | None = _option(
-        None, "record repeated GPU work as CUDA graphs (None: on with compile)"
+        None,
+        "on a GPU, record repeated work as CUDA graphs and replay it: LTX-2's denoising passes, FLUX.2 "
+        "Klein's text encoder (default: on with compile)",
     )
-    quantization: str | None = _option(None, "transformer block products in FP8", choices=QUANTIZATIONS)
-    parallel: ParallelConfig | None = _option(
-        None, "several processes, one per GPU: CFG-parallel, Ulysses, parallel VAE decode (ParallelConfig)"
+    quantization: str | None = _option(
+        None,
+        "fp8: the transformer blocks' matrix products in FP8 (Hopper/Ada GPUs; faster, outputs move by a "
+        "few percent)",
+        choices=QUANTIZATIONS,
+    )
+    loras: tuple[PathLike, ...] = _option(
+        (),
+        "LoRA file PATH[:SCALE], fused at load (repeatable)",
+        load=True,
+        flag="--lora",
+        metavar="PATH[:SCALE]",
+    )
+    attention: str | None = _option(
+        None,
+        "the kernel for unmasked attention on a GPU (default: FlashAttention-4 where installed, else cuDNN): "
+        "sdpa (PyTorch's SDPA, cuDNN first), triton (ditto's Triton kernel), fp8 (the same with FP8 "
+        "products: faster on Hopper, outputs move by a few percent)",
+        choices=ATTENTION_KERNELS,
     )
     cache: str | None = _option(
         None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
     )
-    loras: tuple[PathLike, ...] = _option((), "LoRA files PATH[:SCALE], fused at load", load=True)
+    parallel: ParallelConfig | None = _option(
+        None, SPEC_HELP, flag="--gpus", metavar="N[:ulysses=U,audio=shard,text=split,vae=off]"
+    )
     text_encoder: PathLike | None = _option(
-        None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True
+        None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True, metavar="DIR"
     )
     upsampler: PathLike | None = _option(
         None,
         "latent upsampler folder for LTX-2's stage 2 (default: the checkpoint's latent_upsampler/)",
         load=True,
+        metavar="DIR",
     )
     distilled_lora: PathLike | None = _option(
         None,
         "distilled LoRA for LTX-2's stage 2 (default: the checkpoint's distilled_lora/*.safetensors)",
         load=True,
+        metavar="PATH",
     )
     distilled_lora_mode: str | None = _option(
         None,
-        "how stage 2 applies the distilled LoRA (default: side)",
+        "how LTX-2's stage 2 applies the distilled LoRA: beside the weights, or fused into them (default: side)",
         load=True,
         choices=DISTILLED_LORA_MODES,
     )

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from ditto.errors import InvalidParameter
+from ditto.fields import PYTHON_ONLY, family_fields
 
 
 def check_multiple(field: str, value: int, multiple: int, minimum: int = 0) -> None:
@@ -87,14 +88,16 @@ VIDEO_FIELDS = ("num_frames", "frame_rate", "fps", "audio")
 def reject_unknown(
     params_class: type, kwargs: dict[str, Any], family: str, video_fields: tuple[str, ...] = ()
 ) -> None:
-    """A keyword the family does not take is an error naming it (never silently ignored); an image family
-    passes `video_fields` so a video parameter is named as one."""
+    """A keyword the family does not take is an error naming it (never silently ignored) and listing the
+    family's parameters: its fields of the request table (fields.py), then its Python-only ones; an image
+    family passes `video_fields` so a video parameter is named as one."""
     known = {f.name for f in dataclasses.fields(params_class)}
     for name in kwargs:
         if name in known:
             continue
         if name in video_fields:
             raise InvalidParameter(name, kwargs[name], "is a video parameter", f"{family} makes still images")
-        raise InvalidParameter(
-            name, kwargs[name], f"is not a parameter of {family}", f"valid: {sorted(known)}"
-        )
+        fields = [entry.name for entry in family_fields(family) if entry.name in known]
+        python = [field for field in PYTHON_ONLY if field in known]
+        hint = f"valid: {fields}" + (f"; from Python also {python}" if python else "")
+        raise InvalidParameter(name, kwargs[name], f"is not a parameter of {family}", hint)

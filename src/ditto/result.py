@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ class Result:
     latents: {"video": tensor, "audio": tensor} (or {"image": ...}) when output_type="latent".
     timings: seconds per stage, in the order the stages ran.
     stats: what the request's loop features did (runtime.LoopInfo.stats), e.g. a step cache's counts.
+    seed: the seed the request ran with (Engine.generate draws one when none is given); None with a generator.
+    request: the request as it ran (defaults filled in), the model and ditto's version: written into every
+        saved file's metadata (PNG text chunks, MP4 tags; media/metadata.py), each file with its own prompt.
     """
 
     frames: Any = None
@@ -31,6 +35,8 @@ class Result:
     stats: dict[str, Any] = field(default_factory=dict)
     batch_frames: list[np.ndarray] | None = None
     batch_audio: list[np.ndarray] | None = None
+    seed: int | None = None
+    request: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> list[Path]:
         """Write the result: `.mp4` (H.264 + AAC) for video; for images `.png`, `.jpg`/`.jpeg` (JPEG, quality
@@ -45,6 +51,40 @@ class Result:
         and cached passes of each pass kind (or why the loop ran uncached); None without a cache."""
         return self.stats.get("cache")
 
+    def prompt_index(self, index: int, count: int) -> int:
+        """Which prompt output `index` of `count` came from: each prompt's outputs are consecutive (the
+        families repeat each prompt's row num_images/num_videos_per_prompt times, prompt by prompt)."""
+        prompts = self.prompts
+        per_prompt = max(count // max(len(prompts), 1), 1)
+        return min(index // per_prompt, max(len(prompts) - 1, 0))
+
+    @property
+    def prompts(self) -> list[str]:
+        prompt = self.request.get("prompt", [])
+        return [prompt] if isinstance(prompt, str) else list(prompt)
+
+    def file_metadata(self, index: int, count: int) -> dict[str, str]:
+        """What output `index` of `count` records: the request with that output's own prompt and negative
+        prompt, its place in the batch, the seed; text values (numbers as Python writes them)."""
+        if not self.request:
+            return {}
+        k = self.prompt_index(index, count)
+        record = {**self.request, "seed": self.seed}
+        for name in ("prompt", "negative_prompt"):
+            value = record.get(name)
+            if isinstance(value, list):
+                record[name] = value[k]
+        if count > 1:
+            record.update(batch_index=index, batch_size=count)
+        return {key: _text(value) for key, value in record.items() if value is not None}
+
     def timing_line(self) -> str:
         parts = [f"{name} {seconds:.2f}s" for name, seconds in self.timings.items()]
         return "time per stage: " + ", ".join(parts)
+
+
+def _text(value: Any) -> str:
+    """A metadata value as text: strings as they are, lists as JSON, numbers as Python writes them."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ditto.cli import main
 
@@ -59,3 +60,32 @@ def test_bench_without_the_harness_says_it_needs_a_source_checkout(monkeypatch, 
         monkeypatch.setitem(sys.modules, name, None)  # every `import benchmarks...` fails, as in a wheel
     assert main(["bench", "--model", "tiny-ltx2"]) == 2
     assert "`ditto bench` needs a source checkout" in capsys.readouterr().err
+
+
+def test_bench_refuses_a_model_that_does_not_fit_before_building_it(monkeypatch, capsys) -> None:
+    """The trial's `ditto bench --model full-size-random:ltx2 --device cpu` was killed at 22.5 GB: now the
+    memory is estimated first (19B parameters, counted on the meta device) and the run refused."""
+    from benchmarks.harness import measure, memory
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("built the model before checking its memory")
+
+    monkeypatch.setattr(memory, "bytes_available", lambda device: 22 * 10**9)
+    monkeypatch.setattr(measure, "build_reference", must_not_build)
+    assert main(["bench", "--model", "full-size-random:ltx2", "--device", "cpu"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ltx2 needs about 143 GB of host memory (18.88 B parameters in bfloat16)")
+    assert "22.0 GB is available" in line and "--device cuda" in line
+
+
+def test_bench_reports_go_to_their_own_folder_and_never_overwrite(tmp_path: Path, monkeypatch) -> None:
+    from benchmarks.harness.driver import run_benchmark
+    from ditto.bench import DEFAULT_OUT
+
+    assert DEFAULT_OUT == "ditto-bench"
+    monkeypatch.chdir(tmp_path)
+    first = run_benchmark([], [], torch.device("cpu"), Path(DEFAULT_OUT), log=lambda line: None)
+    second = run_benchmark([], [], torch.device("cpu"), Path(DEFAULT_OUT), log=lambda line: None)
+    assert first != second and first.parent == second.parent == Path(DEFAULT_OUT)
+    assert second.name == first.name.replace(".json", "-2.json")
+    assert json.loads(first.read_text())["cases"] == [] and json.loads(second.read_text())["cases"] == []

@@ -10,6 +10,7 @@ import pytest
 from ditto.cli import main
 
 KLEIN = ["generate", "--model", "tiny-flux2-klein", "--prompt", "a cat", "--width", "64", "--height", "64"]
+KLEIN_FLAGS = "--prompt, --image, --width, --height, --steps, --guidance-scale, --num-images, --seed"
 
 
 def run(capsys, *args: str) -> tuple[int, list[str]]:
@@ -22,8 +23,14 @@ def run(capsys, *args: str) -> tuple[int, list[str]]:
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (["--num_frames", "9"], "error: num_frames=9 is a video parameter; flux2-klein makes still images"),
-        (["--fps", "12"], "error: frame_rate=12.0 is a video parameter; flux2-klein makes still images"),
+        (
+            ["--num_frames", "9"],
+            f"error: --num-frames=9 is a video parameter; flux2-klein makes still images; it takes {KLEIN_FLAGS}",
+        ),
+        (
+            ["--fps", "12"],
+            f"error: --frame-rate=12.0 is a video parameter; flux2-klein makes still images; it takes {KLEIN_FLAGS}",
+        ),
         (["--num-inference-steps", "0"], "error: num_inference_steps=0 must be an integer >= 1"),
     ],
 )

@@ -49,7 +49,7 @@ def test_bad_width_is_a_one_line_error(tmp_path):
     ("extra", "expected"),
     [
         (["--image", "/no/such/file.png"], "image[0]='/no/such/file.png' does not exist"),
-        (["--num-frames", "9"], "num_frames=9 is a video parameter"),
+        (["--num-frames", "9"], "--num-frames=9 is a video parameter"),
         (["--prompt", " "], "prompt=' ' is empty"),
     ],
 )

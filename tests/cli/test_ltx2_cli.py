@@ -60,11 +60,25 @@ def test_generate_writes_mp4_with_video_and_aac_audio(fox) -> None:
     assert abs(info.audio_duration - 25 / 12) < 0.15, info.audio_duration
 
 
+def test_generate_records_the_request_in_the_mp4(fox) -> None:
+    from ditto import __version__
+    from ditto.media.metadata import read_metadata
+
+    completed, output = fox
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[0] == "seed 7"
+    meta = read_metadata(output)
+    assert (meta["prompt"], meta["seed"], meta["num_inference_steps"]) == ("a red fox in the snow", "7", "3")
+    assert meta["guidance_scale"] == "3.0" and meta["stg_scale"] == "1.0", "the official defaults, as run"
+    assert meta["negative_prompt"].startswith("blurry, out of focus")
+    assert (meta["model"], meta["family"], meta["ditto_version"]) == ("tiny-ltx2", "ltx2", __version__)
+
+
 def test_generate_prints_time_of_each_stage(fox) -> None:
     completed, _ = fox
     line = [x for x in completed.stdout.splitlines() if x.startswith("time per stage")]
     assert line, completed.stdout
-    for stage in ("encode_text", "denoise", "decode", "write"):
+    for stage in ("validate", "load", "encode_text", "denoise", "decode", "write"):
         assert stage in line[0]
 
 

@@ -127,3 +127,23 @@ def test_rotation_keeps_norms_and_zero_angle_is_identity() -> None:
         assert torch.equal(rotate(x, cos, sin), x)
         cos, sin = rope_tables(torch.rand(1, 3, 1, generator=g), 16, THETA, rope_type, heads)
         torch.testing.assert_close(rotate(x, cos, sin).norm(dim=-1), x.norm(dim=-1))
+
+
+@pytest.mark.parametrize("dim,axes", [(96, 3), (100, 3), (64, 1), (40, 3)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compact_interleaved_tables_rotate_to_the_same_bits(dim: int, axes: int, dtype: torch.dtype) -> None:
+    """Half-width tables hold every other value of the full ones, and the rotation from them is bit-identical
+    (the same float32 products and sum per element)."""
+    g = torch.Generator().manual_seed(5)
+    fractions = torch.rand(2, 11, axes, generator=g)
+    full = rope_tables(fractions, dim, THETA, "interleaved", num_heads=1)
+    compact = rope_tables(fractions, dim, THETA, "interleaved", num_heads=1, compact=True)
+    for f, c in zip(full, compact):
+        assert c.shape == (2, 11, dim // 2) and torch.equal(f[..., ::2], c) and torch.equal(f[..., 1::2], c)
+    x = torch.randn(2, 11, dim, generator=g).to(dtype)
+    assert torch.equal(apply_interleaved_rope(x, *compact), apply_interleaved_rope(x, *full))
+    # per-head views, as the attention layers pass them: [B, S, H, D] with tables broadcast over heads
+    x4 = x.unflatten(-1, (2, -1))
+    tables = [t[..., : dim // 2].unsqueeze(2) for t in full]
+    halves = [t[..., : dim // 4].unsqueeze(2) for t in compact]
+    assert torch.equal(apply_interleaved_rope(x4, *halves), apply_interleaved_rope(x4, *tables))

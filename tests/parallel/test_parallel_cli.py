@@ -4,7 +4,7 @@ The default tiny request runs 4 guidance passes a step: with 2 processes they ar
 exact (tests/parallel/test_parallel_ranks.py: 0.0), and the video is decoded in bands over both: the frames
 differ by the band decode's float-sum order (<= 9e-6, same file). That moves a few pixels across a uint8
 rounding edge, and H.264 then codes some blocks differently: the decoded videos agree to a mean of 0.65
-levels (measured), bounded here at 3x that. The audio track is exact. (With --no-parallel-vae the file is
+levels (measured), bounded here at 3x that. The audio track is exact. (With `--gpus 2:vae=off` the file is
 byte for byte the one-process file; not run here, to keep the suite short.)
 """
 

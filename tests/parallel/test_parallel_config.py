@@ -25,6 +25,12 @@ def test_gpus_split_into_cfg_and_ulysses() -> None:
         ParallelConfig.for_gpus(4, ulysses=3)
     with pytest.raises(InvalidParameter, match="unknown keys"):
         ParallelConfig.of({"gpu": 2})
+    # The CLI's text (--gpus): N[:key=value,...]
+    assert ParallelConfig.of("4:ulysses=2,audio=shard,text=split,vae=off") == ParallelConfig(
+        cfg=2, ulysses=2, audio="shard", text="split", vae=False
+    )
+    with pytest.raises(InvalidParameter, match="has 'ulyses=2'"):
+        ParallelConfig.of("4:ulyses=2")
 
 
 def test_more_processes_than_gpus_is_refused(monkeypatch) -> None:
@@ -55,7 +61,7 @@ def test_engine_refuses_a_bad_split_before_loading(parallel, field) -> None:
 
 def test_cli_refuses_a_bad_split_before_loading(capsys, tmp_path) -> None:
     code = main(["generate", "--model", "/no/such/model", "--output", str(tmp_path / "a.mp4"), "--prompt", "a fox",
-                 "--gpus", "4", "--ulysses", "3"])  # fmt: skip
+                 "--gpus", "4:ulysses=3"])  # fmt: skip
     assert code == 2
     assert "error: ulysses=3 does not divide gpus=4" in capsys.readouterr().err
 

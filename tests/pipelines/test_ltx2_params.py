@@ -103,7 +103,7 @@ def test_unknown_keyword_is_named() -> None:
 def test_extra_is_not_a_parameter() -> None:
     """`extra=` was once taken and silently dropped; now it is an unknown keyword like any other, named with
     the family's valid parameters."""
-    with pytest.raises(InvalidParameter, match=r"extra=\{'foo': 1\} is not a parameter of LTX-2") as raised:
+    with pytest.raises(InvalidParameter, match=r"extra=\{'foo': 1\} is not a parameter of ltx2") as raised:
         LTX2Params.from_kwargs({"prompt": "x", "extra": {"foo": 1}})
     assert raised.value.field == "extra"
     assert "'num_inference_steps'" in raised.value.hint and "'extra'" not in raised.value.hint

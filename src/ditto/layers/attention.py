@@ -9,6 +9,12 @@ memory-efficient, math, cuDNN. On Hopper, cuDNN's fused attention uses the chip'
 instructions and is much faster than FA2 for the long video sequences, so ditto puts it first;
 SDPA falls through to the next backend when one cannot take the inputs (e.g. a mask or head size).
 
+Unmasked kernels (named first in the order, used for the unmasked calls they accept, SDPA for the rest):
+"fa4" (FlashAttention-4, optional package), "triton" (ditto's Triton kernel, bf16) and "fp8" (the same
+kernel with FP8 products: opt-in, it moves numbers; `attention_triton.py`). `sdpa_layout="contiguous"`
+hands SDPA dense [B, H, S, D] copies instead of the strided views (a layout cuDNN may prefer; measured in
+benchmarks/gpu_speed.py).
+
 Sequence parallelism (Ulysses) hooks in here too: a call given a `split` (the model asks its layout for
 one, parallel/plan.py) holds only its rank's tokens; `split.attend` exchanges them for whole sequences of
 some heads (parallel/ulysses.py), runs this module's kernel choice on them, and exchanges the outputs back.
@@ -24,8 +30,22 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ditto.layers.attention_fa4 import fa4_accepts, fa4_attention, fa4_available
+from ditto.layers.attention_triton import (
+    fp8_attention,
+    fp8_attention_available,
+    triton_accepts,
+    triton_attention,
+    triton_available,
+)
 
-# "fa4" is FlashAttention-4 (optional package, unmasked half-precision calls only); the rest are SDPA's.
+# Kernels for unmasked calls: name -> (usable here?, accepts(q, k, mask), kernel(q, k, v)).
+UNMASKED_KERNELS = {
+    "fa4": (fa4_available, fa4_accepts, fa4_attention),
+    "triton": (triton_available, triton_accepts, triton_attention),
+    "fp8": (fp8_attention_available, triton_accepts, fp8_attention),
+}
+SDPA_LAYOUTS = ("strided", "contiguous")
+# SDPA's backends, in the order given after any unmasked kernel.
 BACKENDS = {
     "cudnn": SDPBackend.CUDNN_ATTENTION,
     "flash": SDPBackend.FLASH_ATTENTION,
@@ -39,34 +59,46 @@ FAST_CUDA_ORDER = ("fa4", *DEFAULT_CUDA_ORDER)
 
 # Priority order used on CUDA; None = PyTorch's own choice. Changed only through set_attention_backends.
 _cuda_order: list[SDPBackend] | None = [BACKENDS[name] for name in DEFAULT_CUDA_ORDER]
-_use_fa4 = False  # set when "fa4" leads the order and the package is usable
+_unmasked: str | None = None  # the unmasked kernel in use: named first in the order and usable here
+_sdpa_contiguous = False
 
 
-def set_attention_backends(order: Sequence[str] | None) -> None:
-    """Choose the CUDA SDPA backends in priority order (names from BACKENDS), or None for PyTorch's default.
+def set_attention_backends(order: Sequence[str] | None, sdpa_layout: str = "strided") -> None:
+    """Choose the CUDA backends in priority order (an unmasked kernel first, then SDPA names from BACKENDS), or
+    None for PyTorch's default. An unmasked kernel that cannot run here (package or GPU missing) is skipped.
 
     Compiled graphs read this when traced: set it before compiling (torch.compile recompiles on change).
     """
-    global _cuda_order, _use_fa4
-    _use_fa4 = False
+    global _cuda_order, _unmasked, _sdpa_contiguous
+    if sdpa_layout not in SDPA_LAYOUTS:
+        raise ValueError(f"sdpa_layout={sdpa_layout!r}: choose from {SDPA_LAYOUTS}")
+    _unmasked, _sdpa_contiguous = None, sdpa_layout == "contiguous"
     if order is None:
         _cuda_order = None
         return
-    unknown = [name for name in order if name not in BACKENDS and name != "fa4"]
-    sdpa = [name for name in order if name != "fa4"]
+    unknown = [name for name in order if name not in BACKENDS and name not in UNMASKED_KERNELS]
+    sdpa = [name for name in order if name in BACKENDS]
     if unknown or not sdpa:
+        kernels = [name for name in order if name in UNMASKED_KERNELS] or ["the unmasked kernel"]
         raise ValueError(
-            f"attention backends {list(order)!r}: unknown {unknown} or no SDPA backend after fa4; "
-            f"choose from {sorted(BACKENDS) + ['fa4']}"
+            f"attention backends {list(order)!r}: unknown {unknown} or no SDPA backend after {kernels[0]}; "
+            f"choose from {sorted(BACKENDS) + sorted(UNMASKED_KERNELS)}"
         )
-    _use_fa4 = order[0] == "fa4" and fa4_available()
+    first = order[0]
+    if first in UNMASKED_KERNELS and UNMASKED_KERNELS[first][0]():
+        _unmasked = first
     _cuda_order = [BACKENDS[name] for name in sdpa]
 
 
-def use_fast_attention(device: torch.device) -> None:
-    """On CUDA, take FAST_CUDA_ORDER (resolved once here, outside any compiled graph); else nothing."""
-    if device.type == "cuda":
+def use_fast_attention(device: torch.device, kernel: str | None = None) -> None:
+    """On CUDA, take FAST_CUDA_ORDER, or `kernel` ("sdpa", "triton", "fp8": EngineOptions.attention) before
+    SDPA's order (resolved once here, outside any compiled graph); else nothing."""
+    if device.type != "cuda":
+        return
+    if kernel is None:
         set_attention_backends(FAST_CUDA_ORDER)
+    else:
+        set_attention_backends(DEFAULT_CUDA_ORDER if kernel == "sdpa" else (kernel, *DEFAULT_CUDA_ORDER))
 
 
 def attention_backends() -> list[str] | None:
@@ -74,7 +106,7 @@ def attention_backends() -> list[str] | None:
     if _cuda_order is None:
         return None
     names = {backend: name for name, backend in BACKENDS.items()}
-    return ["fa4"] * _use_fa4 + [names[backend] for backend in _cuda_order]
+    return [_unmasked] * (_unmasked is not None) + [names[backend] for backend in _cuda_order]
 
 
 def attention(
@@ -102,11 +134,13 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
         v = v.repeat_interleave(repeat, dim=2)
     if mask is not None and mask.dtype != torch.bool and mask.dtype != q.dtype:
         mask = mask.to(q.dtype)
-    if _use_fa4 and fa4_accepts(q, k, mask):
-        return fa4_attention(q, k, v)
+    if _unmasked is not None and UNMASKED_KERNELS[_unmasked][1](q, k, mask):
+        return UNMASKED_KERNELS[_unmasked][2](q, k, v)
     # permute, not transpose: the same view, but compiled kernels are named after the op, and with diffusers'
     # op the kernels (and their autotuning cache entries) are the reference's own.
     q, k, v = (t.permute(0, 2, 1, 3) for t in (q, k, v))
+    if _sdpa_contiguous:
+        q, k, v = (t.contiguous() for t in (q, k, v))
     if q.is_cuda and _cuda_order is not None:
         with sdpa_kernel(_cuda_order, set_priority=True):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

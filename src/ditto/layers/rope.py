@@ -49,7 +49,15 @@ def power_frequencies(
 
 
 def apply_interleaved_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (2i, 2i+1) of the last dim; cos/sin broadcast against x ([..., dim])."""
+    """Rotate pairs (2i, 2i+1) of the last dim; cos/sin broadcast against x ([..., dim]), or are the compact
+    tables ([..., dim / 2], one value per pair: `rope_tables(compact=True)`)."""
+    if cos.shape[-1] * 2 == x.shape[-1]:
+        # The same products and sum per element as below (so the same bits), read from half-width tables.
+        pairs = x.unflatten(-1, (-1, 2))
+        even, odd = pairs.unbind(-1)
+        rotated = torch.stack((-odd, even), dim=-1)
+        out = pairs.float() * cos.unsqueeze(-1) + rotated.float() * sin.unsqueeze(-1)
+        return out.flatten(-2).to(x.dtype)
     even, odd = x.reshape(*x.shape[:-1], -1, 2).unbind(-1)
     rotated = torch.stack((-odd, even), dim=-1).flatten(-2)
     return (x.float() * cos + rotated.float() * sin).to(x.dtype)
@@ -85,6 +93,7 @@ def rope_tables(
     rope_type: str,
     num_heads: int,
     double_precision: bool = True,
+    compact: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin tables for positions given as fractions of the base extent.
 
@@ -92,6 +101,9 @@ def rope_tables(
     Every axis gets dim // (2P) frequencies, laid out frequency-major ([f0 p0, f0 p1, ..., f1 p0, ...]);
     the channels left over are padded at the front with an identity rotation (cos 1, sin 0).
     Returns [B, S, dim] tables (interleaved) or [B, S, num_heads, dim // (2 num_heads)] (split).
+    compact (interleaved only): [B, S, dim // 2], each value once rather than repeated for both channels
+    of its pair. The same rotation (`apply_interleaved_rope` takes either) from half the float32 table
+    reads: at LTX-2's 14,080 tokens x 4,096 channels, 0.46 GB less per rotated q or k of a CFG pair.
     """
     num_axes = fractions.shape[-1]
     freqs = power_frequencies(theta, dim // (2 * num_axes), fractions.device, double_precision)
@@ -102,6 +114,8 @@ def rope_tables(
         pad = dim // 2 - angles.shape[-1]
         cos, sin = _pad_identity(cos, sin, pad)
         return cos.unflatten(-1, (num_heads, -1)), sin.unflatten(-1, (num_heads, -1))
+    if compact:
+        return _pad_identity(cos, sin, dim // 2 - angles.shape[-1])
     cos, sin = cos.repeat_interleave(2, dim=-1), sin.repeat_interleave(2, dim=-1)
     return _pad_identity(cos, sin, dim % (2 * num_axes))
 

@@ -33,6 +33,18 @@ def read_config(folder: Path, component: str) -> dict[str, Any]:
     return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
+def config_value(config: dict[str, Any], name: str, owner: str) -> Any:
+    """`name` from a config.json, or, where the file leaves it out, the default of the constructor that
+    reads it (`owner` is "module:Class", imported only then), as loading the model would give."""
+    if name in config:
+        return config[name]
+    import importlib
+    import inspect
+
+    module, _, attr = owner.partition(":")
+    return inspect.signature(getattr(importlib.import_module(module), attr)).parameters[name].default
+
+
 def weight_files(component_dir: Path) -> list[Path]:
     """The safetensors files of a component: one file, or the shards an index.json names."""
     for stem in WEIGHT_NAMES:
@@ -53,5 +65,22 @@ def load_state_dict(component_dir: Path, device: str | torch.device = "cpu") -> 
     for file in weight_files(component_dir):
         if not file.exists():
             raise CheckpointError(f"shard {file} named in the index is missing")
-        state.update(load_file(str(file), device=str(device)))
+        state.update(read_weights(file, device))
     return state
+
+
+def read_weights(file: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """One safetensors file; a broken or cut one is a CheckpointError naming it, not a traceback."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(file), device=str(device))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(
+            f"{file} is not a readable safetensors file ({error_line(exc)}); is the download complete?"
+        ) from None
+
+
+def error_line(exc: Exception) -> str:
+    """A library's error as one short line for a message: its type and its first line."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]

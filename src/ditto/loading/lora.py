@@ -18,10 +18,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ditto.errors import CheckpointError, InvalidParameter
+from ditto.loading.folder import error_line
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,51 @@ class LoraFile:
 
 
 def parse_lora_spec(spec: str | Path | tuple[str | Path, float]) -> tuple[Path, float]:
-    """`PATH`, `PATH:SCALE` or `(path, scale)` -> (path, scale); the scale defaults to 1."""
+    """`PATH`, `PATH:SCALE` or `(path, scale)` -> (path, scale); the scale defaults to 1. A tail after the
+    last colon that is neither a number nor part of a path (an existing file, or a tail with a slash) is a
+    bad scale, named as one."""
     if isinstance(spec, tuple):
         path, scale = spec
-        return Path(path), float(scale)
+        return Path(path), _scale(spec, scale)
     text = str(spec)
     head, sep, tail = text.rpartition(":")
-    if sep and head:
-        try:
-            return Path(head), float(tail)
-        except ValueError:
-            pass  # a colon inside the path, not a scale
-    return Path(text), 1.0
+    if not sep or not head or Path(text).exists() or "/" in tail or "\\" in tail:
+        return Path(text), 1.0  # no scale, or a colon inside the path
+    return Path(head), _scale(text, tail)
+
+
+def _scale(spec: Any, value: Any) -> float:
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not math.isfinite(scale):
+        raise InvalidParameter(
+            "lora",
+            str(spec),
+            f"has a scale {value!r} that is not a number",
+            "PATH:SCALE, e.g. style.safetensors:0.8",
+        )
+    return scale
+
+
+def check_lora_file(path: Path) -> None:
+    """The file exists and is a readable safetensors file (its header is read, no tensor): checked before a
+    model loads, so a wrong path or a broken download costs no loading time."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise InvalidParameter("lora", str(path), "is not a file", "give the path of a .safetensors LoRA")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.metadata()
+    except (SafetensorError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> InvalidParameter:
+    problem = f"is not a readable safetensors file ({error_line(exc)})"
+    return InvalidParameter("lora", str(path), problem, "is the download complete?")
 
 
 def read_lora(
@@ -88,14 +123,16 @@ def read_lora(
     naming them: a silently skipped LoRA key is a wrong picture nobody can explain. With `modules` (component
     name -> module), a key whose target is not a weight there counts as unknown too, so a LoRA for another
     model is refused before anything is touched."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
-    if not path.is_file():
-        raise InvalidParameter("lora", str(path), "is not a file")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    check_lora_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError) as exc:  # a header that reads, over tensors that do not: a cut file
+        raise _unreadable(path, exc) from None
     groups, unknown = _group(state)
     adapter = _adapter_metadata(metadata)
     pairs: dict[str, LoraPair] = {}

@@ -233,10 +233,10 @@ def projection_factor(state: dict[str, torch.Tensor], official: dict[str, Any]) 
 
 def read_official(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, torch.Tensor]], str]:
     """(diffusers configs, diffusers-named weights per component, version "2.0"/"2.3") of an official file."""
-    from safetensors.torch import load_file
+    from ditto.loading.folder import read_weights
 
     official = read_official_config(path)
-    state = load_file(str(path))
+    state = read_weights(path)
     configs = to_diffusers(official, projection_factor(state, official))
     return configs, split_official(state, configs), "2.3" if is_v23(official) else "2.0"
 

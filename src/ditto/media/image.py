@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ditto.errors import InvalidParameter
+from ditto.media.metadata import image_save_options
 from ditto.media.pixels import to_uint8
 
 # suffix -> (PIL format, save options). JPEG at quality 95 (PIL's default 4:2:0 chroma subsampling); WebP
@@ -32,11 +33,13 @@ def image_format(path: Path) -> tuple[str, dict[str, Any]]:
     return found
 
 
-def write_image(path: Path, image: np.ndarray) -> Path:
-    """Write one [H, W, 3] float image in the format its suffix names (written to `.part`, then renamed)."""
+def write_image(path: Path, image: np.ndarray, metadata: dict[str, str] | None = None) -> Path:
+    """Write one [H, W, 3] float image in the format its suffix names (written to `.part`, then renamed),
+    with `metadata` embedded (media/metadata.py)."""
     image_type, options = image_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
+    options = {**options, **image_save_options(image_type, metadata or {})}
     Image.fromarray(to_uint8(image)).save(tmp, format=image_type, **options)
     tmp.replace(path)
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ditto.media.metadata import with_software
 from ditto.media.pixels import to_uint8
 
 AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
@@ -25,8 +26,10 @@ def write_mp4(
     sample_rate: int | None = None,
     crf: int = 18,
     preset: str = "veryfast",
+    metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Write frames [F, H, W, 3] and optional audio [channels, samples] (float in [-1, 1]) to an MP4.
+    """Write frames [F, H, W, 3] and optional audio [channels, samples] (float in [-1, 1]) to an MP4, with
+    `metadata` as tags (media/metadata.py).
 
     The file is written to a temporary name and renamed, so a crash never leaves half an MP4 behind.
     """
@@ -35,7 +38,9 @@ def write_mp4(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     pixels = to_uint8(frames)
-    with av.open(str(tmp), mode="w", format="mp4") as container:
+    # use_metadata_tags: the MP4 muxer keeps every key, not only the few iTunes names it knows.
+    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "use_metadata_tags"}) as container:
+        container.metadata.update(with_software(metadata or {}))
         video = container.add_stream("libx264", rate=Fraction(frame_rate).limit_denominator(1001))
         video.width, video.height = pixels.shape[2], pixels.shape[1]
         video.pix_fmt = "yuv420p"

@@ -23,17 +23,31 @@ def check_output_path(path: Path, output_kind: str) -> None:
         raise InvalidParameter("output", str(path), "is not an .mp4 path", "video models write MP4 files")
 
 
+def output_count(result) -> int:
+    """How many files `save_result` writes for `result` (0 for latents)."""
+    if result.frames is not None:
+        return len(result.batch_frames or [result.frames])
+    return 0 if result.images is None else len(result.images)
+
+
 def save_result(result, path: Path) -> list[Path]:
+    """Each output to its (numbered) path, each with its own request metadata (Result.file_metadata)."""
+    count = output_count(result)
     if result.frames is not None:
         check_output_path(path, "video")
         videos = result.batch_frames or [result.frames]
         audios = result.batch_audio or [result.audio] * len(videos)
         return [
-            write_mp4(numbered(path, i, len(videos)), frames, result.frame_rate, audio, result.sample_rate)
+            write_mp4(
+                numbered(path, i, count), frames, result.frame_rate, audio, result.sample_rate,
+                metadata=result.file_metadata(i, count),
+            )
             for i, (frames, audio) in enumerate(zip(videos, audios))
-        ]
+        ]  # fmt: skip
     if result.images is not None:
         check_output_path(path, "image")
-        images = list(result.images)
-        return [write_image(numbered(path, i, len(images)), image) for i, image in enumerate(images)]
+        return [
+            write_image(numbered(path, i, count), image, result.file_metadata(i, count))
+            for i, image in enumerate(result.images)
+        ]
     raise InvalidParameter("output_type", "latent", "has no frames or images to save", 'use output_type="np"')

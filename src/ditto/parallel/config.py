@@ -13,6 +13,13 @@ from ditto.errors import InvalidParameter
 
 AUDIO_CHOICES = ("replicate", "shard")
 TEXT_CHOICES = ("replicate", "split")
+SPEC_HELP = (
+    "processes, one per GPU (--device cpu: gloo processes): the guidance passes of each step are split over "
+    "them as far as they go, the rest sequence parallel (default 1; torchrun: its WORLD_SIZE). After a colon, "
+    "comma-separated: ulysses=U (sequence-parallel processes within each pass), audio=shard|replicate "
+    "(LTX-2), text=split|replicate, vae=on|off (LTX-2's decode over the processes)"
+)
+SWITCHES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class ParallelConfig:
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return None if value == 1 else cls.for_gpus(value)
+        if isinstance(value, str):
+            return cls.of(parse_spec(value))
         if isinstance(value, Mapping):
             known = {f.name for f in dataclasses.fields(cls)}
             unknown = sorted(set(value) - known - {"gpus"})
@@ -108,6 +117,35 @@ class ParallelConfig:
             raise InvalidParameter(
                 "device", str(device), "cannot run several processes", 'use "cuda" or "cpu"'
             )
+
+
+def parse_spec(text: str) -> dict[str, Any]:
+    """The CLI's "N[:key=value,...]" (`--gpus 4:ulysses=2,audio=shard`) as ParallelConfig.of's mapping."""
+    head, _, rest = text.strip().partition(":")
+    spec: dict[str, Any] = {"gpus": _integer("gpus", head)}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, equals, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip().lower()
+        if not equals or key not in ("ulysses", "audio", "text", "vae"):
+            raise InvalidParameter(
+                "gpus", text, f"has {item!r}", "e.g. 4:ulysses=2,audio=shard,text=split,vae=off"
+            )
+        if key == "ulysses":
+            spec[key] = _integer(key, value)
+        elif key == "vae":
+            if value not in SWITCHES:
+                raise InvalidParameter("parallel.vae", value, "is not on or off", "vae=on or vae=off")
+            spec[key] = SWITCHES[value]
+        else:
+            spec[key] = value
+    return spec
+
+
+def _integer(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidParameter(name, text, "is not a whole number", f"e.g. {name}=2") from None
 
 
 def check_count(name: str, value: Any) -> None:

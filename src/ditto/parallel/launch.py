@@ -34,6 +34,11 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
 
 
+def torchrun_world_size() -> int | None:
+    """The CLI's default --gpus: torchrun's WORLD_SIZE when it started this process, else None."""
+    return int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else None
+
+
 def local_world_size() -> int | None:
     """Processes on this machine under torchrun (its GPUs must hold them); None when ditto spawns them."""
     return (
@@ -123,7 +128,7 @@ def follower_main(
     rank 0's CPU thread count (float sums depend on the thread split, and the ranks should agree)."""
     os.environ["LOCAL_RANK"] = str(rank)
     torch.set_num_threads(threads)
-    from ditto.cli import quiet_third_party
+    from ditto.cli.generate import quiet_third_party
     from ditto.engine import Engine
 
     quiet_third_party()

@@ -1,8 +1,8 @@
 """A parallel engine's processes working as one: rank 0 leads, the others follow its calls.
 
 Rank 0 holds the Engine the user (CLI, Python, the server) talks to. Each of its calls that changes or
-uses the model on every rank (generate, load_lora, unload_lora) is first validated on rank 0, then sent
-to the others over a gloo group (`torch.distributed.broadcast_object_list`), and then run on every rank
+uses the model on every rank (generate, load_lora, unload_lora) is first validated on rank 0 (a request
+also gets its seed there: Engine.generate), then sent to the others over a gloo group (`torch.distributed.broadcast_object_list`), and then run on every rank
 alike: the same request with the same seed gives every rank the same noise, and the parallel pieces
 (CFG, Ulysses, VAE, text) exchange what each rank computed. Only rank 0's Result is used.
 
@@ -19,7 +19,6 @@ After a failure the engine is closed for good: a new one must be loaded (in a ne
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -85,10 +84,8 @@ class Session:
 
     # ---- rank 0 ----------------------------------------------------------------------------------
     def generate(self, pipeline: Any, progress: Callable | None, kwargs: dict[str, Any]) -> Any:
+        """A request the Engine validated and gave a seed (every rank must draw the same noise)."""
         self._usable()
-        pipeline.validate(**kwargs)  # bad input is refused here, before any other rank hears of it
-        if kwargs.get("seed") is None and kwargs.get("generator") is None:
-            kwargs = {**kwargs, "seed": random.randrange(2**31)}  # every rank draws the same noise
         leader_progress = self._leader_progress(progress)
         return self._lead("generate", kwargs, lambda: _generate(pipeline, leader_progress, kwargs))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from ditto.engine_options import EngineOptions
+from ditto.engine_options import DTYPE_NAMES, EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.result import Result
 from ditto.runtime.progress import ProgressCallback  # StepEvent -> None; may raise JobCancelled
@@ -39,6 +39,11 @@ class Pipeline(Protocol):
         cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> Pipeline: ...
 
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., Any]:
+        """`validate` for the checkpoint at `path`, read from its config files or metadata alone: a
+        request is refused before any weight is read (the CLI checks before loading)."""
+
     def validate(self, **kwargs: Any) -> Any:
         """Check a request without running it (the server calls this before queueing)."""
 
@@ -61,14 +66,7 @@ class StageTimer:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
+DTYPES = {name: getattr(torch, canonical) for name, canonical in DTYPE_NAMES.items()}
 
 
 def parse_dtype(value: str | torch.dtype | None, field: str = "dtype") -> torch.dtype | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -40,11 +39,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ditto.cli import add_engine_flags  # here: ditto.cli imports this module
 
     add_engine_flags(parser)
-    parser.add_argument(
-        "--cache",
-        help="step cache of the requests that name none (a spec: fast, dbcache:Fn=1,threshold=0.24, ...; "
-        "a request's own `cache` field wins; default: none)",
-    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(handler=run_serve)
 
@@ -59,7 +53,7 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    options = dataclasses.replace(engine_options(args), cache=args.cache)
+    options = engine_options(args)  # --cache: the step cache of requests that name none
     engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, options=options)
     if not engine.leads:  # a torchrun rank other than 0: rank 0 serves, this rank runs its requests with it
         engine.follow()

@@ -55,6 +55,9 @@ class LTX2Rope(nn.Module):
         else:
             self.max_positions = (base_num_frames,)
         self._coords_cache: dict[tuple, torch.Tensor] = {}
+        # Half-width interleaved tables (layers/rope.py `rope_tables(compact=True)`): the same rotation,
+        # bit for bit, with half the table reads. A switch so benchmarks can measure both.
+        self.compact = True
 
     def _cached(self, key: tuple, build) -> torch.Tensor:
         coords = self._coords_cache.get(key)
@@ -122,5 +125,6 @@ class LTX2Rope(nn.Module):
         num_axes = coords.shape[1]
         fractions = torch.stack([coords[:, i] / self.max_positions[i] for i in range(num_axes)], dim=-1)
         return rope_tables(
-            fractions, self.dim, self.theta, self.rope_type, self.num_heads, self.double_precision
-        )
+            fractions, self.dim, self.theta, self.rope_type, self.num_heads, self.double_precision,
+            compact=self.compact,
+        )  # fmt: skip

@@ -6,6 +6,8 @@ public steps of steps.py / denoise.py on the loaded components.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +19,12 @@ from ditto.loading.lora_flux2 import flux2_lora_key
 from ditto.models.flux2 import Flux2Transformer
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.flux2 import steps
-from ditto.pipelines.flux2.components import KleinComponents, load_components
+from ditto.pipelines.flux2.components import (
+    KleinCheckpoint,
+    KleinComponents,
+    load_components,
+    read_checkpoint,
+)
 from ditto.pipelines.flux2.denoise import denoise
 from ditto.pipelines.flux2.params import Flux2KleinParams, parse_params
 from ditto.pipelines.flux2.text import KleinTextEncoder
@@ -83,9 +90,13 @@ class Flux2KleinPipeline:
         """Unfuse every LoRA: the weights are the loaded ones again, bit for bit."""
         self.loras.unfuse_all()
 
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., Flux2KleinParams]:
+        """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
+        return functools.partial(validate_request, read_checkpoint(Path(path)))
+
     def validate(self, **kwargs: Any) -> Flux2KleinParams:
-        c = self.components
-        return parse_params(kwargs, c.defaults, c.multiple, c.text_encoder.num_hidden_states)
+        return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         c, timer = self.components, StageTimer(self.components.device)
@@ -110,3 +121,7 @@ class Flux2KleinPipeline:
                 result = steps.decode(c, params, latents, grid)
         result.timings, result.stats = timer.timings, loops.stats
         return result
+
+
+def validate_request(checkpoint: KleinCheckpoint, **kwargs: Any) -> Flux2KleinParams:
+    return parse_params(kwargs, checkpoint.defaults, checkpoint.multiple, checkpoint.text_layers)

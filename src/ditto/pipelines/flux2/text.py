@@ -34,6 +34,10 @@ def causal_padding_mask(mask: torch.Tensor) -> torch.Tensor | None:
     return causal[None, None] & mask.bool()[:, None, None, :]
 
 
+# The deepest hidden state diffusers reads (text_encoder_out_layers' default 9, 18, 27): no layer above it loads.
+DEEPEST_LAYER = 27
+
+
 class KleinTextEncoder:
     cuda_graphs = False  # Engine's compile=True / cuda_graphs=True: record the forward (module docstring)
 
@@ -50,7 +54,7 @@ class KleinTextEncoder:
 
     @classmethod
     def from_pretrained(
-        cls, folder: Path, device: torch.device, dtype: torch.dtype, deepest_layer: int = 27
+        cls, folder: Path, device: torch.device, dtype: torch.dtype, deepest_layer: int = DEEPEST_LAYER
     ) -> KleinTextEncoder:
         from transformers import AutoConfig, AutoTokenizer, Qwen3Model
         from transformers.utils import logging as hf_logging

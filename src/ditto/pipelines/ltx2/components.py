@@ -1,5 +1,8 @@
 """Loading an LTX-2 / LTX-2.3 diffusers-format checkpoint: which parts are native, which are reference classes,
-and the two-stage parts (the x2 latent upsampler, the distilled LoRA file) where the folder has them."""
+and the two-stage parts (the x2 latent upsampler, the distilled LoRA file) where the folder has them.
+
+`read_checkpoint` reads what request validation needs (LTX2Checkpoint) from the config files alone, so a
+bad request is refused before any weight is read; a loaded pipeline's components give the same facts."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 import torch
 
 from ditto.errors import CheckpointError
-from ditto.loading.folder import read_config, read_json, read_model_index
+from ditto.loading.folder import config_value, read_config, read_json, read_model_index
 from ditto.loading.modules import build_native
 
 UPSAMPLER_DIR = "latent_upsampler"
@@ -25,6 +28,21 @@ REQUIRED = (
     "vocoder",
     "scheduler",
 )
+
+
+@dataclass(frozen=True)
+class LTX2Checkpoint:
+    """What validating a request needs to know of a checkpoint (no weights)."""
+
+    version: str  # "2.0" or "2.3": selects the official defaults
+    num_layers: int  # transformer blocks (the STG block must be one of them)
+    has_upsampler: bool  # the x2 latent upsampler of the two-stage recipes
+    distilled_lora: Path | None  # stage 2's distilled LoRA file
+
+    @property
+    def default_recipe(self) -> str:
+        """The official recommendation (two-stage) where the checkpoint has what it needs; one-stage otherwise."""
+        return "two-stage" if self.has_upsampler and self.distilled_lora is not None else "one-stage"
 
 
 @dataclass
@@ -51,6 +69,12 @@ class LTX2Components:
     def num_layers(self) -> int:
         return len(self.transformer.transformer_blocks)
 
+    @property
+    def checkpoint(self) -> LTX2Checkpoint:
+        return LTX2Checkpoint(
+            self.version, self.num_layers, self.latent_upsampler is not None, self.distilled_lora
+        )
+
 
 def detect_version(transformer_config: dict[str, Any]) -> str:
     """LTX-2.3 is the layout with gated attention / prompt cross-attention modulation."""
@@ -64,6 +88,25 @@ def check_folder(folder: Path) -> None:
     missing = [name for name in REQUIRED if name not in index or not (folder / name).exists()]
     if missing:
         raise CheckpointError(f"{folder} is an incomplete LTX-2 checkpoint: missing components {missing}")
+
+
+def transformer_layers(config: dict[str, Any]) -> int:
+    """Blocks of a transformer config (a config without the key has the model's default depth)."""
+    return int(config_value(config, "num_layers", "ditto.models.ltx2.transformer:LTX2Transformer"))
+
+
+def read_checkpoint(
+    folder: Path, upsampler: str | Path | None = None, distilled_lora: str | Path | None = None
+) -> LTX2Checkpoint:
+    """The facts request validation needs, from model_index.json and the configs: no weight is read."""
+    check_folder(folder)
+    config = read_config(folder, "transformer")
+    return LTX2Checkpoint(
+        version=detect_version(config),
+        num_layers=transformer_layers(config),
+        has_upsampler=_upsampler_dir(folder, upsampler) is not None,
+        distilled_lora=_find_distilled_lora(folder, distilled_lora),
+    )
 
 
 def load_components(
@@ -119,14 +162,22 @@ def _load_upsampler(
     folder: Path, given: str | Path | None, device: torch.device, dtype: torch.dtype
 ) -> torch.nn.Module | None:
     """diffusers' latent upsampler from `given` or the checkpoint's folder; None where there is none."""
+    upsampler_dir = _upsampler_dir(folder, given)
+    if upsampler_dir is None:
+        return None
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    model = LTX2LatentUpsamplerModel.from_pretrained(str(upsampler_dir), torch_dtype=dtype)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def _upsampler_dir(folder: Path, given: str | Path | None) -> Path | None:
+    """The upsampler folder: `given`, else the checkpoint's latent_upsampler/ when it has one."""
     upsampler_dir = Path(given) if given else folder / UPSAMPLER_DIR
     if upsampler_dir.is_dir():
-        from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
-
-        model = LTX2LatentUpsamplerModel.from_pretrained(str(upsampler_dir), torch_dtype=dtype)
-        return model.to(device).eval().requires_grad_(False)
+        return upsampler_dir
     if given:
-        raise CheckpointError(f"upsampler={given!r} is not a diffusers latent upsampler folder")
+        raise CheckpointError(f"upsampler={str(given)!r} is not a diffusers latent upsampler folder")
     return None
 
 

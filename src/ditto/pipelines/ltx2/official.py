@@ -6,6 +6,8 @@ diffusers folder fills; generation is LTX2Pipeline's, unchanged.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,11 +15,13 @@ import torch
 
 from ditto.engine_options import EngineOptions
 from ditto.errors import CheckpointError, InvalidParameter
-from ditto.loading.ltx_official import check_keys, read_official
+from ditto.loading.ltx_official import check_keys, read_official, read_official_config
+from ditto.loading.ltx_official_config import to_diffusers
 from ditto.loading.modules import load_into
 from ditto.pipelines.base import model_dtype
-from ditto.pipelines.ltx2.components import LTX2Components, detect_version
-from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
+from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, detect_version, transformer_layers
+from ditto.pipelines.ltx2.params import LTX2Params
+from ditto.pipelines.ltx2.pipeline import LTX2Pipeline, validate_request
 
 
 def _reference_module(cls: type, config: dict[str, Any], state: dict[str, torch.Tensor], name: str):
@@ -28,13 +32,34 @@ def _reference_module(cls: type, config: dict[str, Any], state: dict[str, torch.
     return module.eval().requires_grad_(False)
 
 
-def _gemma(folder: Path, device: torch.device, dtype: torch.dtype):
-    from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
-
+def text_encoder_folder(options: EngineOptions) -> Path:
+    """The Gemma-3 folder an official file needs beside it (`text_encoder=`): given, and a folder."""
+    if options.text_encoder is None:
+        raise InvalidParameter(
+            "text_encoder",
+            None,
+            "is required for an official single-file LTX-2 checkpoint",
+            "pass the Gemma-3 folder (--text-encoder GEMMA_DIR)",
+        )
+    folder = Path(options.text_encoder)
     if not folder.is_dir():
         raise InvalidParameter(
             "text_encoder", str(folder), "is not a folder", "give the Gemma-3 folder (weights and tokenizer)"
         )
+    return folder
+
+
+def read_official_checkpoint(path: Path) -> LTX2Checkpoint:
+    """Version and depth from the file's metadata (its header): no weight is read. An official file
+    carries no upsampler and no distilled LoRA, so it runs the one-stage recipe."""
+    configs = to_diffusers(read_official_config(path))
+    version = detect_version(configs["transformer"])
+    return LTX2Checkpoint(version, transformer_layers(configs["transformer"]), False, None)
+
+
+def _gemma(folder: Path, device: torch.device, dtype: torch.dtype):
+    from transformers import AutoTokenizer, Gemma3ForConditionalGeneration
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = Gemma3ForConditionalGeneration.from_pretrained(str(folder), dtype=dtype)
@@ -94,15 +119,14 @@ class LTX2OfficialPipeline(LTX2Pipeline):
     def from_pretrained(
         cls, path: Path, device: torch.device, dtype: torch.dtype | None, options: EngineOptions | None = None
     ) -> LTX2OfficialPipeline:
-        text_encoder = (options or EngineOptions()).text_encoder
-        if text_encoder is None:
-            raise InvalidParameter(
-                "text_encoder",
-                None,
-                "is required for an official single-file LTX-2 checkpoint",
-                "pass the Gemma-3 folder (--text-encoder GEMMA_DIR)",
-            )
+        text_encoder = text_encoder_folder(options or EngineOptions())
         # The official pipelines run in bfloat16; on the CPU ditto defaults to float32 (bf16 matmuls there
         # are slow and move outputs by ~4e-2), so CPU results are compared with the official code in fp32.
         dtype = model_dtype(dtype, device)
-        return cls(load_official_components(Path(path), Path(text_encoder), device, dtype))
+        return cls(load_official_components(Path(path), text_encoder, device, dtype))
+
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., LTX2Params]:
+        """`validate` for the official file at `path`, from its metadata alone (nothing loaded)."""
+        text_encoder_folder(options)
+        return functools.partial(validate_request, read_official_checkpoint(Path(path)))

@@ -107,7 +107,7 @@ class LTX2Params:
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> LTX2Params:
         """The request's keywords; one the family does not take is an InvalidParameter naming it."""
-        reject_unknown(cls, kwargs, "LTX-2")
+        reject_unknown(cls, kwargs, "ltx2")
         return cls(**kwargs)
 
     def resolved(self, version: str, num_layers: int, pipeline: str = "one-stage") -> LTX2Params:

@@ -7,6 +7,8 @@ LoRAs, and the block-loop features every sampling loop runs with.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +20,7 @@ from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_ltx2 import ltx2_lora_key
 from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.base import ProgressCallback, model_dtype
-from ditto.pipelines.ltx2.components import LTX2Components, load_components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, load_components, read_checkpoint
 from ditto.pipelines.ltx2.conditioning.image import with_image_conditions
 from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
 from ditto.pipelines.ltx2.lora import DistilledLora
@@ -87,17 +89,17 @@ class LTX2Pipeline:
 
     def default_recipe(self) -> str:
         """The official recommendation (two-stage) where the checkpoint has what it needs; one-stage otherwise."""
-        components = self.components
-        ready = components.latent_upsampler is not None and components.distilled_lora is not None
-        return "two-stage" if ready else "one-stage"
+        return self.components.checkpoint.default_recipe
+
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., LTX2Params]:
+        """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
+        return functools.partial(
+            validate_request, read_checkpoint(Path(path), options.upsampler, options.distilled_lora)
+        )
 
     def validate(self, **kwargs: Any) -> LTX2Params:
-        raw = LTX2Params.from_kwargs(kwargs)
-        params = raw.resolved(self.version, self.components.num_layers, self.default_recipe())
-        if params.pipeline not in RECIPES:
-            raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(RECIPES)}")
-        RECIPES[params.pipeline].check(raw, params, self.components)
-        return with_image_conditions(params)
+        return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
@@ -108,3 +110,13 @@ class LTX2Pipeline:
 
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)
+
+
+def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
+    """The request with the checkpoint's official defaults filled in, checked by its recipe."""
+    raw = LTX2Params.from_kwargs(kwargs)
+    params = raw.resolved(checkpoint.version, checkpoint.num_layers, checkpoint.default_recipe)
+    if params.pipeline not in RECIPES:
+        raise InvalidParameter("pipeline", params.pipeline, "is not known", f"use one of {list(RECIPES)}")
+    RECIPES[params.pipeline].check(raw, params, checkpoint)
+    return with_image_conditions(params)

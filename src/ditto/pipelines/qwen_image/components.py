@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ditto.errors import CheckpointError
-from ditto.loading.folder import read_json
+from ditto.loading.folder import config_value, read_json
 from ditto.loading.modules import build_from_config
 from ditto.models.qwen_image.transformer import QwenImageTransformer
 from ditto.pipelines.qwen_image.schedule import check_scheduler_config
@@ -34,11 +34,22 @@ class QwenImageComponents:
     @property
     def multiple(self) -> int:
         """Image sizes must be multiples of this: VAE compression times the 2x2 latent packing."""
-        return self.vae_scale_factor * 2
+        return size_multiple(len(self.vae.temperal_downsample))
 
     @property
     def latent_channels(self) -> int:
         return self.transformer.img_in.in_features // 4
+
+
+def size_multiple(vae_downsamples: int) -> int:
+    """Image sizes must be multiples of this: the VAE's 2**n compression times the 2x2 latent packing."""
+    return 2**vae_downsamples * 2
+
+
+def read_multiple(folder: Path) -> int:
+    """`multiple` from the VAE's config alone (no weight is read): all request validation needs to know."""
+    config = read_json(folder / "vae" / "config.json")
+    return size_multiple(len(config_value(config, "temperal_downsample", "diffusers:AutoencoderKLQwenImage")))
 
 
 def _require(folder: Path, names: tuple[str, ...]) -> None:

@@ -7,6 +7,8 @@ denoise.py on the loaded components.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +18,7 @@ from ditto.engine_options import EngineOptions
 from ditto.media.pixels import to_pil
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
 from ditto.pipelines.qwen_image import steps
-from ditto.pipelines.qwen_image.components import QwenImageComponents, load_components
+from ditto.pipelines.qwen_image.components import QwenImageComponents, load_components, read_multiple
 from ditto.pipelines.qwen_image.denoise import DenoiseInputs, denoise
 from ditto.pipelines.qwen_image.latents import decode, encode_reference_images
 from ditto.pipelines.qwen_image.params import QwenImageParams, load_images, resolved_size
@@ -46,11 +48,20 @@ class QwenImagePipeline:
         dtype = model_dtype(dtype, device)
         return cls(load_components(Path(path), device, dtype, edit=cls.edit))
 
-    def validate(self, **kwargs: Any) -> QwenImageParams:
-        params = QwenImageParams.from_kwargs(kwargs, self.family)
-        check = params.validate_edit if self.edit else params.validate_text_to_image
-        check(self.components.multiple)
+    @classmethod
+    def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., QwenImageParams]:
+        """`validate` for the checkpoint at `path`, from its VAE config alone (nothing loaded)."""
+        return functools.partial(cls.validate_request, read_multiple(Path(path)))
+
+    @classmethod
+    def validate_request(cls, multiple: int, **kwargs: Any) -> QwenImageParams:
+        params = QwenImageParams.from_kwargs(kwargs, cls.family)
+        check = params.validate_edit if cls.edit else params.validate_text_to_image
+        check(multiple)
         return params
+
+    def validate(self, **kwargs: Any) -> QwenImageParams:
+        return self.validate_request(self.components.multiple, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)

@@ -7,18 +7,19 @@ from dataclasses import dataclass
 
 from ditto.errors import InvalidParameter
 from ditto.pipelines.base import ProgressCallback
-from ditto.pipelines.ltx2.components import UPSAMPLER_DIR, LTX2Components
+from ditto.pipelines.ltx2.components import UPSAMPLER_DIR, LTX2Checkpoint
 from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.steps import Toolkit
 from ditto.request import check_multiple
 from ditto.result import Result
 
-# (the request as given, the request with the defaults filled in, the components) -> None or InvalidParameter
-Check = Callable[[LTX2Params, LTX2Params, LTX2Components], None]
+# (the request as given, the request with the defaults filled in, the checkpoint's facts) -> None or
+# InvalidParameter. Checks read the facts, not loaded components: a request is checked before loading.
+Check = Callable[[LTX2Params, LTX2Params, LTX2Checkpoint], None]
 Run = Callable[[Toolkit, LTX2Params, ProgressCallback | None], Result]
 
 
-def no_check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
+def no_check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     """A recipe that runs whatever the one-stage checks let through."""
 
 
@@ -29,7 +30,7 @@ class Recipe:
     check: Check = no_check
 
 
-def check_upsampled(params: LTX2Params, components: LTX2Components) -> None:
+def check_upsampled(params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     """What a recipe with a half-size stage 1 and the x2 latent upsampler needs."""
     if params.sampler != "euler":
         # The stages run Euler only; running it silently when res2s was asked would mislead.
@@ -40,7 +41,7 @@ def check_upsampled(params: LTX2Params, components: LTX2Components) -> None:
     # Stage 1 runs at half size and the VAE compresses 32x, so both sides must be multiples of 64.
     check_multiple("height", params.height, 64)
     check_multiple("width", params.width, 64)
-    if components.latent_upsampler is None:
+    if not checkpoint.has_upsampler:
         raise InvalidParameter(
             "pipeline",
             params.pipeline,

@@ -9,7 +9,7 @@ import torch
 from ditto.errors import InvalidParameter
 from ditto.pipelines.base import ProgressCallback
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import LTX2Components
+from ditto.pipelines.ltx2.components import LTX2Checkpoint
 from ditto.pipelines.ltx2.params import NO_GUIDANCE, LTX2Params
 from ditto.pipelines.ltx2.recipes import two_stage
 from ditto.pipelines.ltx2.recipes.base import Recipe, check_upsampled
@@ -19,8 +19,8 @@ from ditto.result import Result
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0]
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    check_upsampled(params, components)
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    check_upsampled(params, checkpoint)
     for name in ("num_inference_steps", "sigmas"):
         if getattr(raw, name) is not None:
             raise InvalidParameter(

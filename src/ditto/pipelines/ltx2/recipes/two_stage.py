@@ -10,16 +10,16 @@ import torch
 from ditto.errors import InvalidParameter
 from ditto.pipelines.base import ProgressCallback, StageTimer
 from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.components import DISTILLED_LORA_DIR, LTX2Components
+from ditto.pipelines.ltx2.components import DISTILLED_LORA_DIR, LTX2Checkpoint
 from ditto.pipelines.ltx2.params import LTX2Params
 from ditto.pipelines.ltx2.recipes.base import Recipe, check_upsampled
 from ditto.result import Result
 from ditto.runtime.progress import Progress
 
 
-def check(raw: LTX2Params, params: LTX2Params, components: LTX2Components) -> None:
-    check_upsampled(params, components)
-    if components.distilled_lora is None:
+def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
+    check_upsampled(params, checkpoint)
+    if checkpoint.distilled_lora is None:
         raise InvalidParameter(
             "pipeline",
             "two-stage",

@@ -1,0 +1,7 @@
+"""`python -m ditto` (the same as `ditto`)."""
+
+import sys
+
+from ditto.cli import main
+
+sys.exit(main())
