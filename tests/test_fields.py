@@ -14,7 +14,8 @@ from ditto.errors import InvalidParameter
 from ditto.fields import FAMILIES, FIELDS, PYTHON_ONLY, TABLE, cli_fields, describe, extra_fields
 from ditto.registry import FAMILIES as REGISTERED
 from ditto.server.errors import APIError
-from ditto.server.params import extra_kwargs
+from ditto.server.params import engine_kwargs
+from ditto.server.schemas import RequestModels
 
 # A dataclass field that a family's validation refuses on purpose: Qwen-Image (text-to-image) shares its
 # dataclass with the edit model, and refuses `image` ("use a Qwen-Image-Edit checkpoint").
@@ -113,15 +114,16 @@ def test_cli_has_a_flag_with_its_help_for_every_cli_field() -> None:
 
 
 def test_server_reads_the_extra_fields_from_the_table() -> None:
-    assert extra_kwargs({"fps": 12, "num_inference_steps": "3"}, set(), from_form=True) == {
-        "frame_rate": 12.0,
-        "num_inference_steps": 3,
-    }
-    assert extra_kwargs({"frame_rate": 8}, set(), from_form=False) == {"frame_rate": 8.0}
+    models = RequestModels("ltx2")
+    form = models.parse(models.video, {"prompt": "a", "fps": "12", "num_inference_steps": "3"})
+    assert engine_kwargs(form, models.extra_names) == {"frame_rate": 12.0, "num_inference_steps": 3}
+    body = models.parse(models.video, b'{"prompt": "a", "frame_rate": 8}')
+    assert engine_kwargs(body, models.extra_names) == {"frame_rate": 8.0}
     with pytest.raises(APIError) as raised:
-        extra_kwargs({"steps": 3}, set(), from_form=False)
+        models.parse(models.video, b'{"prompt": "a", "steps": 3}')
     assert raised.value.param == "steps" and "num_inference_steps" in raised.value.message
-    assert "fps" in raised.value.message and "'n'" not in raised.value.message
+    assert "fps" in raised.value.message and " n," not in raised.value.message
+    assert "num_frames" not in RequestModels("flux2-klein").image.model_fields
 
 
 def test_server_names_skip_fields_the_routes_bound_themselves() -> None:

@@ -10,13 +10,15 @@ class DittoError(Exception):
 
 
 class InvalidParameter(DittoError, ValueError):
-    """A request parameter is out of range: `field=value is <problem>; <hint>`."""
+    """A request parameter is out of range: `field=value is <problem>; <hint>`. `nearest`, where a check
+    knows it, is the closest valid value (the server snaps OpenAI clients' sizes to it)."""
 
-    def __init__(self, field: str, value: Any, problem: str, hint: str = "") -> None:
+    def __init__(self, field: str, value: Any, problem: str, hint: str = "", nearest: Any = None) -> None:
         self.field = field
         self.value = value
         self.problem = problem
         self.hint = hint
+        self.nearest = nearest
         message = f"{field}={value!r} {problem}"
         if hint:
             message += f"; {hint}"

@@ -14,11 +14,13 @@ def check_multiple(field: str, value: int, multiple: int, minimum: int = 0) -> N
         nearest = (
             max(multiple, round(value / multiple) * multiple) if isinstance(value, (int, float)) else multiple
         )
-        hint = f"try {max(nearest, minimum)}"
-        raise InvalidParameter(field, value, f"is not a positive multiple of {multiple}", hint)
+        nearest = max(nearest, minimum)
+        raise InvalidParameter(
+            field, value, f"is not a positive multiple of {multiple}", f"try {nearest}", nearest
+        )
     if value < minimum:
         problem = f"is below the smallest size this model decodes ({minimum})"
-        raise InvalidParameter(field, value, problem, f"try {minimum}")
+        raise InvalidParameter(field, value, problem, f"try {minimum}", minimum)
 
 
 def check_frames(field: str, value: int, temporal: int) -> None:

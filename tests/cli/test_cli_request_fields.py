@@ -10,7 +10,7 @@ import pytest
 from ditto.cli import main
 
 KLEIN = ["generate", "--model", "tiny-flux2-klein", "--prompt", "a cat", "--width", "64", "--height", "64"]
-KLEIN_FLAGS = "--prompt, --image, --width, --height, --steps, --guidance-scale, --num-images, --seed"
+KLEIN_FLAGS = "--prompt, --image, --width, --height, --steps, --guidance-scale, --num-images, --seed, --cache"
 
 
 def run(capsys, *args: str) -> tuple[int, list[str]]:

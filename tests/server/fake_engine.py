@@ -42,12 +42,17 @@ class FakeEngine:
         for name in kwargs:
             if name not in KNOWN:
                 raise InvalidParameter(name, kwargs[name], "is not a parameter of this family")
+        prompt = kwargs.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidParameter("prompt", prompt, "is empty", "give a non-empty text prompt")
         width, height = kwargs.get("width", 64), kwargs.get("height", 32)
         for name, value in (("width", width), ("height", height)):
             if value % 32:
-                raise InvalidParameter(
-                    name, value, "is not a multiple of 32", f"try {max(32, value // 32 * 32)}"
-                )
+                nearest = max(32, round(value / 32) * 32)
+                raise InvalidParameter(name, value, "is not a multiple of 32", f"try {nearest}", nearest)
+        steps = kwargs.get("num_inference_steps", 4)
+        if not isinstance(steps, int) or steps < 1:
+            raise InvalidParameter("num_inference_steps", steps, "must be an integer >= 1")
         frames = kwargs.get("num_frames", 9)
         if (frames - 1) % 8:
             raise InvalidParameter("num_frames", frames, "is not 8k+1", f"try {(frames - 1) // 8 * 8 + 1}")

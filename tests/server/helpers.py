@@ -37,10 +37,10 @@ def wait_healthy(base_url: str, timeout: float, process: subprocess.Popen | None
 
 
 @contextlib.contextmanager
-def thread_server(app: Any) -> Iterator[str]:
+def thread_server(app: Any, **config: Any) -> Iterator[str]:
     """The app under a real uvicorn on 127.0.0.1, in this process (so tests can reach a fake engine)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
@@ -58,6 +58,7 @@ class ServeProcess:
     def __init__(self, model: str, data_dir: Path, *extra: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-{self.port}.log"
         command = [sys.executable, "-m", "ditto.cli", "serve", "--model", model, "--port", str(self.port)]
         command += ["--data-dir", str(data_dir), *extra]

@@ -157,7 +157,24 @@ def test_images_generate_and_edit(image_server):
 def test_engine_validation_reaches_the_client(image_server):
     base_url, _ = image_server
     with pytest.raises(openai.BadRequestError) as caught:
-        client(base_url).images.generate(prompt="cat", size="100x64")
+        client(base_url).images.generate(prompt="cat", extra_body={"num_inference_steps": 0})
+    assert caught.value.body == {
+        "message": "num_inference_steps=0 must be an integer >= 1",
+        "type": "invalid_request_error",
+        "param": "num_inference_steps",
+        "code": "invalid_parameter",
+    }
+
+
+def test_sizes_snap_to_the_family_unless_strict(image_server, tmp_path):
+    base_url, engine = image_server
+    result = client(base_url).images.generate(prompt="cat", size="100x70", response_format="b64_json")
+    assert png_size(result.data[0].b64_json) == (96, 64)
+    assert (result.size, result.model_extra["size_requested"]) == ("96x64", "100x70")
+    assert (engine.calls[-1]["width"], engine.calls[-1]["height"]) == (96, 64)
+    strict = create_app(FakeEngine("image"), tmp_path / "strict", strict_size=True)
+    with thread_server(strict) as strict_url, pytest.raises(openai.BadRequestError) as caught:
+        client(strict_url).images.generate(prompt="cat", size="100x64")
     assert caught.value.body == {
         "message": "width=100 is not a multiple of 32; try 96",
         "type": "invalid_request_error",
@@ -171,9 +188,11 @@ def test_video_model_refuses_image_routes(video_server):
         client(video_server[0]).images.generate(prompt="cat")
 
 
+JSON = {"content-type": "application/json"}
 BAD_REQUESTS = [
     # (method, path, keyword arguments for httpx, status, param)
-    ("POST", "/v1/images/generations", {"content": b"{not json"}, 400, None),
+    ("POST", "/v1/images/generations", {"content": b"{not json", "headers": JSON}, 400, None),
+    ("POST", "/v1/images/generations", {"content": b'{"prompt": "a"}'}, 415, None),
     ("POST", "/v1/images/generations", {"json": ["a list"]}, 400, None),
     ("POST", "/v1/images/generations", {"json": {"size": "64x64"}}, 400, "prompt"),
     ("POST", "/v1/images/generations", {"json": {"prompt": 3}}, 400, "prompt"),
@@ -198,7 +217,13 @@ BAD_REQUESTS = [
         "image",
     ),
     ("POST", "/v1/images/edits", {"data": {"prompt": "a"}, "files": {"mask": b"x"}}, 400, "image"),
-    ("POST", "/v1/images/generations", {"content": b"{" + b" " * (2 << 20) + b"}"}, 413, None),
+    (
+        "POST",
+        "/v1/images/generations",
+        {"content": b"{" + b" " * (2 << 20) + b"}", "headers": JSON},
+        413,
+        None,
+    ),
     ("GET", "/v1/videos/video_nope", {}, 404, "video_id"),
     ("GET", "/v1/nothing-here", {}, 404, None),
 ]
@@ -219,7 +244,7 @@ def test_bad_requests_get_openai_errors(image_server, method, path, kwargs, stat
 def test_oversized_body_without_length_is_refused(image_server):
     base_url, _ = image_server
     chunks = (b"x" * 65536 for _ in range(40))  # streamed (chunked): refused while it arrives
-    response = httpx.post(f"{base_url}/v1/images/generations", content=chunks)
+    response = httpx.post(f"{base_url}/v1/images/generations", content=chunks, headers=JSON)
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     assert httpx.get(f"{base_url}/health").status_code == 200
 

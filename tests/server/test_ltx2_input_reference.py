@@ -12,6 +12,7 @@ from PIL import Image
 from ditto.engine import Engine
 from ditto.media.video import probe_mp4
 from ditto.server import create_app
+from ditto.server.limits import Limits
 from ditto.tiny.ltx2 import build_tiny
 
 from .helpers import thread_server
@@ -58,3 +59,18 @@ def test_a_bad_image_option_is_a_400_naming_it(server) -> None:
             prompt="x", input_reference=("ref.png", png(64, 64), "image/png"), size="64x64", extra_body=body
         )
     assert caught.value.body["param"] == "image_crf", caught.value.body
+
+
+def test_prompt_tokens_are_counted_with_the_model_tokenizer(server, tmp_path) -> None:
+    _, engine = server
+    app = create_app(engine, tmp_path / "data", limits=Limits.for_family("ltx2", max_prompt_tokens=20))
+    with thread_server(app) as base_url:
+        api = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+        with pytest.raises(openai.BadRequestError) as caught:
+            api.videos.create(prompt="a fox in the snow " * 20, size="64x64")
+        assert (
+            caught.value.body["param"] == "prompt" and "max_prompt_tokens=20" in caught.value.body["message"]
+        )
+        with pytest.raises(openai.BadRequestError, match="negative_prompt"):
+            api.videos.create(prompt="a fox", size="64x64", extra_body={"negative_prompt": "blurry, " * 40})
+        assert api.videos.create(prompt="a fox in the snow", **VIDEO).status == "queued"

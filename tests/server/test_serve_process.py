@@ -7,9 +7,13 @@ routes, one tiny-flux2-klein server for the image routes, and one data dir that 
 from __future__ import annotations
 
 import io
+import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
@@ -20,7 +24,7 @@ from ditto.media.video import probe_mp4
 from ditto.registry import family_by_tiny_name
 from ditto.server.store import JobStore
 
-from .helpers import ServeProcess
+from .helpers import ServeProcess, free_port
 from .test_api_fake_engine import client, png_size, wait_status
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
@@ -30,6 +34,7 @@ VIDEO = {"size": "64x64", "extra_body": {"num_frames": 9, "num_inference_steps":
 # uvicorn finishes its shutdown, then re-raises SIGTERM so a supervisor sees why the process ended.
 CLEAN_EXIT = (0, -signal.SIGTERM)
 IMAGE = {"size": "64x64", "extra_body": {"num_inference_steps": 2, "seed": 1}}
+STARTUP_S = 10  # importing torch and ditto on 2 shared cores, before the check itself
 
 
 def wait_done(api: openai.OpenAI, video_id: str) -> list:
@@ -54,7 +59,14 @@ def needs_tiny(name: str):
 @pytest.fixture(scope="module")
 def ltx_server(tmp_path_factory):
     server = ServeProcess(
-        "tiny-ltx2", tmp_path_factory.mktemp("ltx") / "data", "--max-queue", "32", "--max-body-mb", "4"
+        "tiny-ltx2",
+        tmp_path_factory.mktemp("ltx") / "data",
+        "--max-queue",
+        "32",
+        "--max-body-mb",
+        "4",
+        "--max-steps",
+        "1000",
     ).wait()
     yield server
     assert server.stop() in CLEAN_EXIT, server.log_text()[-3000:]
@@ -177,7 +189,7 @@ def test_images_generate_edit_and_concurrent(flux_server):
     assert httpx.get(f"{flux_server.base_url}/health").json()["status"] == "ok"
 
 
-def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
+def test_kill_9_reruns_the_running_job_and_sigterm_stops_cleanly(tmp_path):
     data = tmp_path / "data"
     first = ServeProcess("tiny-ltx2", data, "--max-queue", "1").wait()
     api = client(first.base_url)
@@ -185,7 +197,9 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
         done = api.videos.create(prompt="finished before the crash", **VIDEO)
         assert wait_done(api, done.id)[-1].status == "completed"
         running = api.videos.create(
-            prompt="running", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
+            prompt="running",
+            size="64x64",
+            extra_body={"num_frames": 17, "num_inference_steps": 60, "seed": 4},
         )
         wait_running(api, running.id, min_progress=6)  # a few denoising steps in
         waiting = api.videos.create(prompt="queued at the crash", **VIDEO)
@@ -195,21 +209,28 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
         assert full.value.body["code"] == "queue_full"
     finally:
         first.kill()
+    half_written = data / "outputs" / running.id / "video.mp4.part"  # as a kill during the write leaves it
+    half_written.parent.mkdir(parents=True, exist_ok=True)
+    half_written.write_bytes(b"half a video")
 
     second = ServeProcess("tiny-ltx2", data, "--shutdown-grace", "0").wait()
     api = client(second.base_url)
     try:
+        assert not half_written.exists() and "video.mp4.part" in second.log_text()
         listed = {v.id: v for v in api.videos.list()}
         assert set(listed) == {done.id, running.id, waiting.id}
         assert listed[done.id].status == "completed"
         api.videos.download_content(done.id).write_to_file(tmp_path / "done.mp4")
         assert probe_mp4(tmp_path / "done.mp4").audio_codec == "aac"
-        crashed = listed[running.id]
-        assert crashed.status == "failed" and crashed.error.code == "interrupted"
-        assert "interrupted" in crashed.error.message
-        assert wait_done(api, waiting.id)[-1].status == "completed"  # re-queued and run
+        rerun = wait_done(api, running.id)[-1]  # re-queued, run again from the start, completed
+        assert rerun.status == "completed" and rerun.seed == 4, rerun
+        assert JobStore(data).get(running.id).attempts == 2
+        api.videos.download_content(running.id).write_to_file(tmp_path / "rerun.mp4")
+        assert probe_mp4(tmp_path / "rerun.mp4").frame_count == 17
+        assert wait_done(api, waiting.id)[-1].status == "completed"
+        assert not list((data / "outputs").rglob("*.part"))
         cut = api.videos.create(
-            prompt="cut by SIGTERM", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 400}
+            prompt="cut by SIGTERM", size="64x64", extra_body={"num_frames": 17, "num_inference_steps": 100}
         )
         wait_running(api, cut.id)
     finally:
@@ -218,3 +239,69 @@ def test_kill_9_loses_no_job_and_sigterm_stops_cleanly(tmp_path):
     assert (
         job.status == "failed" and job.error["code"] == "interrupted" and "shut down" in job.error["message"]
     )
+
+
+def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, float]:
+    """`ditto serve ...` expected to stop by itself: (exit code, stderr, seconds)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ditto.cli", "serve", *args], capture_output=True, text=True, env=env,
+        timeout=timeout,
+    )  # fmt: skip
+    return done.returncode, done.stderr, time.monotonic() - start
+
+
+def folder_state(data: Path) -> dict:
+    """Every job row and every file (with its size) of a data folder."""
+    jobs = {job.id: (job.status, job.progress, job.outputs) for job in JobStore(data).list(None, limit=1000)}
+    files = {
+        str(p.relative_to(data)): p.stat().st_size
+        for p in data.rglob("*")
+        if p.is_file() and "sqlite" not in p.name
+    }
+    return {"jobs": jobs, "files": files}
+
+
+def test_a_second_server_on_a_held_folder_or_a_taken_port_exits_at_once(ltx_server, tmp_path):
+    api = client(ltx_server.base_url)
+    video = api.videos.create(prompt="before the intruder", **VIDEO)
+    assert wait_done(api, video.id)[-1].status == "completed"
+    data = ltx_server.data_dir
+    before = folder_state(data)
+    code, err, seconds = run_cli("--model", "tiny-ltx2", "--data-dir", str(data), "--port", str(free_port()))
+    assert code == 2 and seconds < 5 + STARTUP_S, (code, err, seconds)
+    assert err.strip().splitlines() == [err.strip()] and "in use by another ditto serve" in err
+    fresh = tmp_path / "fresh"
+    code, err, seconds = run_cli(
+        "--model", "tiny-ltx2", "--data-dir", str(fresh), "--port", str(ltx_server.port)
+    )
+    assert (
+        code == 2
+        and seconds < 5 + STARTUP_S
+        and "cannot listen" in err
+        and len(err.strip().splitlines()) == 1
+    )
+    assert not fresh.exists()
+    assert folder_state(data) == before
+    assert api.videos.retrieve(video.id).status == "completed"
+
+
+def test_without_keys_only_loopback(tmp_path):
+    code, err, _ = run_cli("--host", "0.0.0.0", "--data-dir", str(tmp_path / "d"), "--port", str(free_port()))
+    assert code == 2 and "loopback only" in err and not (tmp_path / "d").exists()
+
+
+def test_openai_default_sizes_are_snapped(ltx_server, tmp_path):
+    api = client(ltx_server.base_url)
+    video = api.videos.create(
+        prompt="a wide clip", size="1280x720", extra_body={"num_frames": 9, "num_inference_steps": 1}
+    )
+    assert video.size == "1280x704" and video.model_extra["size_requested"] == "1280x720"
+    assert wait_done(api, video.id)[-1].status == "completed"
+    api.videos.download_content(video.id).write_to_file(tmp_path / "wide.mp4")
+    info = probe_mp4(tmp_path / "wide.mp4")
+    assert (info.width, info.height) == (1280, 704)
+    assert JobStore(ltx_server.data_dir).get(video.id).meta["size_requested"] == "1280x720"
+    log = ltx_server.log_text()
+    assert f"job {video.id}: denoise" in log and "it/s]" not in log and "step/s]" not in log

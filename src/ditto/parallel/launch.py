@@ -34,6 +34,11 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
 
 
+def torchrun_rank() -> int:
+    """This process's rank under torchrun; 0 otherwise (the process a user started leads)."""
+    return int(os.environ["RANK"]) if launched_by_torchrun() else 0
+
+
 def torchrun_world_size() -> int | None:
     """The CLI's default --gpus: torchrun's WORLD_SIZE when it started this process, else None."""
     return int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else None

@@ -3,7 +3,8 @@
 A request may run several loops (LTX-2's two stages); its `Progress` counts steps across all of them, so
 `StepEvent.step / StepEvent.total` is the request's own fraction. The callback may raise `JobCancelled` to
 stop the request between steps (the server's cancel); it is called on the host after the step was queued,
-so it never forces a device sync.
+so it never forces a device sync. A callback whose `replaces_bar` attribute is true reports progress its
+own way (the server logs lines), and no bar is drawn.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Progress:
         self.callback = callback
         self.done = 0
         self.started: float | None = None
+        self.bar = not getattr(callback, "replaces_bar", False)
 
     @contextmanager
     def loop(self, stage: str, steps: int) -> Iterator[Callable[..., None]]:
@@ -48,7 +50,8 @@ class Progress:
         if self.started is None:
             self.started = time.perf_counter()
         first = self.done
-        with tqdm(total=steps, desc=stage, unit="step", leave=False) as bar:
+        quiet = {} if self.bar else {"disable": True}  # not disable=False: that would beat TQDM_DISABLE
+        with tqdm(total=steps, desc=stage, unit="step", leave=False, **quiet) as bar:
 
             def step(latents: Callable[[], Any] | None = None) -> None:
                 self.done += 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,10 +20,14 @@ log = logging.getLogger("ditto.server")
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "invalid_request_error",
+    410: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
 }
@@ -60,9 +66,31 @@ class BodyTooLarge(Exception):
         )
 
 
+class BodyTimeout(Exception):
+    """The client stopped sending its body for longer than the body-read timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g}s of its last part")
+
+
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
     kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def header_dict(scope: dict) -> dict[str, str]:
+    """An ASGI scope's headers by lower-case name (the last one of a repeated name)."""
+    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+
+
+async def send_error(
+    send: Any, status: int, message: str, code: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error response sent from an ASGI layer, outside FastAPI's handlers."""
+    payload = json.dumps(error_body(status, message, code=code)).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def error_response(
@@ -71,22 +99,35 @@ def error_response(
     return JSONResponse(error_body(status, message, param, code), status_code=status, headers=headers)
 
 
+def record_rejection(request: Request, reason: str) -> None:
+    state = getattr(request.app.state, "ditto", None)
+    if state is not None:
+        state.metrics.record_rejection(reason)
+
+
+def without_paths(message: str, data_dir: Any) -> str:
+    """A message for a client: the server's data folder (where uploads are kept) named, not shown."""
+    for folder in {str(data_dir), str(Path(data_dir).resolve())}:
+        message = message.replace(folder.rstrip("/") + "/", "").replace(folder, "<data>")
+    return message
+
+
 async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-    return error_response(exc.status, exc.message, exc.param, exc.code, exc.headers)
+    record_rejection(request, exc.code or str(exc.status))
+    state = getattr(request.app.state, "ditto", None)
+    message = without_paths(exc.message, state.store.data_dir) if state is not None else exc.message
+    return error_response(exc.status, message, exc.param, exc.code, exc.headers)
 
 
 async def _invalid_parameter(request: Request, exc: InvalidParameter) -> JSONResponse:
-    return _api_error_from(APIError.invalid(exc))
-
-
-def _api_error_from(exc: APIError) -> JSONResponse:
-    return error_response(exc.status, exc.message, exc.param, exc.code, exc.headers)
+    return await _api_error(request, APIError.invalid(exc))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = ".".join(location) or None
+    record_rejection(request, "invalid_value")
     return error_response(400, f"{param}: {first.get('msg', 'invalid value')}", param, "invalid_value")
 
 
@@ -98,7 +139,13 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+    record_rejection(request, "request_too_large")
     return error_response(413, str(exc), code="request_too_large")
+
+
+async def _too_slow(request: Request, exc: BodyTimeout) -> JSONResponse:
+    record_rejection(request, "body_timeout")
+    return error_response(408, str(exc), code="body_timeout", headers={"Connection": "close"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -112,4 +159,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(BodyTimeout, _too_slow)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from ditto.errors import InvalidParameter
 from ditto.server.errors import APIError
+from ditto.server.limits import Limits
 from ditto.server.metrics import Metrics
+from ditto.server.retention import Purger
+from ditto.server.schemas import RequestModels
 from ditto.server.store import Job, JobStore
 from ditto.server.worker import QueueFull, Worker
 
@@ -27,6 +30,11 @@ class ServerState:
     worker: Worker
     metrics: Metrics
     model_name: str
+    limits: Limits
+    models: RequestModels
+    purger: Purger
+    strict_size: bool = False  # refuse a size the family cannot make instead of snapping it
+    count_tokens: Any = None  # text -> tokens, with the model's tokenizer (None: not countable)
     aliases: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     frame_rate: float | None = None  # the family's default, looked up once
@@ -56,13 +64,24 @@ class ServerState:
                 code="unsupported_model",
             )
 
-    async def validate(self, job_id: str, **kwargs: Any) -> Any:
-        """The engine's own validation, off the event loop; failures drop the job's uploads."""
-        try:
-            return await run_in_threadpool(self.engine.validate, **kwargs)
-        except InvalidParameter as exc:
-            self.store.remove_files(job_id)
-            raise APIError.invalid(exc) from None
+    def owned_job(self, job_id: str, owner: str, kind: str | None = None) -> Job:
+        """The caller's job (of that kind); another key's job is as unknown as a missing one."""
+        job = self.store.get(job_id)
+        if job is None or job.owner != owner or (kind is not None and job.kind != kind):
+            param, what = ("video_id", "a known video job") if kind == "video" else ("job_id", "a known job")
+            raise APIError(404, f"{param}={job_id!r} is not {what}", param=param, code="not_found")
+        return job
+
+    async def cancel(self, job_id: str, reason: str, wait_s: float = 5.0) -> None:
+        """Ask the worker to stop the job, then wait (a little) until it has, so the answer shows it."""
+        if not self.worker.cancel(job_id, reason):
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            job = self.store.get(job_id)
+            if job is None or job.status in ("completed", "failed"):
+                return
+            await asyncio.sleep(0.02)
 
     def submit(self, job: Job, on_done: Any = None) -> Job:
         try:
@@ -91,3 +110,18 @@ def served_aliases(model: str) -> set[str]:
     """A folder is also served under its last path component (what clients usually type)."""
     path = Path(model)
     return {path.name, os.fspath(path)} if path.name else set()
+
+
+def tokenizer_counter(engine: Any) -> Any:
+    """text -> token count with the model's own tokenizer, or None when the engine shows none."""
+    components = getattr(getattr(engine, "pipeline", None), "components", None)
+    tokenizer = getattr(components, "tokenizer", None) or getattr(
+        getattr(components, "text_encoder", None), "tokenizer", None
+    )
+    if tokenizer is None:
+        return None
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count

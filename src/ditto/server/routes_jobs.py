@@ -1,0 +1,130 @@
+"""ditto's own routes over jobs of every kind (a web page polls or streams these): a job with its live
+progress (stage, step k of n, elapsed, ETA, seconds per stage), a Server-Sent Events stream of it, cancel
+and delete; and the served family's request fields and this server's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from ditto.fields import FAMILIES, describe
+from ditto.server.routes_videos import page_of_jobs
+from ditto.server.schemas import extra_entries
+from ditto.server.state import ServerState
+from ditto.server.store import Job
+
+router = APIRouter(tags=["jobs"])
+
+FINISHED = ("completed", "failed")
+STREAM_INTERVAL_S = 0.5
+STREAM_MAX_S = 6 * 3600.0  # a stream ends by itself after this long (the client may reconnect)
+
+
+def job_object(state: ServerState, job: Job) -> dict[str, Any]:
+    """A job as ditto describes it: OpenAI's fields and more (kind, params, live progress, timings)."""
+    live = state.worker.live(job.id) if job.status == "in_progress" else None
+    return {
+        "id": job.id,
+        "object": "job",
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "live": live,  # while running: stage, step, total, stage_step, stage_total, elapsed_s, eta_s, stages
+        "queue_position": state.worker.position(job.id) if job.status == "queued" else None,
+        "model": job.model,
+        "prompt": job.prompt,
+        "params": {k: v for k, v in job.params.items() if k != "image"},
+        "meta": job.meta,
+        "error": job.error,
+        "timings": job.timings,
+        "attempts": job.attempts,
+        "request_id": job.request_id,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "purged": job.purged_at is not None,
+    }
+
+
+@router.get("/v1/jobs")
+async def list_jobs(
+    request: Request, kind: str | None = None, after: str | None = None, limit: int = 20, order: str = "desc"
+) -> dict[str, Any]:
+    """The caller's jobs of every kind (or `kind=image|video`), newest first."""
+    state = ServerState.of(request)
+    jobs, has_more = page_of_jobs(state, request, kind, after, limit, order)
+    return {"object": "list", "data": [job_object(state, job) for job in jobs], "has_more": has_more}
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    state = ServerState.of(request)
+    return job_object(state, state.owned_job(job_id, request.state.owner))
+
+
+@router.get("/v1/jobs/{job_id}/events")
+async def job_events(request: Request, job_id: str) -> StreamingResponse:
+    """Server-Sent Events: the job object each time it changes, until it is finished (or gone)."""
+    state = ServerState.of(request)
+    owner = request.state.owner
+    state.owned_job(job_id, owner)
+
+    async def events() -> AsyncIterator[str]:
+        last, loop = None, asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_MAX_S
+        while loop.time() < deadline and not await request.is_disconnected():
+            job = state.store.get(job_id)
+            if job is None or job.owner != owner:
+                yield "event: gone\ndata: {}\n\n"
+                return
+            text = json.dumps(job_object(state, job))
+            if text != last:
+                last = text
+                yield f"event: job\ndata: {text}\n\n"
+            if job.status in FINISHED:
+                return
+            await asyncio.sleep(STREAM_INTERVAL_S)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.post("/v1/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Stop a queued or running job of any kind (within one step); its record stays, failed/cancelled."""
+    state = ServerState.of(request)
+    state.owned_job(job_id, request.state.owner)
+    await state.cancel(job_id, "cancelled")
+    return job_object(state, state.owned_job(job_id, request.state.owner))
+
+
+@router.delete("/v1/jobs/{job_id}")
+async def delete_job(request: Request, job_id: str) -> dict[str, Any]:
+    state = ServerState.of(request)
+    state.owned_job(job_id, request.state.owner)
+    state.worker.cancel(job_id, "deleted")
+    state.store.delete(job_id)
+    return {"id": job_id, "object": "job.deleted", "deleted": True}
+
+
+@router.get("/v1/fields")
+async def fields(request: Request) -> dict[str, Any]:
+    """The served family's request fields (name, type, help, choices, CLI flags, API names) and this
+    server's limits: what a form needs to draw itself."""
+    state = ServerState.of(request)
+    family = state.engine.family
+    extras = {entry.name for entry in extra_entries(family)}
+    known = family if family in FAMILIES else None  # a family the table does not know: every field
+    table = [item for item in describe(known) if item["name"] in extras or item["api"] == "openai"]
+    return {
+        "family": family,
+        "output_kind": state.engine.output_kind,
+        "fields": table,
+        "limits": state.limits.describe(),
+        "strict_size": state.strict_size,
+    }
