@@ -15,7 +15,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = ServeProcess("tiny-ltx2", tmp_path_factory.mktemp("parallel") / "data", "--gpus", "2")
+    data = tmp_path_factory.mktemp("parallel") / "data"
+    server = ServeProcess("tiny-ltx2", data, "--gpus", "2", "--max-steps", "400")
     yield server.wait(timeout=240)
     code = server.stop(timeout=90)
     log = server.log_path.read_text()
