@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from benchmarks.harness.driver import report_path
-from benchmarks.harness.end_to_end import Settings, free_device, run_klein, run_ltx2
+from benchmarks.harness.end_to_end import Settings, run_klein, run_ltx2, run_models
 
 RUNNERS = {"flux2-klein": run_klein, "ltx2": run_ltx2}
 
@@ -123,15 +123,7 @@ def main() -> int:
     def save() -> None:
         out.write_text(json.dumps(report, indent=1, default=str))
 
-    for model in args.models.split(","):
-        try:
-            RUNNERS[model](settings, report, save)
-        except Exception as exc:  # noqa: BLE001 (one model failing must not lose the other's numbers)
-            report.setdefault("failures", {})[model] = f"{type(exc).__name__}: {exc}"[:3000]
-            print(f"[{model}] FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
-            save()
-        free_device(device)
-    save()
+    run_models(RUNNERS, args.models.split(","), settings, report, save)
     print(table(report))
     print(f"wrote {out}")
     return 1 if report.get("failures") else 0

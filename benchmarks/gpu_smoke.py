@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.harness.stage_clock import request_peak_gib
+
 CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # name: (model, from_pretrained options, generate kwargs)
     "ltx2": ("tiny-ltx2", {}, dict(width=128, height=96, num_frames=17, num_inference_steps=4)),
@@ -60,7 +62,7 @@ def run_case(
         "shapes": [list(np.asarray(a).shape) for a in arrays],
         "finite": bool(arrays) and all(bool(np.isfinite(np.asarray(a)).all()) for a in arrays),
         "attention": attention_backends(),
-        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
+        "peak_gib": request_peak_gib(torch.device(device), result),
     }
 
 

@@ -160,6 +160,26 @@ def _fmt(split: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in split.items())
 
 
+def run_models(
+    runners: dict[str, Callable[..., None]],
+    models: list[str],
+    settings: Any,
+    report: dict[str, Any],
+    save: Save,
+) -> None:
+    """Each model's runner in turn, the device freed after each; one failing (say, out of memory) is recorded
+    in the report and the next still runs."""
+    for model in models:
+        try:
+            runners[model](settings, report, save)
+        except Exception as exc:  # noqa: BLE001 (one model failing must not lose the other's numbers)
+            report.setdefault("failures", {})[model] = f"{type(exc).__name__}: {exc}"[:3000]
+            print(f"[{model}] FAILED: {type(exc).__name__}: {exc}"[:3000], flush=True)
+            save()
+        free_device(settings.device)
+    save()
+
+
 def free_device(device: torch.device) -> None:
     """Give the next model the whole card (call once the runner's frame, and any exception holding it, is gone)."""
     torch._dynamo.reset()

@@ -44,13 +44,13 @@ LORA_NAME = "random-distilled-lora-r384"
 CPU = torch.device("cpu")
 
 
-def _configs(tiny: bool) -> dict[str, dict[str, Any]]:
+def _configs(tiny: bool, tiny_layers: int = 2) -> dict[str, dict[str, Any]]:
     if not tiny:
         return dict(transformer={}, connectors={}, vae=VIDEO_VAE, audio_vae={}, vocoder={}, upsampler={})
     from ditto.tiny import ltx2 as t
 
     return dict(
-        transformer=t.transformer_config("2.0"), connectors=t.connector_config("2.0"),
+        transformer=t.transformer_config("2.0", tiny_layers), connectors=t.connector_config("2.0"),
         vae=t.VIDEO_VAE_CONFIG, audio_vae=t.AUDIO_VAE_CONFIG, vocoder=t.VOCODER_CONFIG,
         upsampler=t.UPSAMPLER_CONFIG,
     )  # fmt: skip
@@ -67,8 +67,9 @@ def _gemma(tiny: bool, tokenizer: Any, device: torch.device, dtype: torch.dtype)
     return build(lambda: Gemma3ForConditionalGeneration(config), device, dtype)
 
 
-def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool = False):
-    """LTX2Components of the published LTX-2 (2.0) layout with random weights (tiny widths with tiny=True)."""
+def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool = False, tiny_layers: int = 2):
+    """LTX2Components of the published LTX-2 (2.0) layout with random weights (tiny widths with tiny=True,
+    and `tiny_layers` transformer blocks)."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
@@ -79,7 +80,7 @@ def build_ltx2_components(device: torch.device, dtype: torch.dtype, tiny: bool =
     from ditto.tiny.ltx2 import SCHEDULER_CONFIG
     from ditto.tiny.tokenizers import save_gemma_tokenizer
 
-    configs = _configs(tiny)
+    configs = _configs(tiny, tiny_layers)
     tokenizer = offline_tokenizer(save_gemma_tokenizer)
     transformer = fill_normal(build(lambda: LTX2Transformer(**configs["transformer"]), device, dtype))
     # The official guider perturbs self-attention at the STG blocks (as load_components sets it).
@@ -135,12 +136,16 @@ def random_distilled_lora(transformer: nn.Module, rank: int, seed: int = 8):
 
 
 def build_ltx2(
-    device: torch.device, dtype: torch.dtype, tiny: bool = False, lora_rank: int = DISTILLED_LORA_RANK
+    device: torch.device,
+    dtype: torch.dtype,
+    tiny: bool = False,
+    lora_rank: int = DISTILLED_LORA_RANK,
+    tiny_layers: int = 2,
 ):
     """ditto's LTX2Pipeline on in-memory components, with the random distilled LoRA ready for stage 2."""
     from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
 
-    pipe = LTX2Pipeline(build_ltx2_components(device, dtype, tiny))
+    pipe = LTX2Pipeline(build_ltx2_components(device, dtype, tiny, tiny_layers))
     # Handing the pipeline the LoRA in memory skips writing ~8 GB of random tensors to disk only to read them back.
     pipe.distilled.use_file(random_distilled_lora(pipe.components.transformer, 4 if tiny else lora_rank))
     return pipe

@@ -66,6 +66,15 @@ class StageClock:
         return timed
 
 
+def request_peak_gib(device: torch.device, result: Any) -> float | None:
+    """The device's peak over a run: ditto's StageTimer restarts the allocator's peak at each stage (its
+    `Result.memory` holds each stage's), so the run's peak is the larger of those and what is read after."""
+    if device.type != "cuda":
+        return None
+    stages = getattr(result, "memory", None) or {}
+    return max([torch.cuda.max_memory_allocated(device), *stages.values()]) / 2**30
+
+
 def wall_seconds(run: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
     """(seconds, result) of one call, with the device drained before and after."""
     sync(device)
@@ -108,7 +117,7 @@ def measure(
         with clock.watching(targets):
             seconds, out = wall_seconds(run, device)
         clocks.append((seconds, clock))
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    peak = request_peak_gib(device, out)
     split_total = statistics.median(s for s, _ in clocks)
     labels = dict.fromkeys(label for _, clock in clocks for label in clock.seconds)
     parts = {label: statistics.median(c.seconds.get(label, 0.0) for _, c in clocks) * 1e3 for label in labels}

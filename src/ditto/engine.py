@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import torch
 
 from ditto.engine_options import EngineOptions
 from ditto.layers.attention import use_fast_attention
-from ditto.pipelines.base import ProgressCallback, parse_device, parse_dtype
+from ditto.pipelines.base import ProgressCallback, model_dtype, parse_device, parse_dtype
 from ditto.registry import Family, detect_family, family_by_tiny_name
 from ditto.result import Result
 
@@ -215,6 +216,7 @@ class Engine:
         self.device = device
         # Every request may name a step cache (`cache=`); the option is the default of those that do not.
         self.step_cache = install_step_cache(pipeline, self.options.cache)
+        self.offload_plan: Any = None  # acceleration.offload.OffloadPlan with max_gpu_memory / offload
 
     @classmethod
     def from_pretrained(
@@ -223,12 +225,18 @@ class Engine:
         device: str | torch.device | None = "cpu",
         dtype: str | torch.dtype | None = None,
         options: EngineOptions | None = None,
+        plan_for: dict[str, Any] | None = None,
         **keywords: Any,
     ) -> Engine:
         """Load a checkpoint folder or file (or a tiny model name such as 'tiny-ltx2'). Options come as
         keywords (`compile=True`, `loras=[...]`: the fields of EngineOptions), or as `options=`, which the
         keywords then override. An unknown option, or one the family does not take, is refused before
-        any weight is read."""
+        any weight is read.
+
+        With `max_gpu_memory` (or `offload="cpu"`) the residency plan is made for the family's default
+        request, or for `plan_for` (generate() keywords: the request the engine will mostly serve); it is
+        printed, and a budget it cannot meet is an error naming the smallest that works."""
+        from ditto.acceleration.offload import enable_offload, resolve_offload
         from ditto.acceleration.step_cache import parse_cache_spec
 
         options = EngineOptions.from_keywords(keywords, base=options)
@@ -246,13 +254,22 @@ class Engine:
             from ditto.parallel.session import open_session
 
             session, device = open_session(options.parallel, device, (str(path), dtype, options))
+        offload = resolve_offload(options.max_gpu_memory, options.offload, device)
         choose_attention(device, options.attention)
+        # With a budget the weights are read into host memory: the model may not fit the device at all.
+        moving = offload is not None and offload.mode == "cpu"
+        load_device = torch.device("cpu") if moving else device
+        dtype = model_dtype(parse_dtype(dtype), device)
         with session.loading() if session is not None else nullcontext():
-            pipeline = pipeline_class.from_pretrained(path, device, parse_dtype(dtype), options)
+            pipeline = pipeline_class.from_pretrained(path, load_device, dtype, options)
             accelerate(pipeline, options, device)
             if session is not None:
                 session.attach(pipeline)
-        return cls(pipeline, str(model), options, session, device)
+        engine = cls(pipeline, str(model), options, session, device)
+        if offload is not None:
+            engine.offload_plan = enable_offload(pipeline, device, offload, plan_for)
+            print(engine.offload_plan.describe(), file=sys.stderr)
+        return engine
 
     @property
     def leads(self) -> bool:

@@ -13,6 +13,8 @@ metadata (`help`, `load=True` when a family reads it at load time, `choices` whe
 `--name-with-dashes` unless `flag` says otherwise ("" keeps it off the command line), typed from the
 annotation (a bool is a switch, `bool | None` a --x/--no-x pair, a tuple a repeatable flag), or parsed by
 `parse` (text -> value) for a type of its own; `metavar` names the value in the help.
+`max_gpu_memory` / `offload` are applied by the Engine: it loads on the host, then hands the pipeline to
+acceleration/offload.
 
 `parallel` (a `ParallelConfig`, a GPU count, a mapping of its fields or the CLI's text "N[:key=value,...]")
 makes the Engine several processes, one per GPU (parallel/); its flag is `--gpus`.
@@ -25,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ditto.acceleration import QUANTIZATIONS
+from ditto.acceleration import OFFLOAD_MODES, QUANTIZATIONS
 from ditto.errors import InvalidParameter
 from ditto.parallel.config import SPEC_HELP, ParallelConfig
 
@@ -88,6 +90,19 @@ class EngineOptions:
         "sdpa (PyTorch's SDPA, cuDNN first), triton (ditto's Triton kernel), fp8 (the same with FP8 "
         "products: faster on Hopper, outputs move by a few percent)",
         choices=ATTENTION_KERNELS,
+    )
+    max_gpu_memory: str | int | None = _option(
+        None,
+        "device memory budget, e.g. 24GiB: ditto plans which weights stay on the device and which wait in host "
+        "memory (moved per stage, or streamed block by block) and prints the plan",
+        parse=str,
+        metavar="SIZE",
+    )
+    offload: str | None = _option(
+        None,
+        "where weights wait off the device: cpu (host memory; the default with max_gpu_memory, which without "
+        "a budget is the device's free memory) or none (nothing moves, the budget is only checked)",
+        choices=OFFLOAD_MODES,
     )
     cache: str | None = _option(
         None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"

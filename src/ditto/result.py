@@ -19,6 +19,7 @@ class Result:
     audio: np.float32 [channels, samples]; sample_rate in Hz.
     latents: {"video": tensor, "audio": tensor} (or {"image": ...}) when output_type="latent".
     timings: seconds per stage, in the order the stages ran.
+    memory: bytes per stage, the device allocator's peak while the stage ran (read, not estimated; GPU only).
     stats: what the request's loop features did (runtime.LoopInfo.stats), e.g. a step cache's counts.
     seed: the seed the request ran with (Engine.generate draws one when none is given); None with a generator.
     request: the request as it ran (defaults filled in), the model and ditto's version: written into every
@@ -32,6 +33,7 @@ class Result:
     frame_rate: float | None = None
     latents: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     batch_frames: list[np.ndarray] | None = None
     batch_audio: list[np.ndarray] | None = None
@@ -81,6 +83,13 @@ class Result:
     def timing_line(self) -> str:
         parts = [f"{name} {seconds:.2f}s" for name, seconds in self.timings.items()]
         return "time per stage: " + ", ".join(parts)
+
+    def memory_line(self) -> str | None:
+        """The device's peak memory per stage, or None where none was read (the CPU)."""
+        if not self.memory:
+            return None
+        parts = [f"{name} {size / 2**30:.2f} GiB" for name, size in self.memory.items()]
+        return "peak device memory per stage: " + ", ".join(parts)
 
 
 def _text(value: Any) -> str:

@@ -140,7 +140,9 @@ def run_generate(args: argparse.Namespace) -> int:
     note_slow_compile(args, options)
     with clock.stage("load"):
         quiet_third_party()
-        engine = Engine.from_pretrained(args.model, device=args.device, dtype=args.dtype, options=options)
+        engine = Engine.from_pretrained(
+            args.model, device=args.device, dtype=args.dtype, options=options, plan_for=kwargs
+        )
     if not engine.leads:  # a torchrun rank other than 0: it runs rank 0's request with it
         engine.follow()
         engine.close()
@@ -156,6 +158,9 @@ def run_generate(args: argparse.Namespace) -> int:
     for index, path in enumerate(paths):
         print(f"wrote {path}{prompt_note(result, index, len(paths))}")
     print(clock.line())
+    memory = result.memory_line()
+    if memory is not None:
+        print(memory)
     if result.cache_stats:
         from ditto.acceleration.step_cache import summary
 

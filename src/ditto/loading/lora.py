@@ -263,6 +263,8 @@ class LoraStack:
         self.modules = modules
         self.keep_device = keep_device
         self.layers: list[FusedLayer] = []
+        # Called with the parameters a fuse or unfuse wrote (offload copies device values to their host homes).
+        self.on_write: Callable[[list[torch.nn.Parameter]], None] | None = None
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -284,14 +286,22 @@ class LoraStack:
                 # (fuse_projections), which must see the LoRA too.
                 param.data.copy_(fused)
         self.layers.append(layer)
+        self._written([targets[name] for name in layer.originals])
         return layer
 
     def unfuse_last(self) -> None:
         layer = self.layers.pop()
+        written = []
         with torch.inference_mode(False), torch.no_grad():
             for name, original in layer.originals.items():
                 param = self._parameter(name, layer.name)
                 param.data.copy_(original)
+                written.append(param)
+        self._written(written)
+
+    def _written(self, params: list[torch.nn.Parameter]) -> None:
+        if self.on_write is not None and params:
+            self.on_write(params)
 
     def unfuse_all(self) -> None:
         while self.layers:

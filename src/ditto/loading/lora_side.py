@@ -79,15 +79,17 @@ class LoraSide:
     swapped: list[tuple[nn.Module, str, nn.Linear]] = field(default_factory=list)
     attached: str | None = None
 
-    def prepare(self, lora: LoraFile, scale: float = 1.0) -> SideFactors:
-        """Check every target (a Linear of the right shape) and move the factors to its device and dtype,
-        the up matrix scaled as the fused path scales it ((B * scale) in the weight's dtype)."""
+    def prepare(self, lora: LoraFile, scale: float = 1.0, device: torch.device | None = None) -> SideFactors:
+        """Check every target (a Linear of the right shape) and move the factors to its device (or `device`:
+        the host, where offload keeps them) and dtype, the up matrix scaled as the fused path scales it
+        ((B * scale) in the weight's dtype)."""
         linears = self._linears(lora)
         factors = {}
         for name, pair in lora.pairs.items():
-            device, dtype = _compute_device_dtype(linears[name])
-            down = pair.down.to(device, dtype)
-            up = pair.up.to(device, dtype)
+            target_device, dtype = _compute_device_dtype(linears[name])
+            where = device or target_device
+            down = pair.down.to(where, dtype)
+            up = pair.up.to(where, dtype)
             factor = scale * pair.multiplier
             factors[name] = (down, up if factor == 1.0 else up * factor)
         return SideFactors(f"{lora.path}:{scale}", factors)

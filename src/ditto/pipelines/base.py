@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
+from ditto.acceleration.offload.memory import PeakMemory
 from ditto.engine_options import DTYPE_NAMES, EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.result import Result
@@ -50,20 +51,45 @@ class Pipeline(Protocol):
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result: ...
 
 
-class StageTimer:
-    """Collects seconds per stage; the Result carries them and the CLI prints them."""
+class StageResidency(Protocol):
+    """Where the weights go at stage edges (acceleration/offload's `Residency`, when an engine has a budget)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def begin(self, request: Any) -> None: ...
+    def enter(self, stage: str) -> None: ...
+    def exit(self, stage: str) -> None: ...
+
+
+class StageTimer:
+    """Collects seconds and the device's peak memory per stage (the Result carries both, the CLI prints them),
+    and tells the pipeline's residency (offload) where each stage begins and ends."""
+
+    def __init__(self, device: torch.device, residency: StageResidency | None = None) -> None:
         self.device = device
+        self.residency = residency
         self.timings: dict[str, float] = {}
+        self.memory: dict[str, int] = {}  # bytes: the allocator's peak while the stage ran (GPU only)
+        self.meter = PeakMemory(device)
+
+    def begin(self, request: Any) -> None:
+        """The request's own residency plan (its activation sizes), before its first stage."""
+        if self.residency is not None:
+            self.residency.begin(request)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
+        self.meter.reset()
+        if self.residency is not None:
+            self.residency.enter(name)  # the stage's weights arrive within its time and its memory
         yield
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # one sync per stage (never per step) so times are real
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        peak = self.meter.peak()
+        if peak is not None:
+            self.memory[name] = max(self.memory.get(name, 0), peak)
+        if self.residency is not None:
+            self.residency.exit(name)
 
 
 DTYPES = {name: getattr(torch, canonical) for name, canonical in DTYPE_NAMES.items()}

@@ -23,7 +23,7 @@ MEL_BINS = 16  # audio VAE mel bins; latent mel bins = MEL_BINS / 4
 AUDIO_TOKEN_CHANNELS = AUDIO_LATENT_CHANNELS * MEL_BINS // 4
 
 
-def transformer_config(version: str) -> dict[str, Any]:
+def transformer_config(version: str, layers: int = 2) -> dict[str, Any]:
     config = dict(
         in_channels=VIDEO_LATENT_CHANNELS,
         out_channels=VIDEO_LATENT_CHANNELS,
@@ -35,7 +35,7 @@ def transformer_config(version: str) -> dict[str, Any]:
         audio_num_attention_heads=2,
         audio_attention_head_dim=8,
         audio_cross_attention_dim=16,
-        num_layers=2,
+        num_layers=layers,
         caption_channels=GEMMA_HIDDEN,
         perturbed_attn=True,  # as the published checkpoints: diffusers only honours STG blocks with it
     )
@@ -52,10 +52,10 @@ def transformer_config(version: str) -> dict[str, Any]:
     return config
 
 
-def connector_config(version: str) -> dict[str, Any]:
+def connector_config(version: str, gemma_layers: int = GEMMA_LAYERS) -> dict[str, Any]:
     config = dict(
         caption_channels=GEMMA_HIDDEN,
-        text_proj_in_factor=GEMMA_LAYERS + 1,  # Gemma hidden states of every layer plus the embeddings
+        text_proj_in_factor=gemma_layers + 1,  # Gemma hidden states of every layer plus the embeddings
         video_connector_num_attention_heads=2,
         video_connector_attention_head_dim=16,
         video_connector_num_layers=1,
@@ -168,14 +168,14 @@ DISTILLED_LORA_NAME = "ltx-2-distilled-lora.safetensors"
 DISTILLED_LORA_RANK = 4
 
 
-def gemma_model(vocab_size: int):
+def gemma_model(vocab_size: int, layers: int = GEMMA_LAYERS):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     text = dict(
         vocab_size=vocab_size,
         hidden_size=GEMMA_HIDDEN,
         intermediate_size=64,
-        num_hidden_layers=GEMMA_LAYERS,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=1,
         head_dim=16,
@@ -211,11 +211,18 @@ def _set_latent_statistics(vae: torch.nn.Module, seed: int) -> None:
 
 
 def build_tiny(
-    folder: Path, version: str = "2.0", with_upsampler: bool = False, with_distilled_lora: bool = False
+    folder: Path,
+    version: str = "2.0",
+    with_upsampler: bool = False,
+    with_distilled_lora: bool = False,
+    gemma_layers: int = GEMMA_LAYERS,
+    transformer_layers: int = 2,
 ) -> None:
     """Write a tiny LTX-2 (version "2.0") or LTX-2.3 (version "2.3") checkpoint to `folder`; optionally the
     x2 latent upsampler (`latent_upsampler/`) and a distilled LoRA in the official layout (`distilled_lora/`),
-    which the two-stage pipeline needs. The default components do not depend on the options."""
+    which the two-stage pipeline needs. The default components do not depend on the options. Deeper Gemma /
+    transformer stacks (`gemma_layers`, `transformer_layers`) are for tests that need more than two blocks
+    (block offload)."""
     from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder, LTX2VocoderWithBWE
@@ -227,11 +234,12 @@ def build_tiny(
         save_gemma_tokenizer(folder / "tokenizer")
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
         torch.manual_seed(0)
-        _save(gemma_model(len(tokenizer)), folder / "text_encoder", 1)
+        _save(gemma_model(len(tokenizer), gemma_layers), folder / "text_encoder", 1)
         torch.manual_seed(1)
-        _save(LTX2TextConnectors(**connector_config(version)), folder / "connectors", 2)
+        _save(LTX2TextConnectors(**connector_config(version, gemma_layers)), folder / "connectors", 2)
         torch.manual_seed(2)
-        _save(LTX2VideoTransformer3DModel(**transformer_config(version)), folder / "transformer", 3)
+        config = transformer_config(version, transformer_layers)
+        _save(LTX2VideoTransformer3DModel(**config), folder / "transformer", 3)
         torch.manual_seed(3)
         vae = AutoencoderKLLTX2Video(**VIDEO_VAE_CONFIG)
         _set_latent_statistics(vae, 4)
@@ -250,7 +258,7 @@ def build_tiny(
     if with_upsampler:
         build_tiny_upsampler(folder / "latent_upsampler")
     if with_distilled_lora:
-        build_tiny_distilled_lora(folder / "distilled_lora" / DISTILLED_LORA_NAME, version)
+        build_tiny_distilled_lora(folder / "distilled_lora" / DISTILLED_LORA_NAME, version, config)
 
 
 def _model_index(version: str) -> dict[str, Any]:

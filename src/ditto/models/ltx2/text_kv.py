@@ -24,16 +24,30 @@ from ditto.runtime.contract import LoopState
 _KEY = "ltx2.text_kv"
 
 
-def cached_text_kv(
-    loop: LoopState, prompts: tuple[torch.Tensor, ...], compute: Callable[[], list[BlockKV]]
-) -> list[BlockKV]:
-    """The per-block K/V for these prompt tensors, computed on the loop's first use of them.
+class TextKV:
+    """One prompt set's text keys/values, block by block: each block's computed the first time that block runs
+    in the loop, so a block whose weights are off the device (block offload) is computed while it is loaded."""
 
-    The entry keeps the tensors alive with their K/V, so their ids are not reused while the loop lasts.
-    """
+    def __init__(
+        self, prompts: tuple[torch.Tensor, ...], count: int, compute: Callable[[int], BlockKV]
+    ) -> None:
+        self.prompts = prompts  # kept alive with their K/V, so their ids are not reused while the loop lasts
+        self.blocks: list[BlockKV | None] = [None] * count
+        self.compute = compute
+
+    def __call__(self, index: int) -> BlockKV:
+        kv = self.blocks[index]
+        if kv is None:
+            kv = self.blocks[index] = self.compute(index)
+        return kv
+
+
+def cached_text_kv(
+    loop: LoopState, prompts: tuple[torch.Tensor, ...], count: int, compute: Callable[[int], BlockKV]
+) -> TextKV:
+    """The per-block K/V of these prompt tensors in this loop (`compute(i)`: block i's), made on first use."""
     key = (_KEY, *(id(t) for t in prompts), *(_version(t) for t in prompts))
-    _kept, kv = loop.cached(key, lambda: (prompts, compute()))
-    return kv
+    return loop.cached(key, lambda: TextKV(prompts, count, compute))
 
 
 def _version(tensor: torch.Tensor) -> int:

@@ -21,11 +21,11 @@ from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
 from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention, Perturb
-from ditto.models.ltx2.blocks import SEQUENCE_PLAN, BlockKV, LTX2Block, LTX2BlockInputs, LTX2PassInputs
+from ditto.models.ltx2.blocks import SEQUENCE_PLAN, LTX2Block, LTX2BlockInputs, LTX2PassInputs
 from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
-from ditto.models.ltx2.text_kv import cached_text_kv
+from ditto.models.ltx2.text_kv import TextKV, cached_text_kv
 from ditto.parallel.plan import SequenceSplit
 from ditto.runtime.block_loop import run_block_loop
 from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, Streams
@@ -268,22 +268,22 @@ class LTX2Transformer(nn.Module):
         """The block loop (ditto.runtime's contract): streams (video, audio) through every block.
 
         Each block's call binds this forward's shared inputs, the block's STG perturbation and its text
-        keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor and loop, never
+        keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor, block and loop, never
         without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
         offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes; the plan
         declares its sequences (blocks.SEQUENCE_PLAN) and how to rebind the calls to sharded block inputs.
         """
-        text_kv = self._text_kv(inputs, ctx) or [None] * len(self.transformer_blocks)
+        text_kv = self._text_kv(inputs, ctx)
         build = partial(self._block_plan, inputs.perturbs, text_kv)
         plan = replace(build(inputs.blocks), sequence=SequenceSplit(SEQUENCE_PLAN, inputs.blocks, build))
         return run_block_loop(plan, streams, ctx)
 
     def _block_plan(
-        self, perturbs: list[Perturb | None], text_kv: list[BlockKV | None], blocks: LTX2BlockInputs
+        self, perturbs: list[Perturb | None], text_kv: TextKV | None, blocks: LTX2BlockInputs
     ) -> BlockPlan:
         calls = [
-            BlockCall(block, partial(_run_block, block, blocks, perturb, kv))
-            for block, perturb, kv in zip(self.transformer_blocks, perturbs, text_kv, strict=True)
+            BlockCall(block, partial(_run_block, block, blocks, perturb, text_kv, index))
+            for index, (block, perturb) in enumerate(zip(self.transformer_blocks, perturbs, strict=True))
         ]
         return BlockPlan(calls)
 
@@ -303,17 +303,13 @@ class LTX2Transformer(nn.Module):
         compile_blocks(self.transformer_blocks, mode=mode)
         return self
 
-    def _text_kv(self, inputs: LTX2PassInputs, ctx: PassContext | None) -> list[BlockKV] | None:
+    def _text_kv(self, inputs: LTX2PassInputs, ctx: PassContext | None) -> TextKV | None:
         if ctx is None or self.config.cross_attn_mod or self.config.audio_cross_attn_mod:
             return None  # no loop to keep them in; LTX-2.3: the text is modulated per step
-        context = inputs.blocks
+        video, audio = inputs.blocks.video_context, inputs.blocks.audio_context
+        blocks = self.transformer_blocks
         return cached_text_kv(
-            ctx.loop,
-            inputs.prompts,
-            lambda: [
-                block.text_kv(context.video_context, context.audio_context)
-                for block in self.transformer_blocks
-            ],
+            ctx.loop, inputs.prompts, len(blocks), lambda index: blocks[index].text_kv(video, audio)
         )
 
     def _stg_plan(self, blocks: list[int] | None, mask: torch.Tensor | None) -> list[Perturb | None]:
@@ -387,10 +383,17 @@ class LTX2Transformer(nn.Module):
 
 
 def _run_block(
-    block: LTX2Block, inputs: LTX2BlockInputs, perturb: Perturb | None, kv: BlockKV | None, streams: Streams
+    block: LTX2Block,
+    inputs: LTX2BlockInputs,
+    perturb: Perturb | None,
+    text_kv: TextKV | None,
+    index: int,
+    streams: Streams,
 ) -> Streams:
+    """One block's call; its text K/V (LTX-2.0 in a loop) are computed on its first call of the loop, while
+    its weights are on the device."""
     video, audio = streams
-    return block(video, audio, inputs, perturb, kv)
+    return block(video, audio, inputs, perturb, None if text_kv is None else text_kv(index))
 
 
 def _text_bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:

@@ -60,6 +60,8 @@ class KleinComponents:
     scheduler_config: dict[str, Any]
     is_distilled: bool  # step-distilled: 4 steps without CFG by default
     device: torch.device
+    # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
+    residency: Any = None
 
     @property
     def dtype(self) -> torch.dtype:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
 from ditto.loading.lora_flux2 import flux2_lora_key
@@ -95,13 +96,21 @@ class Flux2KleinPipeline:
         """`validate` for the checkpoint at `path`, from its config files alone (nothing loaded)."""
         return functools.partial(validate_request, read_checkpoint(Path(path)))
 
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.flux2.residency import offload_spec
+
+        return offload_spec(self)
+
     def validate(self, **kwargs: Any) -> Flux2KleinParams:
         return validate_request(self.components.checkpoint, **kwargs)
 
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
-        c, timer = self.components, StageTimer(self.components.device)
+        c = self.components
+        timer = StageTimer(c.device, c.residency)
         with timer.stage("validate"):
             params = self.validate(**kwargs)
+            timer.begin(params)
             height, width = steps.output_size(c, params)
             noise = steps.noise_ahead(c, params, height, width)  # drawn while the prompt is encoded
         with torch.inference_mode():
@@ -119,7 +128,7 @@ class Flux2KleinPipeline:
                 latents = denoise(c, params, latents, cond, progress, loops)
             with timer.stage("decode"):
                 result = steps.decode(c, params, latents, grid)
-        result.timings, result.stats = timer.timings, loops.stats
+        result.timings, result.memory, result.stats = timer.timings, timer.memory, loops.stats
         return result
 
 

@@ -64,6 +64,8 @@ class LTX2Components:
     # A parallel engine's process groups (parallel/mesh.py), set by the Engine: the VAE decode and the text
     # encoding share their work out over the ranks. None in one process.
     parallel: Any = None
+    # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
+    residency: Any = None
 
     @property
     def num_layers(self) -> int:

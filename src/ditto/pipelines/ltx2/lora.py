@@ -9,9 +9,11 @@ always fused, once per load.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from ditto.engine_options import DISTILLED_LORA_MODES
 from ditto.errors import InvalidParameter
@@ -37,6 +39,11 @@ class DistilledLora:
         self.mode = check_distilled_lora_mode(mode)
         self.file: LoraFile | None = None
         self.factors: tuple[LoraFile, SideFactors] | None = None
+        # Offload (acceleration/offload): the side factors are made on this device (the host) and handed to
+        # `adopt_factors`, which returns them with host homes that move with their blocks. None: the targets'
+        # device, as without offload.
+        self.factor_device: torch.device | None = None
+        self.adopt_factors: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None
 
     def set_mode(self, mode: str) -> None:
         self.mode = check_distilled_lora_mode(mode)
@@ -76,5 +83,11 @@ class DistilledLora:
         """On the device, built on first use and kept with the file they came from (a new file is prepared
         again)."""
         if self.factors is None or self.factors[0] is not lora:
-            self.factors = (lora, self.side.prepare(lora, 1.0))
+            factors = self.side.prepare(lora, 1.0, device=self.factor_device)
+            if self.adopt_factors is not None:
+                names = list(factors.factors)
+                kept = self.adopt_factors([t for name in names for t in factors.factors[name]])
+                pairs = {name: (kept[2 * i], kept[2 * i + 1]) for i, name in enumerate(names)}
+                factors = SideFactors(factors.source, pairs)
+            self.factors = (lora, factors)
         return self.factors[1]

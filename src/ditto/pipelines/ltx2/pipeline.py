@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.errors import InvalidParameter
 from ditto.loading.lora import LoraStack, parse_lora_spec, read_lora
@@ -110,6 +111,12 @@ class LTX2Pipeline:
 
     def latent_shape(self, params: LTX2Params) -> LatentShape:
         return latent_shape(self.components, params)
+
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.ltx2.residency import offload_spec
+
+        return offload_spec(self)
 
 
 def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:

@@ -223,7 +223,8 @@ def finish(
     video_latents = denormalize_video(unpack_video(video, shape), components.vae)
     audio_latents = unpack_audio(denormalize_audio_tokens(audio, components.audio_vae), shape)
     if params.output_type == "latent":
-        return Result(latents={"video": video_latents, "audio": audio_latents}, timings=timer.timings)
+        latents = {"video": video_latents, "audio": audio_latents}
+        return Result(latents=latents, timings=timer.timings, memory=timer.memory)
     with timer.stage("decode"):
         frames = decode_video(components, video_latents)
         waveform = decode_audio(components, audio_latents)
@@ -249,6 +250,7 @@ def build_result(
         sample_rate=sample_rate(components),
         frame_rate=float(params.frame_rate),
         timings=timer.timings,
+        memory=timer.memory,
         batch_frames=videos,
         batch_audio=audios,
     )

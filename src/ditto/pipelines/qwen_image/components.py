@@ -26,6 +26,8 @@ class QwenImageComponents:
     scheduler_config: dict[str, Any]
     device: torch.device
     dtype: torch.dtype
+    # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
+    residency: Any = None
 
     @property
     def vae_scale_factor(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ditto.acceleration.offload.spec import OffloadSpec
 from ditto.engine_options import EngineOptions
 from ditto.media.pixels import to_pil
 from ditto.pipelines.base import ProgressCallback, StageTimer, model_dtype
@@ -48,6 +49,12 @@ class QwenImagePipeline:
         dtype = model_dtype(dtype, device)
         return cls(load_components(Path(path), device, dtype, edit=cls.edit))
 
+    def offload_spec(self) -> OffloadSpec:
+        """The components and stages the offload planner sees (residency.py)."""
+        from ditto.pipelines.qwen_image.residency import offload_spec
+
+        return offload_spec(self)
+
     @classmethod
     def request_checker(cls, path: Path, options: EngineOptions) -> Callable[..., QwenImageParams]:
         """`validate` for the checkpoint at `path`, from its VAE config alone (nothing loaded)."""
@@ -66,7 +73,8 @@ class QwenImagePipeline:
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
         c = self.components
-        timer = StageTimer(c.device)
+        timer = StageTimer(c.device, c.residency)
+        timer.begin(params)
         size = resolved_size(params, None, c.multiple)
         with timer.stage("encode_text"):
             prompts = steps.encode_prompts(params, steps.text_encoder(c), params.max_sequence_length)
@@ -86,11 +94,13 @@ class QwenImagePipeline:
         with timer.stage("denoise"):
             latents = denoise(self.components, inputs, progress, loops)
         if params.output_type == "latent":
-            return Result(latents={"image": latents}, timings=timer.timings, stats=loops.stats)
+            return Result(
+                latents={"image": latents}, timings=timer.timings, memory=timer.memory, stats=loops.stats
+            )
         with timer.stage("decode"):
             images = decode(self.components, latents, *size)
         images = to_pil(images) if params.output_type == "pil" else images
-        return Result(images=images, timings=timer.timings, stats=loops.stats)
+        return Result(images=images, timings=timer.timings, memory=timer.memory, stats=loops.stats)
 
 
 class QwenImageEditPlusPipeline(QwenImagePipeline):
@@ -103,7 +113,8 @@ class QwenImageEditPlusPipeline(QwenImagePipeline):
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
         c = self.components
-        timer = StageTimer(c.device)
+        timer = StageTimer(c.device, c.residency)
+        timer.begin(params)
         images = load_images(params.image)
         size = resolved_size(params, images, c.multiple)
         edit = steps.prepare_edit_images(c, images)

@@ -13,7 +13,8 @@ from ditto.runtime.progress import Progress
 
 def run(kit: steps.Toolkit, params: LTX2Params, progress: ProgressCallback | None) -> Result:
     components = kit.components
-    timer = StageTimer(components.device)
+    timer = StageTimer(components.device, components.residency)
+    timer.begin(params)
     with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, params)
     with timer.stage("denoise"):

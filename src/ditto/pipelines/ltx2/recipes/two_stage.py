@@ -47,7 +47,8 @@ def run_stages(
     """Stage 1 as `first` asks (its generator is the request's), upsampling, stage 2 at `params`' size; the
     distilled LoRA on in stage 2 and, with `distilled_stage_one`, in stage 1 too."""
     components, generator = kit.components, first.generator
-    timer = StageTimer(components.device)
+    timer = StageTimer(components.device, components.residency)
+    timer.begin(params)
     with timer.stage("encode_text"):
         prompts = steps.encode_prompts(components, first)
     with kit.distilled.applied(distilled_stage_one):
