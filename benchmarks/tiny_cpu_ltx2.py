@@ -18,7 +18,10 @@ from benchmarks.harness.cpu_timing import pair_result, timed_pair, write_report
 
 THREADS = 2
 SHARED = ("prompt", "negative_prompt", "height", "width", "num_frames", "frame_rate", "num_inference_steps")
-GUIDANCE = ("guidance_scale", "stg_scale", "modality_scale", "guidance_rescale", "audio_guidance_scale")
+GUIDANCE = (
+    "guidance_scale", "stg_scale", "modality_scale", "guidance_rescale",
+    "audio_guidance_scale", "audio_stg_scale", "audio_modality_scale", "audio_guidance_rescale",
+)  # fmt: skip
 CASES = {
     "default": dict(prompt="a red fox in the snow"),
     "cfg_only_256x256x25_8steps": dict(
@@ -30,6 +33,10 @@ CASES = {
         stg_scale=0.0,
         modality_scale=1.0,
         guidance_rescale=0.0,
+        # Unset audio values keep the official audio defaults (STG 1, modality 3, rescale 0.7).
+        audio_stg_scale=0.0,
+        audio_modality_scale=1.0,
+        audio_guidance_rescale=0.0,
     ),  # fmt: skip
 }
 

@@ -35,7 +35,7 @@ QWEN_FAMILIES = (QWEN, QWEN_EDIT)
 # Python API only. tests/test_fields.py checks every dataclass field is in the table or here.
 PYTHON_ONLY = (
     "generator", "latents", "audio_latents", "sigmas", "spatio_temporal_guidance_blocks",
-    "text_encoder_out_layers",
+    "audio_spatio_temporal_guidance_blocks", "text_encoder_out_layers",
 )  # fmt: skip
 
 
@@ -111,11 +111,20 @@ TABLE = (
     _field("modality_scale", float, "modality-isolation guidance scale of the video", (LTX2,)),
     _field("guidance_rescale", float, "guidance rescale of the video (0: none)", (LTX2,)),
     _field("audio_guidance_scale", float, "classifier-free guidance scale of the audio", (LTX2,)),
-    _field("audio_stg_scale", float, "spatio-temporal guidance scale of the audio (default: the video's)",
+    # Unset audio values keep the official audio guider's defaults, never the video values given.
+    _field("audio_stg_scale", float, "spatio-temporal guidance scale of the audio (default: the official 1.0)",
            (LTX2,)),
     _field("audio_modality_scale", float, "modality-isolation guidance scale of the audio (default: the "
-           "video's)", (LTX2,)),
-    _field("audio_guidance_rescale", float, "guidance rescale of the audio (default: the video's)", (LTX2,)),
+           "official 3.0)", (LTX2,)),
+    _field("audio_guidance_rescale", float, "guidance rescale of the audio (default: the official 0.7)", (LTX2,)),
+    _field("skip_step", int, "guidance skip step N: the model runs on every (N+1)-th step, the others reuse "
+           "the last guided x0 (0: every step)", (LTX2,)),
+    _field("audio_skip_step", int, "the audio guider's skip step (must equal skip_step)", (LTX2,)),
+    _field("stg_rule", str, "which self-attentions the STG pass skips: official (the modalities with a non-zero "
+           "STG scale) or diffusers (both)", (LTX2,), choices=("official", "diffusers")),
+    # A boolean: the CLI and the server parse no booleans yet, so Python only for now.
+    _field("skip_v2a_cross_attn_for_video_gt", bool, "no video-to-audio cross-attention in any pass (reproduces "
+           "ground truth made without it)", (LTX2,), cli=False, api=""),
     # The server takes OpenAI's `n` (bounded by the route), never this name, which would skip that bound.
     _field("num_images_per_prompt", int, "images per prompt", IMAGE_FAMILIES, flag="--num-images",
            api="openai", api_names=("n",)),

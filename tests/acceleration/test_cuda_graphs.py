@@ -66,10 +66,12 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph
 @pytest.mark.parametrize(
     "request_changes, kinds",
     [
-        ({}, 1),  # the CFG pair, one batched pass per step
-        ({"stg_scale": 1.0, "modality_scale": 3.0}, 3),  # CFG pair, STG and isolated-modality passes
-        ({"sampler": "res2s"}, 2),  # res2s: float32 step sigmas and float64 sub-step sigmas
-        ({"image": "first frame", "image_crf": 0}, 1),  # image-to-video: per-token timesteps, blended x0
+        # The official defaults: conditional (tapping the STG prefix), unconditional, STG (resumed from the
+        # tapped streams) and isolated-modality passes.
+        ({}, 4),
+        ({"stg_scale": 0.0, "audio_stg_scale": 0.0}, 2),  # no STG: the batched CFG pair and isolation
+        ({"sampler": "res2s"}, 8),  # res2s: float32 step sigmas and float64 sub-step sigmas
+        ({"image": "first frame", "image_crf": 0}, 4),  # image-to-video: per-token timesteps, blended x0
     ],
 )
 def test_replayed_graphs_give_the_eager_output(monkeypatch, request_changes: dict, kinds: int) -> None:

@@ -25,7 +25,9 @@ def test_tiny_step_cache_benchmark_runs_and_writes_a_report(tmp_path: Path) -> N
     report = json.loads(path.read_text())
     assert report["never_skip_bit_identical"] is True
     variants = report["variants"]
-    assert variants["no-cache"]["passes"] == 4 * 3  # CFG pair, STG, isolation per step
+    # Conditional, unconditional, STG and isolation per step: with an STG pass the four run apart
+    # (pipelines/ltx2/passes.py; without the cache the STG pass resumes from the conditional one).
+    assert variants["no-cache"]["passes"] == 4 * 4
     assert variants["mask"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [1, 2]
     assert variants["dbcache-forced"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [2, 3]
     assert report["results"]["dbcache_predicted_saving"] == 0.5 * (2 - 1) / 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ditto.tiny.ltx2 import build_tiny
+from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
 
 PROMPT = dict(prompt="a red fox in the snow", negative_prompt="blurry, low quality")
 # Every term of the official multimodal guider on (the official LTX-2 defaults, STG at the last tiny block).
@@ -35,6 +35,18 @@ def tiny_ltx2(version: str) -> Path:
     folder = _ROOT / f"ltx{version}"
     build_tiny(folder, version)
     return folder
+
+
+@functools.cache
+def stages_folder(version: str = "2.0") -> Path:
+    """A tiny folder with the latent upsampler and the distilled LoRA (two-stage and distilled recipes)."""
+    folder = _ROOT / f"stages{version}"
+    build_tiny(folder, version, with_upsampler=True, with_distilled_lora=True)
+    return folder
+
+
+def distilled_lora(folder: Path) -> Path:
+    return folder / "distilled_lora" / DISTILLED_LORA_NAME
 
 
 @functools.cache

@@ -8,10 +8,8 @@ the official LatentUpsampler class filled with the tiny folder's tensors (the sa
 from __future__ import annotations
 
 import torch
+from ltx_official_reference import official_guiders
 from official_shims import official_ledger
-
-from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
-from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
 
 DTYPE = torch.float32
 
@@ -79,6 +77,7 @@ def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distille
     from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
     from ltx_core.model.upsampler import upsample_video
     from ltx_core.types import VideoPixelShape
+    from ltx_pipelines.utils.constants import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
     from ltx_pipelines.utils.helpers import denoise_audio_video, encode_prompts
     from ltx_pipelines.utils.types import PipelineComponents
 
@@ -101,11 +100,11 @@ def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distille
     )
     stage_1 = (distilled_ledger if distilled else ledger).transformer()
     if distilled:
-        sigmas = torch.Tensor(DISTILLED_SIGMAS)
+        sigmas = torch.Tensor(DISTILLED_SIGMA_VALUES)
         loop = _simple_loop(contexts[0], stage_1)
     else:
         sigmas = LTX2Scheduler().execute(steps=request["num_inference_steps"]).to(DTYPE)
-        loop = _guided_loop(contexts, stage_1, request)
+        loop = _guided_loop(contexts, stage_1, official_guiders(checkpoint, request))
     half = VideoPixelShape(batch=1, frames=frames, width=width // 2, height=height // 2, fps=fps)
     common = dict(noiser=noiser, stepper=EulerDiffusionStep(), components=components)
     common.update(dtype=DTYPE, device=torch.device("cpu"))
@@ -118,7 +117,7 @@ def run_official(checkpoint, gemma, upsampler_dir, lora, request: dict, distille
     )
     upscaled = upsample_video(video.latent[:1], ledger.video_encoder(), official_upsampler(upsampler_dir))
     stage_2 = stage_1 if distilled else distilled_ledger.transformer()
-    sigmas_2 = torch.Tensor(STAGE_2_SIGMAS)
+    sigmas_2 = torch.Tensor(STAGE_2_DISTILLED_SIGMA_VALUES)
     full = VideoPixelShape(batch=1, frames=frames, width=width, height=height, fps=fps)
     video, audio = denoise_audio_video(
         output_shape=full,
@@ -156,36 +155,18 @@ def _simple_loop(context, transformer):
     return loop
 
 
-def _guided_loop(contexts, transformer, request: dict):
-    from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory
+def _guided_loop(contexts, transformer, guiders):
+    from ltx_core.components.guiders import create_multimodal_guider_factory
     from ltx_pipelines.utils.helpers import multi_modal_guider_factory_denoising_func
     from ltx_pipelines.utils.samplers import euler_denoising_loop
 
     positive, negative = contexts
-    blocks = request["spatio_temporal_guidance_blocks"]
-    video = MultiModalGuiderParams(
-        cfg_scale=request["guidance_scale"],
-        stg_scale=request["stg_scale"],
-        rescale_scale=request["guidance_rescale"],
-        modality_scale=request["modality_scale"],
-        stg_blocks=blocks,
-    )
-    audio = MultiModalGuiderParams(
-        cfg_scale=request["audio_guidance_scale"],
-        stg_scale=request["audio_stg_scale"],
-        rescale_scale=request["audio_guidance_rescale"],
-        modality_scale=request["audio_modality_scale"],
-        stg_blocks=blocks,
-    )
+    video, audio = guiders
 
     def loop(sigmas, video_state, audio_state, stepper):
         step = multi_modal_guider_factory_denoising_func(
-            video_guider_factory=create_multimodal_guider_factory(
-                params=video, negative_context=negative.video_encoding
-            ),
-            audio_guider_factory=create_multimodal_guider_factory(
-                params=audio, negative_context=negative.audio_encoding
-            ),
+            video_guider_factory=create_multimodal_guider_factory(video, negative.video_encoding),
+            audio_guider_factory=create_multimodal_guider_factory(audio, negative.audio_encoding),
             v_context=positive.video_encoding,
             a_context=positive.audio_encoding,
             transformer=transformer,

@@ -4,34 +4,21 @@ all the noise, as ditto draws it."""
 
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ditto.pipelines.ltx2.params import NO_GUIDANCE
-from ditto.pipelines.ltx2.recipes.distilled import DISTILLED_SIGMAS
-from ditto.pipelines.ltx2.steps import STAGE_2_SIGMAS
-from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny
-
-_ROOT = Path(tempfile.mkdtemp(prefix="ditto-tiny-ltx2-stages-"))
-# Removed when the session ends, not when a test module does: the folder is cached (functools.cache)
-# and shared by several test modules, in whatever order they run.
-atexit.register(shutil.rmtree, _ROOT, True)
-
-
-@functools.cache
-def stages_folder(version: str = "2.0") -> Path:
-    folder = _ROOT / f"ltx{version}"
-    build_tiny(folder, version, with_upsampler=True, with_distilled_lora=True)
-    return folder
-
-
-def distilled_lora(folder: Path) -> Path:
-    return folder / "distilled_lora" / DISTILLED_LORA_NAME
+# diffusers' LTX2Pipeline keywords with every guidance term off (its stage 2 and the distilled stage 1).
+NO_GUIDANCE = dict(
+    guidance_scale=1.0,
+    stg_scale=0.0,
+    modality_scale=1.0,
+    guidance_rescale=0.0,
+    audio_guidance_scale=1.0,
+    audio_stg_scale=0.0,
+    audio_modality_scale=1.0,
+    audio_guidance_rescale=0.0,
+)
 
 
 def diffusers_pipes(folder: Path):
@@ -48,17 +35,22 @@ def diffusers_pipes(folder: Path):
     return pipe, upsample
 
 
-def run_diffusers_stages(folder: Path, request: dict, distilled: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """request: ditto's keywords (stage-1 `latents` packed, `audio_latents` raw, `sigmas` for two-stage)."""
+def run_diffusers_stages(
+    folder: Path, lora: Path, request: dict, distilled: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """request: ditto's keywords (stage-1 `latents` packed, `audio_latents` raw, `sigmas` for two-stage);
+    lora: the distilled LoRA file. The sigma tables are diffusers' own (pipelines/ltx2/utils.py)."""
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES, STAGE_2_DISTILLED_SIGMA_VALUES
+
     pipe, upsample = diffusers_pipes(folder)
     generator = torch.Generator().manual_seed(request["seed"])
     common = dict(prompt=request["prompt"], num_frames=request["num_frames"], use_cross_timestep=True)
     common.update(generator=generator, output_type="latent", return_dict=False)
     height, width = request["height"], request["width"]
     if distilled:
-        pipe.load_lora_weights(str(distilled_lora(folder)))
+        pipe.load_lora_weights(str(lora))
         pipe.fuse_lora()
-        first = dict(NO_GUIDANCE, sigmas=DISTILLED_SIGMAS[:-1])
+        first = dict(NO_GUIDANCE, sigmas=DISTILLED_SIGMA_VALUES)
     else:
         guidance = {k: v for k, v in request.items() if "guidance" in k or "_scale" in k}
         first = dict(guidance, sigmas=request["sigmas"], negative_prompt=request["negative_prompt"])
@@ -74,13 +66,13 @@ def run_diffusers_stages(folder: Path, request: dict, distilled: bool) -> tuple[
         latents=video, height=height // 2, width=width // 2, output_type="latent", return_dict=False
     )[0]
     if not distilled:
-        pipe.load_lora_weights(str(distilled_lora(folder)))
+        pipe.load_lora_weights(str(lora))
         pipe.fuse_lora()
     return pipe(
         **common,
         **NO_GUIDANCE,
-        sigmas=STAGE_2_SIGMAS[:-1],
-        noise_scale=STAGE_2_SIGMAS[0],
+        sigmas=STAGE_2_DISTILLED_SIGMA_VALUES,
+        noise_scale=STAGE_2_DISTILLED_SIGMA_VALUES[0],
         height=height,
         width=width,
         latents=upsampled,

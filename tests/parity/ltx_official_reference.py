@@ -12,15 +12,26 @@ import torch
 
 
 def official_one_stage(
-    checkpoint: Path, gemma: Path, kwargs: dict, sampler: str = "euler", images: tuple = ()
+    checkpoint: Path,
+    gemma: Path,
+    kwargs: dict,
+    sampler: str = "euler",
+    images: tuple = (),
+    dtype: torch.dtype = torch.float32,
+    noise_dtype: torch.dtype | None = None,
 ):
     """(video latent [B,C,F,H,W], audio latent [B,C,L,M], waveform [B,2,S]) — official normalised latents.
 
+    kwargs: the request in ditto's (diffusers') keywords; what it leaves unset keeps the official default
+    of the checkpoint's version (official_guiders). `skip_v2a_cross_attn_for_video_gt` runs the official
+    model with its video-to-audio cross-attention skipped in every pass (without_v2a).
     images: (path, frame_idx, strength, crf) tuples, conditioned as TI2VidOneStagePipeline does
-    (combined_image_conditionings: frame 0 replaces latent frame 0, later frames are appended keyframes)."""
+    (combined_image_conditionings: frame 0 replaces latent frame 0, later frames are appended keyframes).
+    dtype: the pipeline's dtype (the official pipelines hard-code bfloat16); noise_dtype: draw the initial
+    noise in this dtype instead of `dtype` (drawn_in), so a float32 run can start from a bf16 run's noise."""
     official_shims.install()
     from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
-    from ltx_core.components.guiders import MultiModalGuiderParams, create_multimodal_guider_factory
+    from ltx_core.components.guiders import create_multimodal_guider_factory
     from ltx_core.components.noisers import GaussianNoiser
     from ltx_core.components.schedulers import LTX2Scheduler
     from ltx_core.model.audio_vae import decode_audio
@@ -34,25 +45,17 @@ def official_one_stage(
     )
     from ltx_pipelines.utils.samplers import res2s_audio_video_denoising_loop
 
-    dtype, device = torch.float32, torch.device("cpu")
+    device = torch.device("cpu")
     ledger = official_shims.official_ledger(checkpoint, gemma, dtype, device)
     ctx_p, ctx_n = encode_prompts([kwargs["prompt"], kwargs["negative_prompt"]], ledger)
     transformer = ledger.transformer()
+    if kwargs.get("skip_v2a_cross_attn_for_video_gt"):
+        transformer = without_v2a(transformer)
     sigmas = LTX2Scheduler().execute(steps=kwargs["num_inference_steps"]).to(dtype=torch.float32)
-
-    def guider(prefix: str, context) -> object:
-        params = MultiModalGuiderParams(
-            cfg_scale=kwargs[f"{prefix}guidance_scale"],
-            stg_scale=kwargs["stg_scale"],
-            rescale_scale=kwargs["guidance_rescale"],
-            modality_scale=kwargs["modality_scale"],
-            stg_blocks=kwargs["spatio_temporal_guidance_blocks"],
-        )
-        return create_multimodal_guider_factory(params=params, negative_context=context)
-
+    video_params, audio_params = official_guiders(checkpoint, kwargs)
     denoise_fn = multi_modal_guider_factory_denoising_func(
-        video_guider_factory=guider("", ctx_n.video_encoding),
-        audio_guider_factory=guider("audio_", ctx_n.audio_encoding),
+        video_guider_factory=create_multimodal_guider_factory(video_params, ctx_n.video_encoding),
+        audio_guider_factory=create_multimodal_guider_factory(audio_params, ctx_n.audio_encoding),
         v_context=ctx_p.video_encoding,
         a_context=ctx_p.audio_encoding,
         transformer=transformer,
@@ -95,7 +98,7 @@ def official_one_stage(
         video_state, audio_state = denoise_audio_video(
             output_shape=shape,
             conditionings=conditionings,
-            noiser=GaussianNoiser(generator=generator),
+            noiser=drawn_in(GaussianNoiser(generator=generator), noise_dtype or dtype),
             sigmas=sigmas,
             stepper=Res2sDiffusionStep() if sampler == "res2s" else EulerDiffusionStep(),
             denoising_loop_fn=loop,
@@ -105,6 +108,79 @@ def official_one_stage(
         )
     audio = decode_audio(audio_state.latent, ledger.audio_decoder(), ledger.vocoder())
     return video_state.latent, audio_state.latent, audio
+
+
+# The official guider parameters by ditto's (diffusers') keyword, per modality prefix ("" or "audio_").
+GUIDER_KEYWORDS = dict(
+    cfg_scale="guidance_scale",
+    stg_scale="stg_scale",
+    modality_scale="modality_scale",
+    rescale_scale="guidance_rescale",
+    skip_step="skip_step",
+)
+
+
+def official_guiders(checkpoint: Path, kwargs: dict):
+    """(video, audio) MultiModalGuiderParams: the official defaults of the checkpoint's version
+    (ltx_pipelines detect_params: LTX_2_PARAMS or LTX_2_3_PARAMS), with the request's explicit values.
+    `spatio_temporal_guidance_blocks` (diffusers' keyword) names both guiders' stg_blocks, the
+    `audio_spatio_temporal_guidance_blocks` the audio guider's alone."""
+    from dataclasses import replace
+
+    from ltx_pipelines.utils.constants import detect_params
+
+    defaults = detect_params(str(checkpoint))
+    blocks = kwargs.get("spatio_temporal_guidance_blocks")
+    audio_blocks = kwargs.get("audio_spatio_temporal_guidance_blocks", blocks)
+
+    def given(params, prefix: str, stg_blocks):
+        changes = {
+            name: kwargs[prefix + key] for name, key in GUIDER_KEYWORDS.items() if prefix + key in kwargs
+        }
+        if stg_blocks is not None:
+            changes["stg_blocks"] = list(stg_blocks)
+        return replace(params, **changes)
+
+    return (
+        given(defaults.video_guider_params, "", blocks),
+        given(defaults.audio_guider_params, "audio_", audio_blocks),
+    )
+
+
+class without_v2a:  # noqa: N801 (used like a function)
+    """The official X0Model with its video-to-audio cross-attention skipped in every block of every pass:
+    the official SKIP_V2A_CROSS_ATTN perturbation added to whatever each call perturbs."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self, video, audio, perturbations):
+        from ltx_core.guidance.perturbations import (
+            BatchedPerturbationConfig,
+            Perturbation,
+            PerturbationConfig,
+            PerturbationType,
+        )
+
+        skip = Perturbation(type=PerturbationType.SKIP_V2A_CROSS_ATTN, blocks=None)
+        batch = video.latent.shape[0]
+        configs = (
+            perturbations.perturbations if perturbations is not None else [PerturbationConfig([])] * batch
+        )
+        merged = [PerturbationConfig([*(config.perturbations or []), skip]) for config in configs]
+        return self.model(video=video, audio=audio, perturbations=BatchedPerturbationConfig(merged))
+
+
+def drawn_in(noiser, dtype: torch.dtype):
+    """The official noiser applied to the state in `dtype`, its result cast back to the state's dtype: the
+    initial state (zeros, all-ones mask) becomes exactly the noise drawn in `dtype`."""
+    from dataclasses import replace
+
+    def noise(state, noise_scale: float = 1.0):
+        drawn = noiser(replace(state, latent=state.latent.to(dtype)), noise_scale)
+        return replace(drawn, latent=drawn.latent.to(state.latent.dtype))
+
+    return noise
 
 
 def video_state_channels(ledger) -> int:
@@ -171,12 +247,19 @@ def official_perturbations(batch: int, case: str, blocks: list[int]):
         PerturbationType,
     )
 
+    video, audio = PerturbationType.SKIP_VIDEO_SELF_ATTN, PerturbationType.SKIP_AUDIO_SELF_ATTN
+    cases = {
+        # multi_modal_guider_denoising_func's STG pass: each guider doing STG adds its modality
+        "stg": ((video, audio), blocks),
+        "stg_video": ((video,), blocks),
+        "stg_audio": ((audio,), blocks),
+        # the modality-guidance pass skips both cross-modal attentions everywhere
+        "isolated": ((PerturbationType.SKIP_A2V_CROSS_ATTN, PerturbationType.SKIP_V2A_CROSS_ATTN), None),
+        "no_v2a": ((PerturbationType.SKIP_V2A_CROSS_ATTN,), None),
+    }
     if case == "plain":
         return None
-    if case == "stg":  # multi_modal_guider_denoising_func with both guiders doing STG
-        kinds, where = (PerturbationType.SKIP_VIDEO_SELF_ATTN, PerturbationType.SKIP_AUDIO_SELF_ATTN), blocks
-    else:  # "isolated": the modality-guidance pass skips both cross-modal attentions everywhere
-        kinds, where = (PerturbationType.SKIP_A2V_CROSS_ATTN, PerturbationType.SKIP_V2A_CROSS_ATTN), None
+    kinds, where = cases[case]
     config = PerturbationConfig(perturbations=[Perturbation(type=kind, blocks=where) for kind in kinds])
     return BatchedPerturbationConfig(perturbations=[config] * batch)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 from ltx2_reference import load_diffusers_ltx2, run_diffusers
-from ltx2_stages_reference import distilled_lora, stages_folder
 from test_ltx2_stages import PROMPT, engine, stage_one_latents
 
+from helpers.ltx2 import distilled_lora, stages_folder
 from helpers.metrics import max_abs
 from helpers.thresholds import check_at_most
 
@@ -20,13 +20,13 @@ REQUEST.update(
 REQUEST.update(audio_stg_scale=0.0, audio_modality_scale=1.0, audio_guidance_rescale=0.0, seed=5)
 
 
-def diffusers_layout_lora(path) -> None:
+def diffusers_layout_lora(path, version: str) -> None:
     """A PEFT-layout LoRA (transformer.* keys) with lora_alpha=8 != rank 4, saved by diffusers itself, on
     attention and feed-forward projections of both blocks."""
     from diffusers import LTX2Pipeline
 
     generator = torch.Generator().manual_seed(11)
-    transformer = engine().pipeline.components.transformer
+    transformer = engine(version).pipeline.components.transformer
     modules = [
         "transformer_blocks.0.attn1.to_q",
         "transformer_blocks.1.ff.net.2",
@@ -46,18 +46,19 @@ def diffusers_layout_lora(path) -> None:
     )
 
 
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
 @pytest.mark.parametrize("layout", ["diffusers", "official"])
-def test_lora_matches_diffusers_load_lora_weights(layout: str, tmp_path) -> None:
+def test_lora_matches_diffusers_load_lora_weights(layout: str, version: str, tmp_path) -> None:
     if layout == "diffusers":
         path = tmp_path / "style_lora.safetensors"
-        diffusers_layout_lora(path)
+        diffusers_layout_lora(path, version)
         scale = 0.7
     else:
-        path, scale = distilled_lora(stages_folder()), 0.5
-    pipe = load_diffusers_ltx2(stages_folder(), verbatim_sigmas=True)
+        path, scale = distilled_lora(stages_folder(version)), 0.5
+    pipe = load_diffusers_ltx2(stages_folder(version), verbatim_sigmas=True)
     pipe.load_lora_weights(str(path), adapter_name="test")
     pipe.set_adapters(["test"], [scale])
-    eng = engine()
+    eng = engine(version)
     request = dict(REQUEST, pipeline="one-stage", output_type="latent")
     video, audio = stage_one_latents(dict(request, height=2 * REQUEST["height"], width=2 * REQUEST["width"]))
     request.update(latents=video, audio_latents=audio)
@@ -73,7 +74,7 @@ def test_lora_matches_diffusers_load_lora_weights(layout: str, tmp_path) -> None
     assert max_abs(plain_lora_free, reference_video) > 1e-3  # the LoRA matters at all
     for kind, reference in (("video", reference_video), ("audio", reference_audio)):
         measured = max_abs(result.latents[kind], reference)
-        check_at_most(GROUP, "lora_vs_diffusers_max_abs", measured, f"{layout} LoRA {kind}")
+        check_at_most(GROUP, "lora_vs_diffusers_max_abs", measured, f"{version} {layout} LoRA {kind}")
 
 
 def peak_torch_bytes(fn) -> int:

@@ -8,12 +8,12 @@ import functools
 
 import pytest
 import torch
-from ltx2_stages_reference import distilled_lora, run_diffusers_stages, stages_folder
+from ltx2_stages_reference import run_diffusers_stages
 
 from ditto.errors import InvalidParameter
 from ditto.pipelines.ltx2.recipes.two_stage import stage_one_params
 
-from helpers.ltx2 import FULL_GUIDANCE, PROMPT
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT, distilled_lora, stages_folder
 from helpers.metrics import max_abs
 from helpers.thresholds import check_at_most
 
@@ -41,21 +41,26 @@ def stage_one_latents(request: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return video, audio
 
 
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
 @pytest.mark.parametrize("pipeline", ["two-stage", "distilled"])
-def test_stages_match_diffusers(pipeline: str) -> None:
+def test_stages_match_diffusers(pipeline: str, version: str) -> None:
     request = dict(**PROMPT, **SIZE, seed=7, pipeline=pipeline)
     if pipeline == "two-stage":
         request.update(GUIDANCE, sigmas=[1.0, 0.7, 0.3])
     video, audio = stage_one_latents(request)
     request.update(latents=video, audio_latents=audio, output_type="latent")
-    reference_video, reference_audio = run_diffusers_stages(stages_folder(), request, pipeline == "distilled")
-    result = engine().generate(**request)
+    folder = stages_folder(version)
+    reference_video, reference_audio = run_diffusers_stages(
+        folder, distilled_lora(folder), request, pipeline == "distilled"
+    )
+    result = engine(version).generate(**request)
     assert result.latents["video"].shape == reference_video.shape == (1, 16, 2, 4, 6)
+    case = f"{version} {pipeline}"
     check_at_most(
-        GROUP, "latents_max_abs", max_abs(result.latents["video"], reference_video), f"{pipeline} video"
+        GROUP, "latents_max_abs", max_abs(result.latents["video"], reference_video), f"{case} video"
     )
     check_at_most(
-        GROUP, "latents_max_abs", max_abs(result.latents["audio"], reference_audio), f"{pipeline} audio"
+        GROUP, "latents_max_abs", max_abs(result.latents["audio"], reference_audio), f"{case} audio"
     )
 
 

@@ -29,27 +29,29 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 
 @functools.cache
-def checkpoint() -> tuple[Path, Path, Path]:
+def checkpoint(version: str = "2.0") -> tuple[Path, Path, Path]:
     """(official file, gemma folder, diffusers folder with latent_upsampler/ and distilled_lora/)."""
     from ditto.loading.convert_cli import official_to_folder
     from ditto.tiny.ltx2 import DISTILLED_LORA_NAME, build_tiny_distilled_lora, build_tiny_upsampler
     from ditto.tiny.ltx_official import build_tiny_official, diffusers_configs
 
-    path, gemma = build_tiny_official(_ROOT, "2.0")
-    folder = _ROOT / "folder"
+    root = _ROOT / version
+    path, gemma = build_tiny_official(root, version)
+    folder = root / "folder"
     official_to_folder(path, folder, text_encoder=gemma)
     build_tiny_upsampler(folder / "latent_upsampler")
-    config = diffusers_configs("2.0")["transformer"]
-    build_tiny_distilled_lora(folder / "distilled_lora" / DISTILLED_LORA_NAME, "2.0", config)
+    config = diffusers_configs(version)["transformer"]
+    build_tiny_distilled_lora(folder / "distilled_lora" / DISTILLED_LORA_NAME, version, config)
     return path, gemma, folder
 
 
+@pytest.mark.parametrize("version", ["2.0", "2.3"])
 @pytest.mark.parametrize("pipeline", ["two-stage", "distilled"])
-def test_stages_match_official(pipeline: str) -> None:
+def test_stages_match_official(pipeline: str, version: str) -> None:
     from ditto import Engine
     from ditto.pipelines.ltx2.latents import normalize_audio_tokens, normalize_video, pack_audio
 
-    path, gemma, folder = checkpoint()
+    path, gemma, folder = checkpoint(version)
     distilled = pipeline == "distilled"
     request = dict(REQUEST, **({} if distilled else GUIDANCE))
     lora = folder / "distilled_lora" / "ltx-2-distilled-lora.safetensors"
@@ -61,7 +63,8 @@ def test_stages_match_official(pipeline: str) -> None:
         video = normalize_video(result.latents["video"], parts.vae)
         audio = normalize_audio_tokens(pack_audio(result.latents["audio"]), parts.audio_vae)
     assert video.shape == ref_video.shape
-    check_at_most(GROUP, "vs_official_latents_max_abs", max_abs(video, ref_video), f"{pipeline} video")
+    case = f"{version} {pipeline}"
+    check_at_most(GROUP, "vs_official_latents_max_abs", max_abs(video, ref_video), f"{case} video")
     check_at_most(
-        GROUP, "vs_official_latents_max_abs", max_abs(audio, pack_audio(ref_audio)), f"{pipeline} audio"
+        GROUP, "vs_official_latents_max_abs", max_abs(audio, pack_audio(ref_audio)), f"{case} audio"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from ltx_official_reference import official_one_stage
@@ -101,9 +103,10 @@ def _official_builders_take_every_key(path, gemma) -> None:
         assert all(expected[k].shape == sd[k].shape for k in expected), name
 
 
-# steps=1: official [0.1, 0], ditto NaN (schedules.py divides by 0) — reported, not this file's to fix.
-@pytest.mark.parametrize("steps", [2, 30, 40])
+@pytest.mark.parametrize("steps", [1, 2, 3, 30, 40])
 def test_sigmas(steps):
+    """The official schedule to the bit, 1 step included (official [0.1, 0]: the stretch divides the first
+    sigma's float32 distance to 1 by itself; diffusers gives NaN there)."""
     import official_shims
 
     official_shims.install()
@@ -112,20 +115,23 @@ def test_sigmas(steps):
     check_official("sigmas", max_abs(ltx2_sigmas(steps), LTX2Scheduler().execute(steps=steps).float()))
 
 
-def test_initial_noise():
-    from ltx_core.components.noisers import GaussianNoiser  # noqa: F401 (draw order documented there)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_initial_noise(dtype):
+    """ditto's draw against the official GaussianNoiser on the official latent states (video, then audio,
+    one generator, in the model dtype), as noise_video_state / noise_audio_state apply it. ditto keeps the
+    drawn values in float32 (exactly: a widening), for its float32 Euler state."""
+    from ltx_core.components.noisers import GaussianNoiser
+    from ltx_official_reference import official_states
 
     shape = LatentShape(
         frames=2, height=2, width=3, channels=16, audio_frames=9, audio_channels=4, audio_mel_bins=16
     )
-    video, audio = official_noise(
-        1, shape, torch.Generator().manual_seed(5), torch.float32, torch.device("cpu")
-    )
-    generator = torch.Generator().manual_seed(5)
-    # ltx_core GaussianNoiser: randn of the patchified latent shape, video first, then audio.
-    ref_video = torch.randn((1, 12, 16), generator=generator, dtype=torch.float32)
-    ref_audio = torch.randn((1, 9, 64), generator=generator, dtype=torch.float32)
-    check_official("initial_noise", max(max_abs(video, ref_video), max_abs(audio, ref_audio)))
+    video, audio = official_noise(1, shape, torch.Generator().manual_seed(5), dtype, torch.device("cpu"))
+    states = official_states(torch.zeros(1, 16, 2, 2, 3), torch.zeros(1, 4, 9, 16), fps=24.0)
+    noiser = GaussianNoiser(generator=torch.Generator().manual_seed(5))
+    reference = [noiser(replace(state, latent=state.latent.to(dtype))).latent for state in states]
+    assert reference[0].dtype == dtype
+    check_official("initial_noise", max(max_abs(video, reference[0]), max_abs(audio, reference[1])))
 
 
 @pytest.mark.parametrize("h", [0.0, 1e-12, 1e-3, 0.3, 0.7, 2.5])
@@ -176,16 +182,23 @@ def test_one_stage_run(engines, official_checkpoints, version, sampler):
     ref_video, ref_audio, ref_wave = official_one_stage(path, gemma, REQUEST, sampler)
     engine = engines[version]
     result = engine.generate(**REQUEST, sampler=sampler, output_type="latent")
-    components = engine.pipeline.components
-    ref_video = denormalize_video(ref_video, components.vae)
-    mel_bins = ref_audio.shape[-1]
-    shape = LatentShape(0, 0, 0, 0, ref_audio.shape[2], ref_audio.shape[1], mel_bins)
-    ref_audio = unpack_audio(denormalize_audio_tokens(pack_audio(ref_audio), components.audio_vae), shape)
-    check_official("one_stage_video_latents", max_abs(result.latents["video"], ref_video))
-    check_official("one_stage_audio_latents", max_abs(result.latents["audio"], ref_audio))
+    reference = official_latents_as_ditto(engine, ref_video, ref_audio)
+    check_official("one_stage_video_latents", max_abs(result.latents["video"], reference["video"]))
+    check_official("one_stage_audio_latents", max_abs(result.latents["audio"], reference["audio"]))
     if sampler == "euler":
         waveform = engine.generate(**REQUEST, sampler=sampler).audio
         check_official(
             "one_stage_audio_waveform",
             max_abs(torch.as_tensor(waveform), ref_wave.waveform.reshape(waveform.shape)),
         )
+
+
+def official_latents_as_ditto(engine, video: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The official normalised latent states as ditto returns latents: raw VAE space, video [B,C,F,H,W],
+    audio [B,C,L,M] (the engine's VAEs hold the same statistics as the official file)."""
+    components = engine.pipeline.components
+    shape = LatentShape(0, 0, 0, 0, audio.shape[2], audio.shape[1], audio.shape[-1])
+    return {
+        "video": denormalize_video(video, components.vae),
+        "audio": unpack_audio(denormalize_audio_tokens(pack_audio(audio), components.audio_vae), shape),
+    }

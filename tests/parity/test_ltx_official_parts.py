@@ -20,7 +20,6 @@ from ditto.pipelines.ltx2.denoise import DenoiseInputs, Denoiser
 from ditto.pipelines.ltx2.latents import LatentShape, pack_audio, pack_video
 from ditto.pipelines.ltx2.text import PromptEmbeddings
 from ditto.sampling.guidance import GuiderParams
-from ditto.sampling.schedules import ltx2_sigmas
 
 from helpers.metrics import max_abs
 from helpers.thresholds import check_official
@@ -155,11 +154,14 @@ def ditto_forward(transformer, shape: LatentShape, x: dict, case: str) -> tuple[
         batch, shape.frames, shape.height, shape.width, "cpu", fps=FPS
     )
     audio_coords = transformer.audio_rope.prepare_audio_coords(batch, shape.audio_frames, "cpu")
-    perturbation = {}
-    if case == "stg":
-        perturbation["spatio_temporal_guidance_blocks"] = STG_BLOCKS
-    elif case == "isolated":
-        perturbation["isolate_modalities"] = True
+    perturbation = {
+        "plain": {},
+        "stg": dict(spatio_temporal_guidance_blocks=STG_BLOCKS),  # diffusers' keyword: both modalities
+        "stg_video": dict(video_stg_blocks=STG_BLOCKS),
+        "stg_audio": dict(audio_stg_blocks=STG_BLOCKS),
+        "isolated": dict(isolate_modalities=True),
+        "no_v2a": dict(skip_v2a_cross_attn=True),
+    }[case]
     with torch.no_grad():
         video, audio = transformer(
             hidden_states=pack_video(x["video"]),
@@ -180,7 +182,7 @@ def ditto_forward(transformer, shape: LatentShape, x: dict, case: str) -> tuple[
     return video, audio, (video_coords, audio_coords)
 
 
-@pytest.mark.parametrize("case", ["plain", "stg", "isolated"])
+@pytest.mark.parametrize("case", ["plain", "stg", "stg_video", "stg_audio", "isolated", "no_v2a"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_transformer_forward(models, version, case):
     official, components = models[version]
@@ -219,7 +221,8 @@ def ditto_guided_step(components, shape: LatentShape, x: dict, sigmas, index: in
 
     def guider(name: str) -> GuiderParams:
         p = guidance[name]
-        return GuiderParams(p["cfg_scale"], p["stg_scale"], p["modality_scale"], p["rescale_scale"])
+        blocks = tuple(STG_BLOCKS)
+        return GuiderParams(p["cfg_scale"], p["stg_scale"], p["modality_scale"], p["rescale_scale"], blocks)
 
     inputs = DenoiseInputs(
         video=pack_video(x["video"]),
@@ -231,7 +234,6 @@ def ditto_guided_step(components, shape: LatentShape, x: dict, sigmas, index: in
         frame_rate=FPS,
         video_guider=guider("video"),
         audio_guider=guider("audio"),
-        stg_blocks=STG_BLOCKS,
     )
     denoiser = Denoiser(components.transformer, torch.float32, inputs)
     with torch.no_grad():
@@ -240,17 +242,31 @@ def ditto_guided_step(components, shape: LatentShape, x: dict, sigmas, index: in
     return (*x0, *stepped)
 
 
+# One-modality STG: the official guider skips only the self-attention of the modality whose STG scale is
+# non-zero (docs/parity.md); the full case has both.
+STEP_CASES = {
+    "full": GUIDANCE,
+    "video_stg_only": {"video": GUIDANCE["video"], "audio": dict(GUIDANCE["audio"], stg_scale=0.0)},
+    "audio_stg_only": {"video": dict(GUIDANCE["video"], stg_scale=0.0), "audio": GUIDANCE["audio"]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(STEP_CASES))
 @pytest.mark.parametrize("version", VERSIONS)
-def test_one_guided_step(models, version):
+def test_one_guided_step(models, version, case):
+    from ltx_core.components.schedulers import LTX2Scheduler
+
     official, components = models[version]
     shape = latent_shape(components)
     x = step_inputs(official, shape)
-    sigmas, index = ltx2_sigmas(3), 1  # one shared float32 schedule; a sigma strictly inside (0, 1)
-    guiders = {name: dict(params, stg_blocks=STG_BLOCKS) for name, params in GUIDANCE.items()}
+    guidance = STEP_CASES[case]
+    # The official schedule, given to both sides; a sigma strictly inside (0, 1).
+    sigmas, index = LTX2Scheduler().execute(steps=3), 1
+    guiders = {name: dict(params, stg_blocks=STG_BLOCKS) for name, params in guidance.items()}
     with torch.no_grad():
         states = official_states(x["video"], x["audio"], FPS)
         ref = official_guided_step(official, states, x["contexts"], guiders, sigmas, index)
-    ours = ditto_guided_step(components, shape, x, sigmas, index, GUIDANCE)
+    ours = ditto_guided_step(components, shape, x, sigmas, index, guidance)
     names = ("guided_x0_video", "guided_x0_audio", "guided_step_video", "guided_step_audio")
     for name, a, b in zip(names, ours, ref):
         check_official(name, max_abs(a, b))
@@ -258,3 +274,9 @@ def test_one_guided_step(models, version):
     neutral = dict(cfg_scale=1.0, stg_scale=0.0, modality_scale=1.0, rescale_scale=0.0)
     plain = ditto_guided_step(components, shape, x, sigmas, index, {"video": neutral, "audio": neutral})
     assert max_abs(ours[0], plain[0]) > MOVES and max_abs(ours[1], plain[1]) > MOVES
+    if case != "full":
+        # ... and so must which modality STG perturbs: both perturbed moves the one-modality result.
+        both = dict(guidance, **{k: dict(v, stg_scale=1.0) for k, v in guidance.items()})
+        full = ditto_guided_step(components, shape, x, sigmas, index, both)
+        off = "audio" if case == "video_stg_only" else "video"
+        assert max_abs(ours[names.index(f"guided_x0_{off}")], full[names.index(f"guided_x0_{off}")]) > MOVES

@@ -66,10 +66,41 @@ def test_every_field_given_survives_unchanged() -> None:
             assert getattr(resolved, field.name) == getattr(given, field.name), field.name
 
 
-def test_audio_values_fall_back_to_video_values_only_when_unset() -> None:
-    resolved = LTX2Params(prompt="x", stg_scale=0.4, modality_scale=2.0).resolved("2.0", num_layers=48)
-    assert (resolved.audio_stg_scale, resolved.audio_modality_scale) == (0.4, 2.0)
-    assert resolved.audio_guidance_scale == OFFICIAL_DEFAULTS["2.0"].audio_guidance_scale
+def test_unset_audio_values_keep_the_official_audio_defaults_not_the_video_values() -> None:
+    """The official audio guider has its own defaults (ltx_pipelines constants: cfg 7, STG 1, modality 3,
+    rescale 0.7, skip_step 0), and so has diffusers' LTX2Pipeline: setting a video value leaves them alone."""
+    video_only = dict(stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.2, guidance_scale=2.0)
+    resolved = LTX2Params(prompt="x", **video_only).resolved("2.0", num_layers=48)
+    official = OFFICIAL_DEFAULTS["2.0"]
+    audio = ("guidance_scale", "stg_scale", "modality_scale", "guidance_rescale", "skip_step")
+    assert [getattr(resolved, f"audio_{name}") for name in audio] == [7.0, 1.0, 3.0, 0.7, 0]
+    assert [getattr(resolved, f"audio_{name}") for name in audio] == [
+        getattr(official, f"audio_{name}") for name in audio
+    ]
+    assert [getattr(resolved, name) for name in video_only] == list(video_only.values())
+
+
+def test_audio_stg_blocks_follow_the_video_blocks_unless_given() -> None:
+    """diffusers' one `spatio_temporal_guidance_blocks` names both modalities' blocks (the official guiders'
+    defaults are equal); the audio guider's own blocks may be given apart."""
+    both = LTX2Params(prompt="x", spatio_temporal_guidance_blocks=[3]).resolved("2.0", num_layers=48)
+    assert both.audio_spatio_temporal_guidance_blocks == [3]
+    apart = LTX2Params(
+        prompt="x", spatio_temporal_guidance_blocks=[3], audio_spatio_temporal_guidance_blocks=[5, 6]
+    ).resolved("2.3", num_layers=48)
+    assert (apart.spatio_temporal_guidance_blocks, apart.audio_spatio_temporal_guidance_blocks) == (
+        [3],
+        [5, 6],
+    )
+    default = LTX2Params(prompt="x").resolved("2.3", num_layers=48)
+    assert default.audio_spatio_temporal_guidance_blocks == [28]
+
+
+def test_skip_steps_of_the_two_modalities_must_agree() -> None:
+    assert LTX2Params(prompt="x", skip_step=1, audio_skip_step=1).resolved("2.0", 48).skip_step == 1
+    with pytest.raises(InvalidParameter, match="audio_skip_step=0 differs from skip_step=2") as raised:
+        LTX2Params(prompt="x", skip_step=2).resolved("2.0", num_layers=48)
+    assert raised.value.field == "audio_skip_step" and "audio_skip_step=2" in raised.value.hint
 
 
 def test_shallow_models_perturb_their_last_block_by_default() -> None:
@@ -85,6 +116,10 @@ def test_shallow_models_perturb_their_last_block_by_default() -> None:
         ("width", 32, "width=32 is below the smallest size this model decodes (64); try 64"),
         ("stg_scale", -0.5, "stg_scale=-0.5 must be a float >= 0.0"),
         ("spatio_temporal_guidance_blocks", [48], "names a block outside 0..47"),
+        ("audio_spatio_temporal_guidance_blocks", [-1], "names a block outside 0..47"),
+        ("skip_step", -1, "skip_step=-1 must be a int >= 0"),
+        ("stg_rule", "both", "stg_rule='both' is not known"),
+        ("skip_v2a_cross_attn_for_video_gt", "yes", "is not a boolean"),
         ("output_type", "mp4", "output_type='mp4' is not known"),
         ("sigmas", [0.5, 0.9], "strictly decreasing"),
     ],
@@ -110,8 +145,10 @@ def test_extra_is_not_a_parameter() -> None:
     assert "extra" not in {f.name for f in dataclasses.fields(LTX2Params)}
 
 
-def test_one_step_schedule_is_noise_to_x0() -> None:
-    """The stretch-to-terminal rule divides 0 by 0 at one step (NaN in the references); ditto gives [1, 0]."""
+def test_one_step_schedule_is_the_official_one() -> None:
+    """The official LTX2Scheduler at one step: the stretch divides the first sigma's float32 distance to 1
+    (6e-8) by itself, so the schedule is [0.1, 0] (diffusers' NumPy arithmetic gets exactly 1.0 there and
+    NaN). ditto follows the official code (tests/parity/test_ltx_official.py compares every sigma)."""
     from ditto.sampling.schedules import ltx2_sigmas
 
-    assert ltx2_sigmas(1).tolist() == [1.0, 0.0]
+    assert ltx2_sigmas(1).tolist() == [0.10000002384185791, 0.0]

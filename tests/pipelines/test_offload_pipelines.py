@@ -168,11 +168,12 @@ def test_a_step_cache_inside_offload_moves_only_the_blocks_it_computes(ltx2_resi
     with_cache = mover.moved_bytes - moved
     engine.generate(**request)
     without = mover.moved_bytes - moved - with_cache
-    # Two skipping steps, each of its passes (the CFG pair, STG, modality isolation) leaving out blocks 1-4.
+    # Two skipping steps, each of its passes leaving out blocks 1-4: with STG the CFG pair runs as two calls
+    # (cond, uncond), then STG and modality isolation (pipelines/ltx2/denoise.py).
     from ditto.pipelines.ltx2.denoise import Passes
 
     passes = Passes.of(*engine.validate(**request).guiders())
-    calls = 1 + passes.perturbed + passes.isolated
+    calls = (1 + passes.uncond if passes.perturbed else 1) + passes.perturbed + passes.isolated
     skipped = [i for i in plan.stage("denoise").streamed["transformer"] if 1 <= i < 5]
     block = plan.sizes["transformer"].blocks
     assert skipped and without - with_cache == 2 * calls * sum(block[i] for i in skipped)

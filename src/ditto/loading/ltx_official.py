@@ -244,10 +244,13 @@ def read_official(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict
 def write_official(
     path: Path, configs: dict[str, dict[str, Any]], parts: dict[str, dict[str, torch.Tensor]], version: str
 ) -> None:
-    """Write diffusers-named weights as one official single file, config in the metadata."""
+    """Write diffusers-named weights as one official single file, config in the metadata. The version is
+    also a metadata key of its own: the official pipelines pick their per-version defaults from it
+    (ltx_pipelines.utils.constants.detect_params reads `model_version`, not the config's)."""
     from safetensors.torch import save_file
 
     official = to_official(configs, version)
     state = {k: v.contiguous() for k, v in join_official(parts, configs).items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"config": json.dumps(official)})
+    metadata = {"config": json.dumps(official), "model_version": official["model_version"]}
+    save_file(state, str(path), metadata=metadata)

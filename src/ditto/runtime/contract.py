@@ -109,12 +109,16 @@ class BlockPlan:
 
     transitions[i] is applied to the streams just before block i runs (FLUX.2: join text and image before
     the first single-stream block); it moves no weights and computes nothing a cache would skip.
+    first: the model's index of the block `calls[0]` is. 0, except for a pass that resumes after a prefix
+    another pass of the same step already ran (LTX-2's STG pass continues from the conditional pass's
+    streams at its first perturbed block, models/ltx2/stg.py): its plan holds only the blocks it runs.
     sequence: where the streams may be split over a sequence-parallel group, and how to rebuild the calls for
     sharded inputs (a `parallel.plan.SequenceSplit`; None: the model declares none).
     """
 
     calls: Sequence[BlockCall]
     transitions: Mapping[int, Callable[[Streams], Streams]] = field(default_factory=dict)
+    first: int = 0
     sequence: Any = None
 
     def __len__(self) -> int:
@@ -147,6 +151,11 @@ class LoopFeature(Protocol):
 
     `run_blocks` runs `plan` on `streams` for the pass `ctx`, calling `inner` (the rest of the chain:
     features inside this one, then the plain loop) for whatever it does not handle itself.
+
+    Optional class attributes a loop reads with getattr (False when absent): `replayable` (decides nothing
+    per step in Python, so whole passes may be recorded as CUDA graphs) and `handles_resumed_plans` (treats a
+    plan with `first > 0` right, e.g. indexes blocks by `plan.first + i`; LTX-2's STG prefix reuse hands
+    such plans only to loops whose features all say so).
     """
 
     def run_blocks(

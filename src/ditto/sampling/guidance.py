@@ -14,10 +14,15 @@ import torch
 
 @dataclass(frozen=True)
 class GuiderParams:
+    """One modality's guider (ltx_core MultiModalGuiderParams): its scales, the blocks its STG perturbs (its
+    own self-attention there, and only when stg_scale is non-zero) and its skip_step."""
+
     cfg_scale: float
     stg_scale: float
     modality_scale: float
     rescale: float
+    stg_blocks: tuple[int, ...] = ()
+    skip_step: int = 0
 
     @property
     def needs_uncond(self) -> bool:
@@ -30,6 +35,10 @@ class GuiderParams:
     @property
     def needs_isolated(self) -> bool:
         return self.modality_scale != 1.0
+
+    def skips(self, step: int) -> bool:
+        """MultiModalGuider.should_skip_step: only steps with step % (skip_step + 1) == 0 are computed."""
+        return self.skip_step != 0 and step % (self.skip_step + 1) != 0
 
 
 def guide(

@@ -22,25 +22,24 @@ def ltx2_sigmas(
     max_shift: float = 2.05,
     terminal: float = 0.1,
 ) -> torch.Tensor:
-    """The official LTX-2 schedule: `steps + 1` float32 sigmas from 1 to 0.
+    """The official LTX-2 schedule (ltx_core LTX2Scheduler, 1.0.0): `steps + 1` float32 sigmas down to 0.
 
     The official one-stage pipeline passes no latent, so the shift is computed as if the video had 4096
     tokens (mu = max_shift) whatever its size, and the non-zero sigmas are stretched so the last equals
-    `terminal`. The rule is evaluated in float32 NumPy arithmetic, as diffusers' scheduler does, so at
-    4096 tokens ditto and diffusers agree to the bit; the official code's float32 torch arithmetic (which
-    divides by reciprocal-multiply) differs from both by at most ~4e-7 per sigma (docs/parity.md).
+    `terminal`. The arithmetic is the official float32 torch arithmetic, operation for operation, so every
+    sigma is bit-equal to the official one (tests/parity/test_ltx_official.py). That is not diffusers'
+    float32 NumPy arithmetic: torch divides a Python number by a tensor as a multiplication by the
+    reciprocal, so the first sigma is 0.9999995 (2 steps) to 0.99999994 rather than diffusers' exact 1.0,
+    and at 1 step the stretch divides that 6e-8 by itself: [0.1, 0] (diffusers: NaN). docs/parity.md.
     """
-    if steps == 1:
-        # One step goes from pure noise to x0; the stretch below would divide 0 by 0 (the official and
-        # diffusers' code both return NaN here), so the single-step schedule is [1, 0].
-        return torch.tensor([1.0, 0.0], dtype=torch.float32)
     slope = (max_shift - base_shift) / (MAX_SHIFT_ANCHOR - BASE_SHIFT_ANCHOR)
     mu = tokens * slope + (base_shift - slope * BASE_SHIFT_ANCHOR)
-    sigmas = np.linspace(1.0, 1.0 / steps, steps).astype(np.float32)
-    shifted = math.exp(mu) / (math.exp(mu) + (1.0 / sigmas - 1.0))
-    one_minus = 1.0 - shifted
-    stretched = 1.0 - one_minus / (one_minus[-1] / (1.0 - terminal))
-    return torch.tensor(np.append(stretched, 0.0), dtype=torch.float32)
+    grid = torch.linspace(1.0, 0.0, steps + 1)
+    shifted = torch.where(grid != 0, math.exp(mu) / (math.exp(mu) + (1 / grid - 1)), 0)
+    nonzero = shifted != 0
+    one_minus = 1.0 - shifted[nonzero]
+    shifted[nonzero] = 1.0 - one_minus / (one_minus[-1] / (1.0 - terminal))
+    return shifted.to(torch.float32)
 
 
 def explicit_sigmas(sigmas: list[float]) -> torch.Tensor:

@@ -129,7 +129,7 @@ class StreamBlocks:
     def run_blocks(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
         schedule = self._schedule(plan)
         calls = [BlockCall(call.module, partial(_run, schedule, call)) for call in plan.calls]
-        return inner(StreamedPlan(calls, plan.transitions, schedule=schedule), streams, ctx)
+        return inner(StreamedPlan(calls, plan.transitions, first=plan.first, schedule=schedule), streams, ctx)
 
     def _schedule(self, plan: BlockPlan) -> BlockSchedule:
         """One schedule per list of blocks, made at the loop's first pass (the blocks and what is resident

@@ -17,7 +17,8 @@ from torch import nn
 from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import RMSNorm, modulate
-from ditto.models.ltx2.attention import LTX2Attention, Perturb, Rope
+from ditto.models.ltx2.attention import LTX2Attention, Rope
+from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap
 from ditto.parallel.plan import SequencePlan, Tokens, attention_split
 
 # One block's text keys and values: video k, v, audio k, v.
@@ -61,6 +62,7 @@ class LTX2BlockInputs:
     audio_ca_rope: Rope
     video_self_mask: torch.Tensor | None = None
     cross_modal: bool = True  # False = isolate_modalities (no audio<->video attention)
+    video_to_audio: bool = True  # False = skip_v2a_cross_attn (the audio stream does not read the video)
     sequence: Any = None  # the sequence-parallel layout of this rank's tokens (parallel/sequence.py), or None
 
 
@@ -69,8 +71,10 @@ class LTX2PassInputs:
     """What `LTX2Transformer.run_blocks` binds into the block calls of one forward besides the streams."""
 
     blocks: LTX2BlockInputs  # shared by every block
-    perturbs: Sequence[Perturb | None]  # per block: its STG perturbation, or None
+    perturbs: Sequence[BlockPerturb]  # per block: its (video, audio) STG perturbation
     prompts: tuple[torch.Tensor, torch.Tensor]  # the text tensors as given (the text K/V cache's key)
+    tap: StreamTap | None = None  # record the streams entering this block (models/ltx2/stg.py)
+    first: int = 0  # the block the streams enter at (a resumed pass starts after the shared prefix)
 
 
 class LTX2Block(nn.Module):
@@ -154,25 +158,25 @@ class LTX2Block(nn.Module):
         video: torch.Tensor,
         audio: torch.Tensor,
         inputs: LTX2BlockInputs,
-        perturb: Perturb | None = None,
+        perturb: BlockPerturb = NO_PERTURB,
         text_kv: BlockKV | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """perturb: STG on both self-attentions (see LTX2Attention.forward); ignored unless perturbed_attn.
-        text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache, if any."""
-        perturb = perturb if self.perturbed_attn else None
+        """perturb: STG of the (video, audio) self-attentions (see LTX2Attention.forward); ignored unless
+        perturbed_attn. text_kv: this block's text keys/values (video k, v, audio k, v) from the loop's cache."""
+        video_perturb, audio_perturb = perturb if self.perturbed_attn else NO_PERTURB
         v_mod = table_modulation(self.scale_shift_table, inputs.video_temb)
         a_mod = table_modulation(self.audio_scale_shift_table, inputs.audio_temb)
 
         layout = inputs.sequence
         h = modulate(self.norm1(video), v_mod[0], v_mod[1])
         out = self.attn1(
-            h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=perturb,
+            h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=video_perturb,
             split=attention_split(layout, VIDEO, VIDEO),
         )  # fmt: skip
         video = video + out * v_mod[2]
         h = modulate(self.audio_norm1(audio), a_mod[0], a_mod[1])
         out = self.audio_attn1(
-            h, q_rope=inputs.audio_rope, perturb=perturb, split=attention_split(layout, AUDIO, AUDIO)
+            h, q_rope=inputs.audio_rope, perturb=audio_perturb, split=attention_split(layout, AUDIO, AUDIO)
         )
         audio = audio + out * a_mod[2]
 
@@ -255,6 +259,8 @@ class LTX2Block(nn.Module):
             split=attention_split(inputs.sequence, VIDEO, AUDIO),
         )
         new_video = video + a2v_gate * out
+        if not inputs.video_to_audio:
+            return new_video, audio
         # Video -> audio: audio queries, video keys/values.
         out = self.video_to_audio_attn(
             modulate(a_norm, a_v2a_shift, a_v2a_scale),

@@ -9,6 +9,7 @@ forward is diffusers' plain call (the parity tests make it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -20,11 +21,12 @@ from ditto.acceleration.compile import compile_blocks
 from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
-from ditto.models.ltx2.attention import PERTURB_ALL, LTX2Attention, Perturb
+from ditto.models.ltx2.attention import LTX2Attention
 from ditto.models.ltx2.blocks import SEQUENCE_PLAN, LTX2Block, LTX2BlockInputs, LTX2PassInputs
 from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
+from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap, stg_plan, tapped
 from ditto.models.ltx2.text_kv import TextKV, cached_text_kv
 from ditto.parallel.plan import SequenceSplit
 from ditto.runtime.block_loop import run_block_loop
@@ -213,6 +215,11 @@ class LTX2Transformer(nn.Module):
         return_dict: bool = False,
         *,
         ctx: PassContext | None = None,
+        video_stg_blocks: Sequence[int] = (),
+        audio_stg_blocks: Sequence[int] = (),
+        skip_v2a_cross_attn: bool = False,
+        tap: StreamTap | None = None,
+        resume: StreamTap | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Velocity-style outputs (video [B, Tv, out], audio [B, Ta, audio_out]) for patchified inputs.
 
@@ -220,6 +227,12 @@ class LTX2Transformer(nn.Module):
         and audio_sigma ([B]) feed the LTX-2.3 prompt modulation and use_cross_timestep.
         ctx: the sampling loop's pass (see `run_blocks`); None for a plain call outside any loop.
         attention_kwargs and return_dict are accepted for call compatibility and ignored.
+
+        ditto's keywords (models/ltx2/stg.py): `spatio_temporal_guidance_blocks` (diffusers') perturbs both
+        self-attentions there; `video_stg_blocks` / `audio_stg_blocks` one modality's each (the official
+        guider's perturbed pass). `skip_v2a_cross_attn`: no video-to-audio cross-attention in any block (the
+        audio stream does not read the video). `tap`: record the streams entering block `tap.block`;
+        `resume`: start at block `resume.block` from its streams (`hidden_states` then only gives the batch).
         """
         batch = hidden_states.shape[0]
         audio_timestep = timestep if audio_timestep is None else audio_timestep
@@ -249,20 +262,33 @@ class LTX2Transformer(nn.Module):
         inputs.video_ca_rope = self.cross_attn_rope(video_coords[:, 0:1])
         inputs.audio_ca_rope = self.cross_attn_audio_rope(audio_coords[:, 0:1])
         inputs.cross_modal = not isolate_modalities
+        inputs.video_to_audio = not skip_v2a_cross_attn
 
-        video = self.proj_in(hidden_states)
-        audio = self.audio_proj_in(audio_hidden_states)
-        if self.use_keyframes_abs_pos_embedding and video_keyframes_mask is not None:
-            marker = (video_keyframes_mask > 0).to(video.dtype)
-            video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
-
+        if resume is None:
+            streams = self._embed_latents(hidden_states, audio_hidden_states, video_keyframes_mask)
+        else:
+            streams = resume.streams
+        both = spatio_temporal_guidance_blocks or ()
         pass_inputs = LTX2PassInputs(
             blocks=inputs,
-            perturbs=self._stg_plan(spatio_temporal_guidance_blocks, perturbation_mask),
+            perturbs=self._stg_plan(
+                (*both, *video_stg_blocks), (*both, *audio_stg_blocks), perturbation_mask
+            ),
             prompts=(encoder_hidden_states, audio_encoder_hidden_states),
+            tap=tap,
+            first=0 if resume is None else resume.block,
         )
-        video, audio = self.run_blocks((video, audio), pass_inputs, ctx)
+        video, audio = self.run_blocks(streams, pass_inputs, ctx)
         return self._head(video, audio, video_emb, audio_emb)
+
+    def _embed_latents(
+        self, video: torch.Tensor, audio: torch.Tensor, keyframes_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        video, audio = self.proj_in(video), self.audio_proj_in(audio)
+        if self.use_keyframes_abs_pos_embedding and keyframes_mask is not None:
+            marker = (keyframes_mask > 0).to(video.dtype)
+            video = video + marker * self.keyframes_abs_pos_embedding.to(video.dtype)
+        return video, audio
 
     def run_blocks(self, streams: Streams, inputs: LTX2PassInputs, ctx: PassContext | None) -> Streams:
         """The block loop (ditto.runtime's contract): streams (video, audio) through every block.
@@ -272,20 +298,28 @@ class LTX2Transformer(nn.Module):
         without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
         offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes; the plan
         declares its sequences (blocks.SEQUENCE_PLAN) and how to rebind the calls to sharded block inputs.
+        A tapping pass records the streams entering the tap's block; a resumed pass's plan holds only the
+        blocks from `inputs.first` on (`BlockPlan.first` names it), its streams being those of that block.
         """
         text_kv = self._text_kv(inputs, ctx)
-        build = partial(self._block_plan, inputs.perturbs, text_kv)
+        build = partial(self._block_plan, inputs, text_kv)
         plan = replace(build(inputs.blocks), sequence=SequenceSplit(SEQUENCE_PLAN, inputs.blocks, build))
         return run_block_loop(plan, streams, ctx)
 
     def _block_plan(
-        self, perturbs: list[Perturb | None], text_kv: TextKV | None, blocks: LTX2BlockInputs
+        self, inputs: LTX2PassInputs, text_kv: TextKV | None, blocks: LTX2BlockInputs
     ) -> BlockPlan:
+        """The calls from `inputs.first` on, bound to `blocks` (this forward's block inputs, or a rank's
+        sharded copy of them: parallel/loop.py rebuilds the plan with those)."""
         calls = [
             BlockCall(block, partial(_run_block, block, blocks, perturb, text_kv, index))
-            for index, (block, perturb) in enumerate(zip(self.transformer_blocks, perturbs, strict=True))
+            for index, (block, perturb) in enumerate(
+                zip(self.transformer_blocks, inputs.perturbs, strict=True)
+            )
         ]
-        return BlockPlan(calls)
+        if inputs.tap is not None:
+            calls[inputs.tap.block] = tapped(calls[inputs.tap.block], inputs.tap)
+        return BlockPlan(calls[inputs.first :], first=inputs.first)
 
     def fuse_projections(self) -> LTX2Transformer:
         """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.
@@ -312,23 +346,14 @@ class LTX2Transformer(nn.Module):
             ctx.loop, inputs.prompts, len(blocks), lambda index: blocks[index].text_kv(video, audio)
         )
 
-    def _stg_plan(self, blocks: list[int] | None, mask: torch.Tensor | None) -> list[Perturb | None]:
-        """Per block: None (plain self-attention) or the STG perturbation for that block.
-
-        Without a perturbation_mask every sample is perturbed: attention is skipped, the values pass
-        through (what the reference computes, decided here without reading tensor values). A mask
-        (0 = perturb, 1 = keep) blends per sample.
-        """
-        plan: list[Perturb | None] = [None] * len(self.transformer_blocks)
-        if not blocks or not self.stg_enabled:
-            return plan
-        if mask is None:
-            perturb: Perturb = PERTURB_ALL
-        else:
-            perturb = mask[:, None, None] if mask.ndim == 1 else mask
-        for index in blocks:
-            plan[index] = perturb
-        return plan
+    def _stg_plan(
+        self, video_blocks: Sequence[int], audio_blocks: Sequence[int], mask: torch.Tensor | None
+    ) -> list[BlockPerturb]:
+        """Per block: its (video, audio) self-attention perturbation (models/ltx2/stg.py); none at all
+        when the config leaves STG off (diffusers' perturbed_attn=False) and the pipeline did not turn it on."""
+        if not self.stg_enabled:
+            return [NO_PERTURB] * len(self.transformer_blocks)
+        return stg_plan(len(self.transformer_blocks), video_blocks, audio_blocks, mask)
 
     def _embed_conditions(
         self,
@@ -385,7 +410,7 @@ class LTX2Transformer(nn.Module):
 def _run_block(
     block: LTX2Block,
     inputs: LTX2BlockInputs,
-    perturb: Perturb | None,
+    perturb: BlockPerturb,
     text_kv: TextKV | None,
     index: int,
     streams: Streams,

@@ -17,14 +17,17 @@ only when every loop feature says it is `replayable` (makes no per-step decision
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ditto.acceleration.cuda_graph import PassGraphs, cuda_graphs_wanted
+from ditto.models.ltx2.stg import StreamTap
 from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
 from ditto.pipelines.ltx2.latents import LatentShape
+from ditto.pipelines.ltx2.passes import Passes
 from ditto.pipelines.ltx2.text import PromptEmbeddings, concat_embeddings
 from ditto.runtime.contract import LoopFeature, LoopState, PassContext, PassKind
 from ditto.runtime.passes import Outputs, run_passes
@@ -37,7 +40,6 @@ from ditto.sampling.points import StepPoint
 # 3-step stage 2 (GPU-bound, 6,144 tokens) loses 0.24 s. Shorter loops run eagerly.
 MIN_GRAPHED_STEPS = 10
 PAIR = (PassKind.UNCOND, PassKind.COND)  # the CFG pair's batch order: [negative, positive], as diffusers
-NO_PASS = (None, None)
 OnStep = Callable[[int, int], None]  # (steps done, steps of the loop)
 
 
@@ -52,39 +54,18 @@ class DenoiseInputs:
     frame_rate: float
     video_guider: GuiderParams
     audio_guider: GuiderParams
-    stg_blocks: list[int]
     # Image / keyframe conditioning (conditioning/); None for text-to-video.
     conditioning: VideoConditioning | None = None
     # The sigmas as host floats, copied before they went to the device (they name the passes' steps);
     # None: read from `sigmas` when the loop starts (one device sync, before the first step).
     host_sigmas: list[float] | None = None
+    stg_rule: str = "official"  # which self-attentions the STG pass skips (passes.py)
+    skip_v2a: bool = False  # no video-to-audio cross-attention in any pass (skip_v2a_cross_attn_for_video_gt)
+    share_prefix: bool = True  # the STG pass resumes from the conditional pass (passes.py); same bits
 
     @property
     def num_steps(self) -> int:
         return len(self.sigmas) - 1
-
-
-@dataclass
-class Passes:
-    """Which transformer passes a step needs, decided once from the guidance scales."""
-
-    uncond: bool
-    perturbed: bool
-    isolated: bool
-
-    @classmethod
-    def of(cls, video: GuiderParams, audio: GuiderParams) -> Passes:
-        return cls(
-            uncond=video.needs_uncond or audio.needs_uncond,
-            perturbed=video.needs_perturbed or audio.needs_perturbed,
-            isolated=video.needs_isolated or audio.needs_isolated,
-        )
-
-    def groups(self) -> list[tuple[PassKind, ...]]:
-        """A step's transformer calls (runtime/passes.py): the CFG pair batched, then STG, then isolation."""
-        groups = [PAIR if self.uncond else (PassKind.COND,)]
-        groups += [(PassKind.PERTURBED,)] * self.perturbed + [(PassKind.ISOLATED,)] * self.isolated
-        return groups
 
 
 class Denoiser:
@@ -100,7 +81,15 @@ class Denoiser:
         self.transformer = transformer
         self.dtype = dtype
         self.inputs = inputs
-        self.passes = Passes.of(inputs.video_guider, inputs.audio_guider)
+        self.num_blocks = len(transformer.transformer_blocks)
+        # Prefix reuse hands the STG pass a plan that starts at its first perturbed block: only for loops
+        # whose features all say they handle such plans (a step cache that splits plans by position does not).
+        share = inputs.share_prefix and all(
+            getattr(feature, "handles_resumed_plans", False) for feature in features
+        )
+        self.passes = Passes.of(
+            inputs.video_guider, inputs.audio_guider, inputs.stg_rule, self.num_blocks, share
+        )
         self.loop = LoopState(num_steps=inputs.num_steps, features=tuple(features))
         self.host_sigmas = inputs.sigmas.tolist() if inputs.host_sigmas is None else inputs.host_sigmas
         batch, shape, device = inputs.video.shape[0], inputs.shape, inputs.video.device
@@ -112,7 +101,9 @@ class Denoiser:
                 batch, shape.frames, shape.height, shape.width, device, fps=inputs.frame_rate
             )
         self.audio_coords = transformer.audio_rope.prepare_audio_coords(batch, shape.audio_frames, device)
-        self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.uncond else None
+        self.pair = concat_embeddings(inputs.negative, inputs.positive) if self.passes.pair else None
+        # The last guided x0 (before the image blend): what a step the guiders skip (skip_step) reuses.
+        self.last: tuple[torch.Tensor, torch.Tensor] | None = None
         # The loop that owns this denoiser opens and closes `graphs` (see the module docstring).
         long_loop = inputs.num_steps >= MIN_GRAPHED_STEPS
         replayable = all(getattr(feature, "replayable", False) for feature in features)
@@ -130,15 +121,27 @@ class Denoiser:
         embeds: PromptEmbeddings,
         sigma,
         at: StepPoint,
+        resumed: tuple[torch.Tensor, ...] = (),
+        tap_at: int | None = None,
+        resume_at: int | None = None,
         **perturbation,
     ) -> tuple[torch.Tensor, ...]:
-        """One transformer pass; only the latents and sigma change between the steps of a loop."""
+        """One transformer pass; only the latents and sigma change between the steps of a loop.
+
+        tap_at: also return the streams entering that block (after the outputs), if the pass ran it;
+        resume_at: start at that block from `resumed` (the streams a tapping pass returned)."""
         ctx = PassContext(kinds, at.step, at.sigma, self.loop, at.substep)
-        run = lambda v, a, s: self.forward(v, a, embeds, s, ctx, **perturbation)  # noqa: E731
-        return self.graphs.call(kinds, run, video, audio, sigma)
+
+        def run(v, a, s, *streams):
+            tap = None if tap_at is None else StreamTap(tap_at)
+            resume = None if resume_at is None else StreamTap(resume_at, streams)
+            out = self.forward(v, a, embeds, s, ctx, tap=tap, resume=resume, **perturbation)
+            return out if tap is None or tap.streams is None else (*out, *tap.streams)
+
+        return self.graphs.call(kinds, run, video, audio, sigma, *resumed)
 
     def forward(
-        self, video, audio, embeds: PromptEmbeddings, sigma, ctx: PassContext, **perturbation
+        self, video, audio, embeds: PromptEmbeddings, sigma, ctx: PassContext, **options
     ) -> tuple[torch.Tensor, ...]:
         repeat = embeds.video.shape[0] // video.shape[0]
         timestep = (sigma * 1000).expand(video.shape[0] * repeat)
@@ -167,7 +170,8 @@ class Denoiser:
             audio_coords=self.audio_coords.repeat(repeat, 1, 1, 1),
             use_cross_timestep=True,  # the official transformer always modulates cross-attention by the other sigma
             ctx=ctx,
-            **perturbation,
+            skip_v2a_cross_attn=self.inputs.skip_v2a,
+            **options,
         )
         return out_video.float(), out_audio.float()
 
@@ -183,34 +187,89 @@ class Denoiser:
     def guided_x0(
         self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
     ) -> tuple[torch.Tensor, ...]:
-        """Every needed pass at `at` (runtime.run_passes: here, or some on other processes with CFG-parallel),
-        converted to x0 (denoised), combined by the guider per modality."""
-        video_sigma = self.video_x0_sigma(sigma)
-        to_x0 = lambda out: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))  # noqa: E731
-        run = lambda kinds: self.run_kinds(kinds, video, audio, sigma, at)  # noqa: E731
-        x0 = {kind: to_x0(out) for kind, out in run_passes(self.loop, self.passes.groups(), run).items()}
-        cond, uncond = x0[PassKind.COND], x0.get(PassKind.UNCOND, NO_PASS)
-        perturbed, isolated = x0.get(PassKind.PERTURBED, NO_PASS), x0.get(PassKind.ISOLATED, NO_PASS)
-        video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
-        audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
+        """The guided x0 at `at` (blended back to the images, if any); a step the guiders skip (skip_step:
+        both modalities alike, params.py) reuses the last one, as the official denoising function does."""
+        if self.last is None or not self.inputs.video_guider.skips(official_step_index(at)):
+            self.last = self.combined_x0(video, audio, sigma, at)
+        video_x0, audio_x0 = self.last
         if self.conditioning is not None:
             video_x0 = self.conditioning.blend(video_x0)
         return video_x0, audio_x0
 
-    def run_kinds(self, kinds: tuple[PassKind, ...], video, audio, sigma, at: StepPoint) -> Outputs:
-        """One transformer call computing `kinds` (the CFG pair batched, or one kind alone)."""
+    def combined_x0(
+        self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every needed pass at `at`, converted to x0 (denoised), combined by the guider per modality."""
+        video_sigma = self.video_x0_sigma(sigma)
+        x0 = {
+            kind: (velocity_to_x0(video, out[0], video_sigma), velocity_to_x0(audio, out[1], sigma))
+            for kind, out in self.pass_outputs(video, audio, sigma, at).items()
+        }
+        none = (None, None)
+        cond, uncond = x0[PassKind.COND], x0.get(PassKind.UNCOND, none)
+        perturbed, isolated = x0.get(PassKind.PERTURBED, none), x0.get(PassKind.ISOLATED, none)
+        video_x0 = guide(self.inputs.video_guider, cond[0], uncond[0], perturbed[0], isolated[0])
+        audio_x0 = guide(self.inputs.audio_guider, cond[1], uncond[1], perturbed[1], isolated[1])
+        return video_x0, audio_x0
+
+    def pass_outputs(
+        self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
+    ) -> dict[PassKind, tuple[torch.Tensor, ...]]:
+        """Each needed pass's (video, audio) velocity, by kind, laid out as passes.py says. Without prefix
+        reuse the passes are independent calls, run through `runtime.run_passes` (with one process in
+        order; a CFG-parallel loop feature runs some on other processes, parallel/cfg.py)."""
+        run = functools.partial(self.run_pass, video=video, audio=audio, sigma=sigma, at=at)
+        if self.passes.branch_at is not None:
+            return self.shared_prefix_outputs(run)
+        return run_passes(self.loop, pass_groups(self.passes), lambda kinds: self.run_kinds(run, kinds))
+
+    def run_kinds(self, run, kinds: tuple[PassKind, ...]) -> Outputs:
+        """One call computing `kinds`: the CFG pair batched, or one kind alone (the STG pass whole)."""
         inputs = self.inputs
         if kinds == PAIR:
-            return self.run_pass(kinds, video, audio, self.pair, sigma, at)
+            return run(PAIR, embeds=self.pair)
         (kind,) = kinds
         if kind == PassKind.UNCOND:
-            return self.run_pass(kinds, video, audio, inputs.negative, sigma, at)
-        perturbation = {}
+            return run(kinds, embeds=inputs.negative)
         if kind == PassKind.PERTURBED:
-            perturbation = dict(spatio_temporal_guidance_blocks=inputs.stg_blocks)
-        elif kind == PassKind.ISOLATED:
-            perturbation = dict(isolate_modalities=True)
-        return self.run_pass(kinds, video, audio, inputs.positive, sigma, at, **perturbation)
+            stg = self.passes.stg
+            return run(kinds, embeds=inputs.positive, video_stg_blocks=stg.video, audio_stg_blocks=stg.audio)
+        if kind == PassKind.ISOLATED:
+            return run(kinds, embeds=inputs.positive, isolate_modalities=True)
+        return run(kinds, embeds=inputs.positive)
+
+    def shared_prefix_outputs(self, run) -> dict[PassKind, tuple[torch.Tensor, ...]]:
+        """The passes with the STG pass resuming from the conditional pass's tapped streams (one process)."""
+        passes, positive = self.passes, self.inputs.positive
+        outputs: dict[PassKind, tuple[torch.Tensor, ...]] = {}
+        tapped: tuple[torch.Tensor, ...] = ()
+        if passes.pair:
+            pair_video, pair_audio = run(PAIR, embeds=self.pair)
+            outputs[PassKind.UNCOND] = (pair_video.chunk(2)[0], pair_audio.chunk(2)[0])
+            outputs[PassKind.COND] = (pair_video.chunk(2)[1], pair_audio.chunk(2)[1])
+        else:
+            tap_at = passes.branch_at if passes.branch_at != self.num_blocks else None
+            cond = run((PassKind.COND,), embeds=positive, tap_at=tap_at)
+            outputs[PassKind.COND], tapped = cond[:2], cond[2:]
+            if passes.uncond:
+                outputs[PassKind.UNCOND] = run((PassKind.UNCOND,), embeds=self.inputs.negative)
+        if passes.perturbed:
+            outputs[PassKind.PERTURBED] = self.perturbed_outputs(run, outputs[PassKind.COND], tapped)
+        if passes.isolated:
+            outputs[PassKind.ISOLATED] = run((PassKind.ISOLATED,), embeds=positive, isolate_modalities=True)
+        return outputs
+
+    def perturbed_outputs(self, run, cond: tuple[torch.Tensor, ...], tapped: tuple[torch.Tensor, ...]):
+        """The STG pass: the conditional outputs when it perturbs no block, resumed from the conditional
+        pass's tapped streams when there are some, else a whole pass."""
+        passes = self.passes
+        if passes.branch_at == self.num_blocks:
+            return cond
+        stg = dict(video_stg_blocks=passes.stg.video, audio_stg_blocks=passes.stg.audio)
+        kinds, positive = (PassKind.PERTURBED,), self.inputs.positive
+        if not tapped:
+            return run(kinds, embeds=positive, **stg)
+        return run(kinds, embeds=positive, resumed=tapped, resume_at=passes.branch_at, **stg)
 
     def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
         """The official X0Model converts each token with its own timestep (sigma * mask), so a kept image
@@ -218,6 +277,19 @@ class Denoiser:
         if self.conditioning is None or self.conditioning.x0_rule == "diffusers":
             return sigma
         return self.conditioning.mask * sigma
+
+
+def pass_groups(passes: Passes) -> list[tuple[PassKind, ...]]:
+    """A step's independent transformer calls, in order (runtime/passes.py): the CFG pair batched (or the
+    conditional and unconditional passes apart when the pair is split), then STG, then isolation."""
+    groups = [PAIR] if passes.pair else [(PassKind.COND,)] + [(PassKind.UNCOND,)] * passes.uncond
+    return groups + [(PassKind.PERTURBED,)] * passes.perturbed + [(PassKind.ISOLATED,)] * passes.isolated
+
+
+def official_step_index(at: StepPoint) -> int:
+    """The step index the official loops give the denoising function (what skip_step reads): Euler and
+    res2s's first call the step's own, res2s's midpoint call 0, its final x0 call the number of steps."""
+    return (at.step, 0, at.step + 1)[at.substep]
 
 
 def denoise(

@@ -11,7 +11,14 @@ import torch
 from ditto.acceleration.step_cache.spec import check_cache_spec
 from ditto.errors import InvalidParameter
 from ditto.pipelines.ltx2.conditioning.image_input import check_image_crf
-from ditto.request import check_at_least, check_frames, check_multiple, check_prompt, reject_unknown
+from ditto.request import (
+    check_at_least,
+    check_frames,
+    check_multiple,
+    check_one_of,
+    check_prompt,
+    reject_unknown,
+)
 from ditto.sampling.guidance import GuiderParams
 
 # Every guidance term off: the distilled pipeline's stage 1, every stage 2, and tests that compare unguided.
@@ -43,15 +50,23 @@ OFFICIAL_NEGATIVE_PROMPT = (
 
 @dataclass(frozen=True)
 class OfficialDefaults:
-    """Per-version defaults of ltx-pipelines 1.0.0 (utils/constants.py: LTX_2_PARAMS / LTX_2_3_PARAMS)."""
+    """Per-version defaults of ltx-pipelines 1.0.0 (utils/constants.py: LTX_2_PARAMS / LTX_2_3_PARAMS: the
+    video_guider_params and audio_guider_params; each guider has its own values, and an audio value left
+    unset takes the audio guider's default, never the video value given: diffusers' LTX2Pipeline has the
+    same audio defaults). stg_blocks are both guiders' (equal in both versions)."""
 
     num_inference_steps: int
     stg_blocks: tuple[int, ...]
     guidance_scale: float = 3.0  # video cfg_scale
     stg_scale: float = 1.0
     modality_scale: float = 3.0
-    guidance_rescale: float = 0.7
+    guidance_rescale: float = 0.7  # rescale_scale
+    skip_step: int = 0
     audio_guidance_scale: float = 7.0  # audio cfg_scale
+    audio_stg_scale: float = 1.0
+    audio_modality_scale: float = 3.0
+    audio_guidance_rescale: float = 0.7
+    audio_skip_step: int = 0
     height: int = 512
     width: int = 768
     num_frames: int = 121
@@ -62,6 +77,14 @@ OFFICIAL_DEFAULTS = {
     "2.0": OfficialDefaults(num_inference_steps=40, stg_blocks=(29,)),
     "2.3": OfficialDefaults(num_inference_steps=30, stg_blocks=(28,)),
 }
+
+
+# Filled from OfficialDefaults when None.
+_OFFICIAL_FIELDS = (
+    "height", "width", "num_frames", "frame_rate", "num_inference_steps",
+    "guidance_scale", "stg_scale", "modality_scale", "guidance_rescale", "skip_step",
+    "audio_guidance_scale", "audio_stg_scale", "audio_modality_scale", "audio_guidance_rescale", "audio_skip_step",
+)  # fmt: skip
 
 
 @dataclass
@@ -83,7 +106,19 @@ class LTX2Params:
     audio_stg_scale: float | None = None
     audio_modality_scale: float | None = None
     audio_guidance_rescale: float | None = None
+    # diffusers' keyword: the STG blocks of both modalities (the video's alone when the audio's are given).
     spatio_temporal_guidance_blocks: list[int] | None = None
+    # The official audio guider's own stg_blocks; None: the same as spatio_temporal_guidance_blocks.
+    audio_spatio_temporal_guidance_blocks: list[int] | None = None
+    # The official guiders' skip_step: only steps with step % (skip_step + 1) == 0 run the transformer, the
+    # others reuse the last guided x0. Both modalities must skip alike (see validate).
+    skip_step: int | None = None
+    audio_skip_step: int | None = None
+    # "official": the STG pass skips the self-attention of the modalities with a non-zero STG scale only;
+    # "diffusers": of both whenever either scale is non-zero (diffusers' LTX2Pipeline; docs/parity.md).
+    stg_rule: str = "official"
+    # No video-to-audio cross-attention in any pass (SGLang's switch to reproduce older ground truth).
+    skip_v2a_cross_attn_for_video_gt: bool = False
     num_videos_per_prompt: int = 1
     seed: int | None = None
     generator: torch.Generator | None = None
@@ -114,14 +149,8 @@ class LTX2Params:
         """Fill every None with the official default of `version` (and `pipeline`), then validate."""
         official = OFFICIAL_DEFAULTS[version]
         values: dict[str, Any] = {"pipeline": self.pipeline or pipeline}
-        for name in ("height", "width", "num_frames", "frame_rate", "num_inference_steps", "guidance_scale"):
+        for name in _OFFICIAL_FIELDS:
             values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
-        for name in ("stg_scale", "modality_scale", "guidance_rescale", "audio_guidance_scale"):
-            values[name] = getattr(self, name) if getattr(self, name) is not None else getattr(official, name)
-        # Audio falls back to the video value where the official audio guider has the same one.
-        for name in ("stg_scale", "modality_scale", "guidance_rescale"):
-            audio = getattr(self, f"audio_{name}")
-            values[f"audio_{name}"] = audio if audio is not None else values[name]
         if self.negative_prompt is None:
             values["negative_prompt"] = OFFICIAL_NEGATIVE_PROMPT
         blocks = self.spatio_temporal_guidance_blocks
@@ -129,6 +158,10 @@ class LTX2Params:
             # A model shallower than the official STG block (the tiny test models) perturbs its last block.
             blocks = [b for b in official.stg_blocks if b < num_layers] or [num_layers - 1]
         values["spatio_temporal_guidance_blocks"] = list(blocks)
+        audio_blocks = self.audio_spatio_temporal_guidance_blocks
+        values["audio_spatio_temporal_guidance_blocks"] = list(
+            blocks if audio_blocks is None else audio_blocks
+        )
         resolved = dataclasses.replace(self, **values)
         resolved.validate(num_layers)
         return resolved
@@ -151,13 +184,14 @@ class LTX2Params:
             check_at_least(name, getattr(self, name), 0.0)
         for name in ("stg_scale", "audio_stg_scale", "guidance_rescale", "audio_guidance_rescale"):
             check_at_least(name, getattr(self, name), 0.0)
-        for block in self.spatio_temporal_guidance_blocks:
-            if not isinstance(block, int) or not 0 <= block < num_layers:
-                raise InvalidParameter(
-                    "spatio_temporal_guidance_blocks",
-                    self.spatio_temporal_guidance_blocks,
-                    f"names a block outside 0..{num_layers - 1}",
-                )
+        for name in ("spatio_temporal_guidance_blocks", "audio_spatio_temporal_guidance_blocks"):
+            _check_blocks(name, getattr(self, name), num_layers)
+        self._check_skip_steps()
+        check_one_of("stg_rule", self.stg_rule, ("official", "diffusers"))
+        if not isinstance(self.skip_v2a_cross_attn_for_video_gt, bool):
+            raise InvalidParameter(
+                "skip_v2a_cross_attn_for_video_gt", self.skip_v2a_cross_attn_for_video_gt, "is not a boolean"
+            )
         if self.sampler not in ("euler", "res2s"):
             raise InvalidParameter("sampler", self.sampler, "is not known", 'use "euler" or "res2s"')
         if self.output_type not in ("np", "pil", "latent"):
@@ -173,18 +207,41 @@ class LTX2Params:
                 "image_conditioning", self.image_conditioning, "is not known", 'use "official" or "diffusers"'
             )
 
+    def _check_skip_steps(self) -> None:
+        check_at_least("skip_step", self.skip_step, 0, int)
+        check_at_least("audio_skip_step", self.audio_skip_step, 0, int)
+        if self.audio_skip_step != self.skip_step:
+            # The official loop runs a step where only one modality skips with that modality switched off in
+            # the transformer (Modality.enabled=False: its blocks leave it as embedded, the other stream reads
+            # it so); ditto skips whole steps only, and says so rather than run something else.
+            raise InvalidParameter(
+                "audio_skip_step",
+                self.audio_skip_step,
+                f"differs from skip_step={self.skip_step}: ditto skips whole steps (both modalities) only",
+                f"set audio_skip_step={self.skip_step}",
+            )
+
     @property
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
     def guiders(self) -> tuple[GuiderParams, GuiderParams]:
         """The official multimodal guider's parameters: (video, audio)."""
-        video = GuiderParams(self.guidance_scale, self.stg_scale, self.modality_scale, self.guidance_rescale)
+        video = GuiderParams(
+            self.guidance_scale,
+            self.stg_scale,
+            self.modality_scale,
+            self.guidance_rescale,
+            tuple(self.spatio_temporal_guidance_blocks),
+            self.skip_step,
+        )
         audio = GuiderParams(
             self.audio_guidance_scale,
             self.audio_stg_scale,
             self.audio_modality_scale,
             self.audio_guidance_rescale,
+            tuple(self.audio_spatio_temporal_guidance_blocks),
+            self.audio_skip_step,
         )
         return video, audio
 
@@ -193,6 +250,12 @@ class LTX2Params:
         if isinstance(self.negative_prompt, str):
             return [self.negative_prompt] * len(self.prompts)
         return list(self.negative_prompt)
+
+
+def _check_blocks(name: str, blocks: list[int], num_layers: int) -> None:
+    for block in blocks:
+        if not isinstance(block, int) or not 0 <= block < num_layers:
+            raise InvalidParameter(name, blocks, f"names a block outside 0..{num_layers - 1}")
 
 
 def _check_sigmas(sigmas: list[float]) -> None:

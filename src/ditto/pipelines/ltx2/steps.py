@@ -19,7 +19,7 @@ from ditto.pipelines.ltx2.components import LTX2Components
 from ditto.pipelines.ltx2.conditioning.image import image_conditioning
 from ditto.pipelines.ltx2.conditioning.item import VideoConditioning
 from ditto.pipelines.ltx2.decode import decode_audio, decode_video, sample_rate, to_host
-from ditto.pipelines.ltx2.denoise import DenoiseInputs, Passes
+from ditto.pipelines.ltx2.denoise import DenoiseInputs
 from ditto.pipelines.ltx2.denoise import denoise as denoise_euler
 from ditto.pipelines.ltx2.latents import (
     LatentShape,
@@ -36,6 +36,7 @@ from ditto.pipelines.ltx2.latents import (
 )
 from ditto.pipelines.ltx2.lora import DistilledLora
 from ditto.pipelines.ltx2.params import LTX2Params
+from ditto.pipelines.ltx2.passes import Passes
 from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.pipelines.ltx2.text import PromptEmbeddings, encode_prompt_sets, repeat_embeddings
 from ditto.result import Result
@@ -115,8 +116,9 @@ def prepare(
         frame_rate=float(params.frame_rate),
         video_guider=video_guider,
         audio_guider=audio_guider,
-        stg_blocks=params.spatio_temporal_guidance_blocks,
         conditioning=conditions,
+        stg_rule=params.stg_rule,
+        skip_v2a=params.skip_v2a_cross_attn_for_video_gt,
     )
 
 
@@ -207,7 +209,6 @@ def stage_two_inputs(
         shape=shape,
         video_guider=UNGUIDED,
         audio_guider=UNGUIDED,
-        stg_blocks=[],
     )
 
 
