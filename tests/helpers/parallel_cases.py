@@ -44,6 +44,7 @@ def cases(models: dict[str, str], world: int) -> list[tuple[str, str, dict, dict
             ("ltx two-stage, VAE, text split", ltx, dict(cfg=2, text="split"), {**LTX, **STEPS, "pipeline": "two-stage", "height": 128, "width": 64}),
             ("qwen true cfg", qwen, dict(cfg=2), {**QWEN, **STEPS, **LATENT}),
             ("klein cfg", klein, dict(cfg=2), {**KLEIN, **STEPS, **LATENT}),
+            ("ltx ulysses, audio sharded, compiled", ltx, dict(ulysses=2, audio="shard", compile=True), {**small, **CFG_ONLY, **LATENT}),
         ]  # fmt: skip
     return [
         ("ltx cfg 2 x ulysses 2, audio sharded", ltx, dict(cfg=2, ulysses=2, audio="shard"), {**small, **FULL, **LATENT}),
@@ -63,13 +64,15 @@ def keyframes() -> dict[str, Any]:
 def run_cases(rank: int, world: int, models: dict[str, str], crash: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, model, fields, request in cases(models, world):
-        engine = Engine.from_pretrained(model, parallel=ParallelConfig(**fields, timeout_s=TIMEOUT_S))
+        compiled = fields.pop("compile", False)
+        parallel = ParallelConfig(**fields, timeout_s=TIMEOUT_S)
+        engine = Engine.from_pretrained(model, parallel=parallel, compile=compiled)
         if rank != 0:
             engine.follow()
             continue
         out = engine.generate(**request)
         engine.close()
-        found = differences(out, reference(model).generate(**request))
+        found = differences(out, reference(model, compiled).generate(**request))
         results[name] = {**found, "split": out.stats.get("parallel"), "cache": out.stats.get("cache")}
     results["attention"] = attention_case(rank, world)
     results["vae bands"] = vae_case(rank, world)
@@ -107,8 +110,8 @@ class FailAtStep:
 
 
 @functools.cache
-def reference(model: str) -> Engine:
-    return Engine.from_pretrained(model)
+def reference(model: str, compiled: bool = False) -> Engine:
+    return Engine.from_pretrained(model, compile=compiled)
 
 
 def differences(out, ref) -> dict[str, float]:

@@ -3,7 +3,10 @@
 One group of processes per world size runs every case (helpers/parallel_cases.py; starting processes is
 the expensive part), each rank with one torch thread as the suite. Bounds (measured x <= 3):
 - latents: 1e-5 max abs, the issue's bound (only the order of float sums may differ). CFG-parallel is
-  exact (each pass runs whole somewhere: 0.0 measured); Ulysses measured <= 4.8e-6 (4 ranks, audio sharded).
+  exact (each pass runs whole somewhere: 0.0 measured); Ulysses measured <= 4.8e-6 (4 ranks, audio sharded);
+  compiled (both sides compile=True; the ranks' blocks trace the all-to-alls) 2.5e-6. The compiled case
+  also runs in the process that then compiles the one-process reference: together they stay within
+  torch's recompile limit only if Ulysses adds no block variants (a fullgraph block past it fails).
 - frames (band-split VAE decode inside a whole request): 9e-6, measured <= 3.04e-6: the bands compute
   exactly the whole decode's rows (parallel/vae.py), so only the convolutions' sum order differs.
 - the band decode alone: 6e-6 (measured 1.94e-6); the attention split alone: 1.1e-6 (measured 3.6e-7,
@@ -22,7 +25,8 @@ VAE_BANDS_BOUND = 6e-6
 ATTENTION_BOUND = 1.1e-6
 CASES_2 = ["ltx cfg, 4 passes", "ltx ulysses, audio whole", "ltx ulysses, audio sharded",
            "ltx keyframes, ulysses", "ltx cfg, step cache", "ltx ulysses, step cache",
-           "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg"]  # fmt: skip
+           "ltx two-stage, VAE, text split", "qwen true cfg", "klein cfg",
+           "ltx ulysses, audio sharded, compiled"]  # fmt: skip
 CASES_4 = ["ltx cfg 2 x ulysses 2, audio sharded", "ltx two-stage over 4, VAE over 4",
            "ltx2.3 ulysses 4, audio sharded", "qwen ulysses 4", "klein ulysses 4"]  # fmt: skip
 # What each case's loops must have been split into (proof the parallel path ran): stage -> (cfg, sequence).
@@ -36,6 +40,7 @@ SPLITS = {
     "ltx two-stage, VAE, text split": {"denoise_stage_1": (2, 1), "denoise_stage_2": (1, 2)},
     "qwen true cfg": {"denoise": (2, 1)},
     "klein cfg": {"denoise": (2, 1)},
+    "ltx ulysses, audio sharded, compiled": {"denoise": (1, 2)},
     "ltx cfg 2 x ulysses 2, audio sharded": {"denoise": (2, 2)},
     "ltx two-stage over 4, VAE over 4": {"denoise_stage_1": (4, 1), "denoise_stage_2": (1, 4)},
     "ltx2.3 ulysses 4, audio sharded": {"denoise": (1, 4)},

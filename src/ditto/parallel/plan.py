@@ -42,12 +42,16 @@ class SequencePlan:
     transitions: the streams' segments after the transition that runs before block i (FLUX.2 joins
         (image, text) into one [text, image] stream).
     inputs: per field of the pass inputs, its `Tokens` (or a tuple of them for a tuple of values).
+    attentions: the (query segments, key segments) of every attention call of the blocks: the layout makes
+        their splits up front, so a compiled block only ever reads them (a split made inside the first
+        compiled call would change what the graph's guards saw, and recompile the block).
     layout_field: the field of the pass inputs that receives the layout (None without parallelism).
     """
 
     streams: tuple[Segments, ...]
     transitions: Mapping[int, tuple[Segments, ...]] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    attentions: tuple[tuple[Segments, Segments], ...] = ()
     layout_field: str = "sequence"
 
     def streams_after(self, blocks: int) -> tuple[Segments, ...]:

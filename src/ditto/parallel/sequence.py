@@ -36,19 +36,20 @@ class SequenceLayout:
             self.segments[names[0]] = Segment(
                 names[0], length, even_sizes(length, group.size) if sharded else None
             )
-        self._splits: dict[tuple[Segments, Segments], AttentionSplit] = {}
+        self._splits = {
+            (q, kv): AttentionSplit(group, tuple(map(self.segment, q)), tuple(map(self.segment, kv)))
+            for q, kv in plan.attentions
+        }
 
     def segment(self, name: str) -> Segment:
         """A declared segment, or one it does not know (LTX-2's text): whole on every rank."""
         return self.segments.get(name) or Segment(name, -1)
 
     def attention(self, q: Segments, kv: Segments) -> AttentionSplit:
-        key = (q, kv)
-        if key not in self._splits:
-            self._splits[key] = AttentionSplit(
-                self.group, tuple(map(self.segment, q)), tuple(map(self.segment, kv))
-            )
-        return self._splits[key]
+        split = self._splits.get((q, kv))
+        if split is None:
+            raise ValueError(f"attention of {q} over {kv} is not among the plan's declared attentions")
+        return split
 
     def shard(self, value: torch.Tensor, segments: Segments, axis: int) -> torch.Tensor:
         """This rank's tokens of `value`, whose `axis` runs over the whole `segments` (size 1: shared)."""
@@ -62,7 +63,12 @@ class SequenceLayout:
         for part in parts:
             pieces.append(value.narrow(axis, start + part.offset(index), part.local(index)))
             start += part.length
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=axis)
+        # A fresh dense tensor, with the strides the blocks' outputs have: a compiled block guards on strides
+        # (even of a size-1 batch axis, which .contiguous() leaves as the view's), so a view into the first
+        # block would compile every pass twice (once for the view, once for the later blocks' tensors).
+        if len(pieces) == 1:
+            return pieces[0].clone(memory_format=torch.contiguous_format)
+        return torch.cat(pieces, dim=axis)
 
     def gather(self, value: torch.Tensor, segments: Segments, axis: int) -> torch.Tensor:
         """The whole `segments` from every rank's shard of `axis`."""

@@ -214,7 +214,9 @@ JOINT = ("text", "image")  # the joint attention's order, and the joined stream'
 # Sequence parallelism (parallel/plan.py): the streams are (image, text), joined as [text, image] before the
 # first single-stream block (each rank joins its own shards: its [text, image] tokens); the RoPE table runs
 # along [text, image].
-SEQUENCE_PLAN = SequencePlan(streams=(IMAGE, TEXT), inputs={"rope": Tokens(JOINT, 0)})
+SEQUENCE_PLAN = SequencePlan(
+    streams=(IMAGE, TEXT), inputs={"rope": Tokens(JOINT, 0)}, attentions=((JOINT, JOINT),)
+)
 
 
 def run_double(block: DoubleStreamBlock, inputs: Flux2BlockInputs, streams: Streams) -> Streams:

@@ -37,6 +37,7 @@ SEQUENCE_PLAN = SequencePlan(
         **{name: Tokens(VIDEO, 1) for name in _PER_VIDEO_TOKEN},
         **{name: Tokens(AUDIO, 1) for name in _PER_AUDIO_TOKEN},
     },
+    attentions=((VIDEO, VIDEO), (AUDIO, AUDIO), (VIDEO, TEXT), (AUDIO, TEXT), (VIDEO, AUDIO), (AUDIO, VIDEO)),
 )
 
 

@@ -30,6 +30,7 @@ JOINT = ("text", "image")  # the joint attention's order
 SEQUENCE_PLAN = SequencePlan(
     streams=(IMAGE, TEXT),
     inputs={"rope": (Tokens(IMAGE, 0), Tokens(TEXT, 0)), "modulate_index": Tokens(IMAGE, 1)},
+    attentions=((JOINT, JOINT),),
 )
 
 
