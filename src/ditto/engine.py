@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,14 +201,26 @@ def choose_attention(device: torch.device, kernel: str | None) -> None:
 
 
 class Engine:
-    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`."""
+    """`Engine.from_pretrained(model, device, dtype, **options)`, then `engine.generate(**kwargs)`.
 
-    def __init__(self, pipeline: Any, model: str, options: EngineOptions | None = None) -> None:
+    With `parallel=` the engine is several processes (parallel/session.py): this object on rank 0 leads and
+    its calls run on every rank; a rank other than 0 (under torchrun) calls `follow()` instead."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        model: str,
+        options: EngineOptions | None = None,
+        session: Any = None,
+        device: torch.device | None = None,
+    ) -> None:
         from ditto.acceleration.step_cache import install_step_cache
 
         self.pipeline = pipeline
         self.model = model
         self.options = options or EngineOptions()
+        self.session = session
+        self.device = device
         # Every request may name a step cache (`cache=`); the option is the default of those that do not.
         self.step_cache = install_step_cache(pipeline, self.options.cache)
         self.offload_plan: Any = None  # acceleration.offload.OffloadPlan with max_gpu_memory / offload
@@ -235,23 +248,49 @@ class Engine:
 
         options = EngineOptions.from_keywords(keywords, base=options)
         parse_cache_spec(options.cache)  # a bad default cache spec fails before any weight is read
+        if options.parallel is not None:  # the split, and the GPUs it needs, before the model is looked at
+            from ditto.parallel.launch import local_world_size
+
+            options.parallel.check(parse_device(device or "cpu"), local_world_size())
         family, path = resolve_model(model)
         pipeline_class = family.pipeline_class()
         options.refuse_untaken(family.name, pipeline_class.load_options)
         device = parse_device(device or "cpu")
+        session = None
+        if options.parallel is not None:
+            from ditto.parallel.session import open_session
+
+            session, device = open_session(options.parallel, device, (str(path), dtype, options))
         offload = resolve_offload(options.max_gpu_memory, options.offload, device)
         choose_attention(device, options.attention)
         # With a budget the weights are read into host memory: the model may not fit the device at all.
         moving = offload is not None and offload.mode == "cpu"
         load_device = torch.device("cpu") if moving else device
         dtype = model_dtype(parse_dtype(dtype), device)
-        pipeline = pipeline_class.from_pretrained(path, load_device, dtype, options)
-        accelerate(pipeline, options, device)
-        engine = cls(pipeline, str(model), options)
+        with session.loading() if session is not None else nullcontext():
+            pipeline = pipeline_class.from_pretrained(path, load_device, dtype, options)
+            accelerate(pipeline, options, device)
+            if session is not None:
+                session.attach(pipeline)
+        engine = cls(pipeline, str(model), options, session, device)
         if offload is not None:
             engine.offload_plan = enable_offload(pipeline, device, offload, plan_for)
             print(engine.offload_plan.describe(), file=sys.stderr)
         return engine
+
+    @property
+    def leads(self) -> bool:
+        """True unless this is a follower rank of a parallel engine (which must call `follow()`)."""
+        return self.session is None or self.session.leads
+
+    def follow(self) -> None:
+        """A follower rank (torchrun): run rank 0's calls until rank 0 closes its engine."""
+        self.session.follow(self)
+
+    def close(self) -> None:
+        """Stop a parallel engine's other processes (rank 0); nothing for a one-process engine."""
+        if self.session is not None:
+            self.session.close()
 
     @property
     def quantization(self) -> str | None:
@@ -279,13 +318,17 @@ class Engine:
 
             raise InvalidParameter("lora", str(path), f"is not supported by the {self.family} pipeline")
         self._refuse_fusing_into_quantized(path)
-        self.pipeline.load_lora(path, scale)
+        self._on_every_rank("load_lora", dict(path=str(path), scale=scale))
 
     def unload_lora(self) -> None:
         """Unfuse every loaded LoRA; the weights are restored bit for bit."""
         if hasattr(self.pipeline, "unload_lora"):
             self._refuse_fusing_into_quantized("(all loaded)")
-            self.pipeline.unload_lora()
+            self._on_every_rank("unload_lora", {})
+
+    def _on_every_rank(self, name: str, kwargs: dict[str, Any]) -> Any:
+        run = lambda: getattr(self.pipeline, name)(**kwargs)  # noqa: E731
+        return run() if self.session is None else self.session.call(name, kwargs, run)
 
     def _refuse_fusing_into_quantized(self, path: str | os.PathLike) -> None:
         """FP8 weights were quantized from the weights as loaded: fusing or unfusing afterwards would
@@ -305,8 +348,11 @@ class Engine:
         start = time.perf_counter()
         params = self.validate(**kwargs)
         checked = time.perf_counter() - start
-        with torch.inference_mode():
-            result = self.pipeline.generate(progress=progress, **kwargs)
+        if self.session is not None:  # every rank runs it (parallel/session.py); rank 0's Result comes back
+            result = self.session.generate(self.pipeline, progress, kwargs)
+        else:
+            with torch.inference_mode():
+                result = self.pipeline.generate(progress=progress, **kwargs)
         timings = result.timings
         result.timings = {"validate": timings.pop("validate", 0.0) + checked, **timings}
         result.seed = kwargs.get("seed")

@@ -15,6 +15,9 @@ annotation (a bool is a switch, `bool | None` a --x/--no-x pair, a tuple a repea
 `parse` (text -> value) for a type of its own; `metavar` names the value in the help.
 `max_gpu_memory` / `offload` are applied by the Engine: it loads on the host, then hands the pipeline to
 acceleration/offload.
+
+`parallel` (a `ParallelConfig`, a GPU count, a mapping of its fields or the CLI's text "N[:key=value,...]")
+makes the Engine several processes, one per GPU (parallel/); its flag is `--gpus`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from ditto.acceleration import OFFLOAD_MODES, QUANTIZATIONS
 from ditto.errors import InvalidParameter
+from ditto.parallel.config import SPEC_HELP, ParallelConfig
 
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
 DISTILLED_LORA_MODES = ("side", "fuse")
@@ -103,6 +107,9 @@ class EngineOptions:
     cache: str | None = _option(
         None, "the step cache of requests that name none (a spec: fast, dbcache, ...; `ditto serve --cache`)"
     )
+    parallel: ParallelConfig | None = _option(
+        None, SPEC_HELP, flag="--gpus", metavar="N[:ulysses=U,audio=shard,text=split,vae=off]"
+    )
     text_encoder: PathLike | None = _option(
         None, "Gemma-3 folder for an official single-file LTX-2 checkpoint", load=True, metavar="DIR"
     )
@@ -145,6 +152,8 @@ class EngineOptions:
                 raise InvalidParameter(name, value, "is not known", f"one of {list(choices)}")
         if "loras" in keywords:
             keywords = {**keywords, "loras": _as_tuple(keywords["loras"])}
+        if "parallel" in keywords:
+            keywords = {**keywords, "parallel": ParallelConfig.of(keywords["parallel"])}
         return dataclasses.replace(base or cls(), **keywords)
 
     def given(self) -> dict[str, Any]:

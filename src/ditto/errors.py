@@ -31,3 +31,7 @@ class CheckpointError(DittoError):
 
 class JobCancelled(DittoError):
     """Raised from a progress callback to stop a generation between steps."""
+
+
+class ParallelError(DittoError):
+    """A process of a multi-process engine failed or vanished; the engine cannot run again (load it anew)."""

@@ -138,8 +138,9 @@ def test_prompt_is_required_from_a_flag_or_the_file(tmp_path: Path, capsys) -> N
 
 
 def test_a_new_engine_option_gets_its_flag_with_no_cli_code(monkeypatch) -> None:
-    """Coming options (step cache default, offload budget, GPUs) are one EngineOptions field: the flag, its
-    type and help come from the field; one whose flag a request field has is left to that flag."""
+    """Coming options (offload budget, ...) are one EngineOptions field: the flag, its type and help come
+    from the field; one whose flag a request field has is left to that flag. (`--gpus` is a real option now,
+    `parallel`'s flag: the example count is `--nodes`.)"""
     import dataclasses
 
     from ditto import engine_options as table
@@ -147,7 +148,7 @@ def test_a_new_engine_option_gets_its_flag_with_no_cli_code(monkeypatch) -> None
 
     @dataclasses.dataclass(frozen=True)
     class Extended(table.EngineOptions):
-        gpus: int | None = table._option(None, "GPUs to spread the work over", metavar="N")
+        nodes: int | None = table._option(None, "machines to spread the work over", metavar="N")
         offload: bool = table._option(False, "keep weights in host memory")
         budget: str | None = table._option(None, "memory budget", parse=str.upper, flag="--max-mem")
         seed: int | None = table._option(None, "a name the request table has too")
@@ -155,10 +156,10 @@ def test_a_new_engine_option_gets_its_flag_with_no_cli_code(monkeypatch) -> None
     monkeypatch.setattr(flags, "EngineOptions", Extended)
     generate = subcommands()["generate"]
     text = generate.format_help()
-    assert "--gpus N" in text and "GPUs to spread the work over" in text and "--max-mem" in text
+    assert "--nodes N" in text and "machines to spread the work over" in text and "--max-mem" in text
     args = generate.parse_args(
-        ["--prompt", "x", "--gpus", "2", "--offload", "--max-mem", "40g", "--seed", "3"]
+        ["--prompt", "x", "--nodes", "2", "--offload", "--max-mem", "40g", "--seed", "3"]
     )
     options = engine_options(args)
-    assert (options.gpus, options.offload, options.budget, options.seed) == (2, True, "40G", None)
+    assert (options.nodes, options.offload, options.budget, options.seed) == (2, True, "40G", None)
     assert generate_kwargs(args)["seed"] == 3

@@ -95,6 +95,11 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 def engine_options(args: argparse.Namespace) -> EngineOptions:
     """The engine flags given, as typed Engine options (the ones not given keep their defaults)."""
     given = {name: getattr(args, name, None) for name in args.engine_option_names}
+    given = {name: value for name, value in given.items() if value is not None}
+    if "parallel" in args.engine_option_names and "parallel" not in given:
+        from ditto.parallel.launch import torchrun_world_size
+
+        given["parallel"] = torchrun_world_size()  # under torchrun: its ranks; else None (one process)
     return EngineOptions.from_keywords({name: value for name, value in given.items() if value is not None})
 
 

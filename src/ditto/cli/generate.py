@@ -143,7 +143,14 @@ def run_generate(args: argparse.Namespace) -> int:
         engine = Engine.from_pretrained(
             args.model, device=args.device, dtype=args.dtype, options=options, plan_for=kwargs
         )
-    result = engine.generate(**kwargs)
+    if not engine.leads:  # a torchrun rank other than 0: it runs rank 0's request with it
+        engine.follow()
+        engine.close()
+        return 0
+    try:
+        result = engine.generate(**kwargs)
+    finally:
+        engine.close()  # a parallel engine's other processes stop (nothing for one process)
     for name, seconds in result.timings.items():
         clock.add(name, seconds)
     with clock.stage("write"):

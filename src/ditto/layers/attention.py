@@ -14,11 +14,16 @@ Unmasked kernels (named first in the order, used for the unmasked calls they acc
 kernel with FP8 products: opt-in, it moves numbers; `attention_triton.py`). `sdpa_layout="contiguous"`
 hands SDPA dense [B, H, S, D] copies instead of the strided views (a layout cuDNN may prefer; measured in
 benchmarks/gpu_speed.py).
+
+Sequence parallelism (Ulysses) hooks in here too: a call given a `split` (the model asks its layout for
+one, parallel/plan.py) holds only its rank's tokens; `split.attend` exchanges them for whole sequences of
+some heads (parallel/ulysses.py), runs this module's kernel choice on them, and exchanges the outputs back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -105,9 +110,23 @@ def attention_backends() -> list[str] | None:
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    split: Any = None,
 ) -> torch.Tensor:
-    """Scaled dot-product attention; returns [batch, q_len, heads, head_dim]."""
+    """Scaled dot-product attention; returns [batch, q_len, heads, head_dim].
+
+    split: this call's sequence-parallel split (`parallel.ulysses.AttentionSplit`), or None. With one, q/k/v
+    hold this rank's tokens only and the mask covers the whole sequences."""
+    if split is not None:
+        return split.attend(q, k, v, mask, _attend)
+    return _attend(q, k, v, mask)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The kernel call on whole sequences: the backend choice lives here and nowhere else."""
     if k.shape[2] != q.shape[2]:
         # Grouped-query attention: repeat K/V heads explicitly (what the official Gemma code does).
         repeat = q.shape[2] // k.shape[2]

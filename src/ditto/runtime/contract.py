@@ -112,11 +112,14 @@ class BlockPlan:
     first: the model's index of the block `calls[0]` is. 0, except for a pass that resumes after a prefix
     another pass of the same step already ran (LTX-2's STG pass continues from the conditional pass's
     streams at its first perturbed block, models/ltx2/stg.py): its plan holds only the blocks it runs.
+    sequence: where the streams may be split over a sequence-parallel group, and how to rebuild the calls for
+    sharded inputs (a `parallel.plan.SequenceSplit`; None: the model declares none).
     """
 
     calls: Sequence[BlockCall]
     transitions: Mapping[int, Callable[[Streams], Streams]] = field(default_factory=dict)
     first: int = 0
+    sequence: Any = None
 
     def __len__(self) -> int:
         return len(self.calls)

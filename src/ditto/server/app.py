@@ -123,6 +123,9 @@ def create_app(
         log.info("shutting down: finishing or stopping the running job")
         worker.stop(settings.shutdown_grace)
         store.close()
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()  # a parallel engine's other processes stop with the server (before uvicorn exits)
         lock.release()
 
     app = FastAPI(title="ditto", version=__version__, lifespan=lifespan)

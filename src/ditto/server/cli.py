@@ -230,6 +230,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ditto.cli import engine_options
     from ditto.engine import Engine
+    from ditto.parallel.launch import torchrun_rank
     from ditto.server.app import create_app
     from ditto.server.datadir import DataDirLock
     from ditto.server.protocol import with_header_timeout
@@ -239,6 +240,8 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     apply_config(args)
     build_settings(args)  # every flag checked before anything is taken
+    if torchrun_rank() > 0:  # a torchrun rank other than 0: rank 0 serves; this one runs its requests with it
+        return follow_rank_zero(args)
     sock = bind(args.host, args.port)  # first: a taken port leaves the data folder untouched
     lock = DataDirLock(args.data_dir).acquire()
     if not read_keys_given(args):
@@ -257,7 +260,23 @@ def run_serve(args: argparse.Namespace) -> int:
         limit_concurrency=args.max_connections,
         http=with_header_timeout(args.header_timeout),
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        engine.close()  # a parallel engine's other processes stop with the server
+    return 0
+
+
+def follow_rank_zero(args: argparse.Namespace) -> int:
+    """No socket, no data folder: load the same engine and run rank 0's calls until it stops."""
+    from ditto.cli import engine_options
+    from ditto.engine import Engine
+
+    engine = Engine.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, options=engine_options(args)
+    )
+    engine.follow()
+    engine.close()
     return 0
 
 

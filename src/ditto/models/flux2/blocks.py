@@ -6,9 +6,11 @@ Module and parameter names follow diffusers' `transformer_flux2.py` so a diffuse
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ from torch import nn
 from ditto.layers.attention import attention
 from ditto.layers.norm import layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
+from ditto.parallel.plan import SequencePlan, SequenceSplit, Tokens, attention_split
 from ditto.runtime.contract import BlockCall, BlockPlan, Streams
 
 Rope = tuple[torch.Tensor, torch.Tensor]  # cos, sin [seq, head_dim], text tokens first
@@ -78,10 +81,12 @@ def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
     return apply_interleaved_rope(x, rope[0][None, :, None, :], rope[1][None, :, None, :])
 
 
-def rope_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: Rope) -> torch.Tensor:
-    """RoPE on q/k, joint attention, heads merged back: [B, S, H*D]."""
+def rope_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rope: Rope, split: Any = None
+) -> torch.Tensor:
+    """RoPE on q/k, joint attention (split: its sequence-parallel split, or None), heads merged: [B, S, H*D]."""
     q, k = rotate(q, rope), rotate(k, rope)
-    return attention(q, k, v).flatten(2, 3).to(q.dtype)
+    return attention(q, k, v, split=split).flatten(2, 3).to(q.dtype)
 
 
 class JointAttention(nn.Module):
@@ -100,7 +105,9 @@ class JointAttention(nn.Module):
         self.norm_added_q, self.norm_added_k = QKNorm(head_dim, eps), QKNorm(head_dim, eps)
         self.to_add_out = nn.Linear(inner, dim, bias=False)
 
-    def forward(self, img: torch.Tensor, txt: torch.Tensor, rope: Rope) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, img: torch.Tensor, txt: torch.Tensor, rope: Rope, split: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # In the reference's order (projections, norms, concatenation, RoPE, output projections text first):
         # compiled, the graph is then the reference's node for node and inductor fuses it the same way.
         d = self.head_dim
@@ -110,7 +117,7 @@ class JointAttention(nn.Module):
         q, k = self.norm_q(q), self.norm_k(k)
         txt_q, txt_k = self.norm_added_q(txt_q), self.norm_added_k(txt_k)
         q, k, v = torch.cat([txt_q, q], dim=1), torch.cat([txt_k, k], dim=1), torch.cat([txt_v, v], dim=1)
-        out = rope_attention(q, k, v, rope)
+        out = rope_attention(q, k, v, rope, split)
         txt_out, img_out = out.split([txt.shape[1], img.shape[1]], dim=1)
         txt_out = self.to_add_out(txt_out)
         return self.to_out[0](img_out), txt_out
@@ -127,7 +134,13 @@ class DoubleStreamBlock(nn.Module):
         self.ff_context = FeedForward(dim, mlp_ratio)
 
     def forward(
-        self, img: torch.Tensor, txt: torch.Tensor, mod_img: torch.Tensor, mod_txt: torch.Tensor, rope: Rope
+        self,
+        img: torch.Tensor,
+        txt: torch.Tensor,
+        mod_img: torch.Tensor,
+        mod_txt: torch.Tensor,
+        rope: Rope,
+        split: Any = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (text, image), the reference's order (compiled, the output order sets the graph's)."""
         (shift, scale, gate), (shift_ff, scale_ff, gate_ff) = split_modulation(mod_img, 2)
@@ -138,6 +151,7 @@ class DoubleStreamBlock(nn.Module):
             (1 + scale) * layer_norm_no_affine(img, self.eps) + shift,
             (1 + c_scale) * layer_norm_no_affine(txt, self.eps) + c_shift,
             rope,
+            split,
         )
         img = img + gate * img_attn
         img = img + gate_ff * self.ff(modulate(layer_norm_no_affine(img, self.eps), shift_ff, scale_ff))
@@ -162,10 +176,10 @@ class ParallelSelfAttention(nn.Module):
         self.norm_q, self.norm_k = QKNorm(head_dim, eps), QKNorm(head_dim, eps)
         self.to_out = nn.Linear(self.inner + self.mlp_hidden, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: Rope, split: Any = None) -> torch.Tensor:
         qkv, mlp = self.to_qkv_mlp_proj(x).split([3 * self.inner, 2 * self.mlp_hidden], dim=-1)
         q, k, v = (heads(t, self.head_dim) for t in qkv.chunk(3, dim=-1))
-        out = rope_attention(self.norm_q(q), self.norm_k(k), v, rope)
+        out = rope_attention(self.norm_q(q), self.norm_k(k), v, rope, split)
         return self.to_out(torch.cat([out, swiglu(mlp)], dim=-1))
 
 
@@ -175,9 +189,9 @@ class SingleStreamBlock(nn.Module):
         self.eps = eps
         self.attn = ParallelSelfAttention(dim, num_heads, head_dim, mlp_ratio, eps)
 
-    def forward(self, x: torch.Tensor, mod: torch.Tensor, rope: Rope) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mod: torch.Tensor, rope: Rope, split: Any = None) -> torch.Tensor:
         ((shift, scale, gate),) = split_modulation(mod, 1)
-        x = x + gate * self.attn((1 + scale) * layer_norm_no_affine(x, self.eps) + shift, rope)
+        x = x + gate * self.attn((1 + scale) * layer_norm_no_affine(x, self.eps) + shift, rope, split)
         if x.dtype == torch.float16:
             x = x.clip(-65504, 65504)
         return x
@@ -192,12 +206,24 @@ class Flux2BlockInputs:
     mod_txt: torch.Tensor  # [B, 6 * dim]: ... their text sites
     mod_single: torch.Tensor  # [B, 3 * dim]: the single-stream blocks'
     rope: Rope
+    sequence: Any = None  # the sequence-parallel layout of this rank's tokens (parallel/sequence.py), or None
+
+
+IMAGE, TEXT = ("image",), ("text",)
+JOINT = ("text", "image")  # the joint attention's order, and the joined stream's
+# Sequence parallelism (parallel/plan.py): the streams are (image, text), joined as [text, image] before the
+# first single-stream block (each rank joins its own shards: its [text, image] tokens); the RoPE table runs
+# along [text, image].
+SEQUENCE_PLAN = SequencePlan(
+    streams=(IMAGE, TEXT), inputs={"rope": Tokens(JOINT, 0)}, attentions=((JOINT, JOINT),)
+)
 
 
 def run_double(block: DoubleStreamBlock, inputs: Flux2BlockInputs, streams: Streams) -> Streams:
     """(image, text) -> (image, text) through one double-stream block (which returns text first)."""
     img, txt = streams
-    txt, img = block(img, txt, inputs.mod_img, inputs.mod_txt, inputs.rope)
+    split = attention_split(inputs.sequence, JOINT, JOINT)
+    txt, img = block(img, txt, inputs.mod_img, inputs.mod_txt, inputs.rope, split)
     return img, txt
 
 
@@ -209,14 +235,26 @@ def join_text_image(streams: Streams) -> Streams:
 
 def run_single(block: SingleStreamBlock, inputs: Flux2BlockInputs, streams: Streams) -> Streams:
     (joined,) = streams
-    return (block(joined, inputs.mod_single, inputs.rope),)
+    return (block(joined, inputs.mod_single, inputs.rope, attention_split(inputs.sequence, JOINT, JOINT)),)
 
 
 def block_plan(
     double: Iterable[DoubleStreamBlock], single: Iterable[SingleStreamBlock], inputs: Flux2BlockInputs
 ) -> BlockPlan:
-    """The blocks of one forward: double-stream on (image, text), the join, single-stream on (joined,)."""
-    calls = [BlockCall(block, partial(run_double, block, inputs)) for block in double]
-    joined_at = len(calls)
-    calls += [BlockCall(block, partial(run_single, block, inputs)) for block in single]
-    return BlockPlan(calls, transitions={joined_at: join_text_image})
+    """The blocks of one forward: double-stream on (image, text), the join, single-stream on (joined,); with
+    its sequence declaration (SEQUENCE_PLAN, the join included)."""
+    double, single = list(double), list(single)
+    joined_at = len(double)
+
+    def build(block_inputs: Flux2BlockInputs) -> BlockPlan:
+        calls = [BlockCall(block, partial(run_double, block, block_inputs)) for block in double]
+        calls += [BlockCall(block, partial(run_single, block, block_inputs)) for block in single]
+        return BlockPlan(calls, transitions={joined_at: join_text_image})
+
+    return replace(build(inputs), sequence=SequenceSplit(sequence_plan(joined_at), inputs, build))
+
+
+@functools.cache
+def sequence_plan(joined_at: int) -> SequencePlan:
+    """SEQUENCE_PLAN with the join before block `joined_at` (one object per depth)."""
+    return replace(SEQUENCE_PLAN, transitions={joined_at: (JOINT,)})

@@ -8,6 +8,8 @@ time, kept as non-persistent buffers so state_dict keys do not change.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,11 +75,12 @@ class LTX2Attention(nn.Module):
         k_rope: Rope | None = None,
         perturb: Perturb | None = None,
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        split: Any = None,
     ) -> torch.Tensor:
         """x: [B, S, query_dim]; context: [B, L, context_dim] (None = self-attention).
 
         kv: the context's keys and values from `project_context`, computed earlier (the text K/V cache);
-        then `context` is not read.
+        then `context` is not read. split: the call's sequence-parallel split (layers.attention), or None.
 
         perturb (STG): None = plain attention; PERTURB_ALL = every sample's output is its values
         (no attention computed); a tensor w broadcastable to [B, S, 1] blends lerp(values, attn, w).
@@ -88,7 +91,7 @@ class LTX2Attention(nn.Module):
             out = value = self.to_v(context)
         else:
             q, k, value = (self.to_q(x), *kv) if kv is not None else self._project(x, context, self_attention)
-            out = self._attend(q, k, value, mask, q_rope, k_rope)
+            out = self._attend(q, k, value, mask, q_rope, k_rope, split)
             if perturb is not None:
                 out = torch.lerp(value, out, perturb.to(device=out.device, dtype=out.dtype))
         if self.to_gate_logits is not None:
@@ -125,6 +128,7 @@ class LTX2Attention(nn.Module):
         mask: torch.Tensor | None,
         q_rope: Rope | None,
         k_rope: Rope | None,
+        split: Any = None,
     ) -> torch.Tensor:
         q = self.norm_q(q)
         k = self.norm_k(k)
@@ -133,6 +137,10 @@ class LTX2Attention(nn.Module):
             k = apply_rope(k, k_rope if k_rope is not None else q_rope, self.rope_type)
         heads = self.heads
         out = attention(
-            q.unflatten(-1, (heads, -1)), k.unflatten(-1, (heads, -1)), value.unflatten(-1, (heads, -1)), mask
+            q.unflatten(-1, (heads, -1)),
+            k.unflatten(-1, (heads, -1)),
+            value.unflatten(-1, (heads, -1)),
+            mask,
+            split,
         )
         return out.flatten(-2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,9 +19,26 @@ from ditto.layers.modulation import table_modulation
 from ditto.layers.norm import RMSNorm, modulate
 from ditto.models.ltx2.attention import LTX2Attention, Rope
 from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap
+from ditto.parallel.plan import SequencePlan, Tokens, attention_split
 
 # One block's text keys and values: video k, v, audio k, v.
 BlockKV = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+VIDEO, AUDIO, TEXT = ("video",), ("audio",), ("text",)
+_PER_VIDEO_TOKEN = ("video_temb", "video_ca_temb", "video_ca_gate_temb", "video_rope", "video_ca_rope")
+_PER_AUDIO_TOKEN = ("audio_temb", "audio_ca_temb", "audio_ca_gate_temb", "audio_rope", "audio_ca_rope")
+# Sequence parallelism (parallel/plan.py): the streams are (video, audio); these block inputs run along their
+# tokens (the AdaLN embeddings only when timesteps are per token, with image conditioning; otherwise their
+# token axis has size 1 and they stay whole). The text is only ever keys and values: whole on every rank.
+# The self-attention keyframe mask covers the whole video sequence, as the attention split wants it.
+SEQUENCE_PLAN = SequencePlan(
+    streams=(VIDEO, AUDIO),
+    inputs={
+        **{name: Tokens(VIDEO, 1) for name in _PER_VIDEO_TOKEN},
+        **{name: Tokens(AUDIO, 1) for name in _PER_AUDIO_TOKEN},
+    },
+    attentions=((VIDEO, VIDEO), (AUDIO, AUDIO), (VIDEO, TEXT), (AUDIO, TEXT), (VIDEO, AUDIO), (AUDIO, VIDEO)),
+)
 
 
 @dataclass
@@ -46,6 +64,7 @@ class LTX2BlockInputs:
     video_self_mask: torch.Tensor | None = None
     cross_modal: bool = True  # False = isolate_modalities (no audio<->video attention)
     video_to_audio: bool = True  # False = skip_v2a_cross_attn (the audio stream does not read the video)
+    sequence: Any = None  # the sequence-parallel layout of this rank's tokens (parallel/sequence.py), or None
 
 
 @dataclass(frozen=True)
@@ -149,14 +168,18 @@ class LTX2Block(nn.Module):
         v_mod = table_modulation(self.scale_shift_table, inputs.video_temb)
         a_mod = table_modulation(self.audio_scale_shift_table, inputs.audio_temb)
 
+        layout = inputs.sequence
         h = modulate(self.norm1(video), v_mod[0], v_mod[1])
-        video = (
-            video
-            + self.attn1(h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=video_perturb)
-            * v_mod[2]
-        )
+        out = self.attn1(
+            h, mask=inputs.video_self_mask, q_rope=inputs.video_rope, perturb=video_perturb,
+            split=attention_split(layout, VIDEO, VIDEO),
+        )  # fmt: skip
+        video = video + out * v_mod[2]
         h = modulate(self.audio_norm1(audio), a_mod[0], a_mod[1])
-        audio = audio + self.audio_attn1(h, q_rope=inputs.audio_rope, perturb=audio_perturb) * a_mod[2]
+        out = self.audio_attn1(
+            h, q_rope=inputs.audio_rope, perturb=audio_perturb, split=attention_split(layout, AUDIO, AUDIO)
+        )
+        audio = audio + out * a_mod[2]
 
         video, audio = self._text_cross_attention(video, audio, inputs, v_mod, a_mod, text_kv)
         if inputs.cross_modal:
@@ -197,16 +220,18 @@ class LTX2Block(nn.Module):
         if self.video_cross_attn_adaln:
             h = modulate(h, v_mod[6], v_mod[7])
         out = self.attn2(
-            h, v_ctx, mask=inputs.video_context_mask, kv=None if text_kv is None else text_kv[:2]
-        )
+            h, v_ctx, mask=inputs.video_context_mask, kv=None if text_kv is None else text_kv[:2],
+            split=attention_split(inputs.sequence, VIDEO, TEXT),
+        )  # fmt: skip
         video = video + (out * v_mod[8] if self.video_cross_attn_adaln else out)
 
         h = self.audio_norm2(audio)
         if self.audio_cross_attn_adaln:
             h = modulate(h, a_mod[6], a_mod[7])
         out = self.audio_attn2(
-            h, a_ctx, mask=inputs.audio_context_mask, kv=None if text_kv is None else text_kv[2:]
-        )
+            h, a_ctx, mask=inputs.audio_context_mask, kv=None if text_kv is None else text_kv[2:],
+            split=attention_split(inputs.sequence, AUDIO, TEXT),
+        )  # fmt: skip
         audio = audio + (out * a_mod[8] if self.audio_cross_attn_adaln else out)
         return video, audio
 
@@ -232,6 +257,7 @@ class LTX2Block(nn.Module):
             modulate(a_norm, a_a2v_shift, a_a2v_scale),
             q_rope=inputs.video_ca_rope,
             k_rope=inputs.audio_ca_rope,
+            split=attention_split(inputs.sequence, VIDEO, AUDIO),
         )
         new_video = video + a2v_gate * out
         if not inputs.video_to_audio:
@@ -242,5 +268,6 @@ class LTX2Block(nn.Module):
             modulate(v_norm, v_v2a_shift, v_v2a_scale),
             q_rope=inputs.audio_ca_rope,
             k_rope=inputs.video_ca_rope,
+            split=attention_split(inputs.sequence, AUDIO, VIDEO),
         )
         return new_video, audio + v2a_gate * out

@@ -10,6 +10,7 @@ forward is diffusers' plain call (the parity tests make it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -21,12 +22,13 @@ from ditto.errors import InvalidParameter
 from ditto.layers.embeddings import CaptionProjection
 from ditto.layers.norm import modulate
 from ditto.models.ltx2.attention import LTX2Attention
-from ditto.models.ltx2.blocks import LTX2Block, LTX2BlockInputs, LTX2PassInputs
+from ditto.models.ltx2.blocks import SEQUENCE_PLAN, LTX2Block, LTX2BlockInputs, LTX2PassInputs
 from ditto.models.ltx2.config import capture, check_supported
 from ditto.models.ltx2.embeddings import LTX2AdaLNSingle
 from ditto.models.ltx2.rope import LTX2Rope
 from ditto.models.ltx2.stg import NO_PERTURB, BlockPerturb, StreamTap, stg_plan, tapped
 from ditto.models.ltx2.text_kv import TextKV, cached_text_kv
+from ditto.parallel.plan import SequenceSplit
 from ditto.runtime.block_loop import run_block_loop
 from ditto.runtime.contract import BlockCall, BlockPlan, PassContext, Streams
 
@@ -294,20 +296,30 @@ class LTX2Transformer(nn.Module):
         Each block's call binds this forward's shared inputs, the block's STG perturbation and its text
         keys/values. Those come from the loop's `LoopState` (computed once per prompt tensor, block and loop, never
         without a loop, never for LTX-2.3: models/ltx2/text_kv.py). The loop's features (step cache,
-        offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes.
+        offload, sequence parallelism) wrap the plan's run and see which passes `ctx.kinds` computes; the plan
+        declares its sequences (blocks.SEQUENCE_PLAN) and how to rebind the calls to sharded block inputs.
         A tapping pass records the streams entering the tap's block; a resumed pass's plan holds only the
         blocks from `inputs.first` on (`BlockPlan.first` names it), its streams being those of that block.
         """
         text_kv = self._text_kv(inputs, ctx)
+        build = partial(self._block_plan, inputs, text_kv)
+        plan = replace(build(inputs.blocks), sequence=SequenceSplit(SEQUENCE_PLAN, inputs.blocks, build))
+        return run_block_loop(plan, streams, ctx)
+
+    def _block_plan(
+        self, inputs: LTX2PassInputs, text_kv: TextKV | None, blocks: LTX2BlockInputs
+    ) -> BlockPlan:
+        """The calls from `inputs.first` on, bound to `blocks` (this forward's block inputs, or a rank's
+        sharded copy of them: parallel/loop.py rebuilds the plan with those)."""
         calls = [
-            BlockCall(block, partial(_run_block, block, inputs.blocks, perturb, text_kv, index))
+            BlockCall(block, partial(_run_block, block, blocks, perturb, text_kv, index))
             for index, (block, perturb) in enumerate(
                 zip(self.transformer_blocks, inputs.perturbs, strict=True)
             )
         ]
         if inputs.tap is not None:
             calls[inputs.tap.block] = tapped(calls[inputs.tap.block], inputs.tap)
-        return run_block_loop(BlockPlan(calls[inputs.first :], first=inputs.first), streams, ctx)
+        return BlockPlan(calls[inputs.first :], first=inputs.first)
 
     def fuse_projections(self) -> LTX2Transformer:
         """Fuse each attention's Q/K/V (self-attention) or K/V (cross-attention) projections in place.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,18 @@ from ditto.layers.mlp import GeluFeedForward
 from ditto.layers.norm import RMSNorm, layer_norm_no_affine, modulate
 from ditto.layers.rope import apply_interleaved_rope
 from ditto.models.qwen_image.rope import Rope
+from ditto.parallel.plan import SequencePlan, SequenceSplit, Tokens, attention_split
 from ditto.runtime.contract import BlockCall, BlockPlan, Streams
+
+IMAGE, TEXT = ("image",), ("text",)
+JOINT = ("text", "image")  # the joint attention's order
+# Sequence parallelism (parallel/plan.py): the streams are (image, text); the RoPE tables (image, text) and the
+# edit model's per-token modulation index run along them. The joint mask covers the whole joint sequence.
+SEQUENCE_PLAN = SequencePlan(
+    streams=(IMAGE, TEXT),
+    inputs={"rope": (Tokens(IMAGE, 0), Tokens(TEXT, 0)), "modulate_index": Tokens(IMAGE, 1)},
+    attentions=((JOINT, JOINT),),
+)
 
 
 def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
@@ -74,7 +86,9 @@ class JointAttention(nn.Module):
         mask: torch.Tensor | None,
         img_rope: Rope,
         txt_rope: Rope,
+        split: Any = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """split: the joint attention's sequence-parallel split (layers.attention), or None."""
         img_q, img_k, img_v = self._qkv(img, True, img_rope)
         txt_q, txt_k, txt_v = self._qkv(txt, False, txt_rope)
         joint = attention(
@@ -82,6 +96,7 @@ class JointAttention(nn.Module):
             torch.cat([txt_k, img_k], dim=1),
             torch.cat([txt_v, img_v], dim=1),
             mask,
+            split,
         ).flatten(2)
         seq_txt = txt.shape[1]
         # As diffusers: each stream's slice is made contiguous before its projection. F.linear folds a
@@ -130,6 +145,7 @@ class QwenImageBlock(nn.Module):
         mask: torch.Tensor | None,
         rope: tuple[Rope, Rope],
         modulate_index: torch.Tensor | None = None,
+        split: Any = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         img_mod1, img_mod2 = self.img_mod(temb).chunk(2, dim=-1)
         # With zero_cond_t the text stream is modulated by the real timestep only (the first half).
@@ -143,6 +159,7 @@ class QwenImageBlock(nn.Module):
             modulate(layer_norm_no_affine(txt, self.eps), txt_shift, txt_scale),
             mask,
             *rope,
+            split,
         )
         img = img + img_gate * img_attn
         txt = txt + txt_gate * txt_attn
@@ -169,13 +186,21 @@ class QwenImageBlockInputs:
     mask: torch.Tensor | None  # [B, 1, 1, S_txt + S_img] joint keep-mask; None when all text is valid
     rope: tuple[Rope, Rope]  # (image, text) tables
     modulate_index: torch.Tensor | None  # zero_cond_t: [B, S_img] 0 generated / 1 reference tokens
+    sequence: Any = None  # the sequence-parallel layout of this rank's tokens (parallel/sequence.py), or None
 
 
 def run_block(block: QwenImageBlock, inputs: QwenImageBlockInputs, streams: Streams) -> Streams:
     img, txt = streams
-    return block(img, txt, inputs.temb, inputs.mask, inputs.rope, inputs.modulate_index)
+    split = attention_split(inputs.sequence, JOINT, JOINT)
+    return block(img, txt, inputs.temb, inputs.mask, inputs.rope, inputs.modulate_index, split)
 
 
 def block_plan(blocks: Iterable[QwenImageBlock], inputs: QwenImageBlockInputs) -> BlockPlan:
-    """Every block on the streams (image, text); no transitions."""
-    return BlockPlan([BlockCall(block, partial(run_block, block, inputs)) for block in blocks])
+    """Every block on the streams (image, text); no transitions. Declares its sequences (SEQUENCE_PLAN)."""
+    blocks = list(blocks)
+
+    def build(block_inputs: QwenImageBlockInputs) -> BlockPlan:
+        return BlockPlan([BlockCall(block, partial(run_block, block, block_inputs)) for block in blocks])
+
+    plan = build(inputs)
+    return BlockPlan(plan.calls, sequence=SequenceSplit(SEQUENCE_PLAN, inputs, build))

@@ -15,6 +15,7 @@ from ditto.pipelines.flux2.components import KleinComponents
 from ditto.pipelines.flux2.params import Flux2KleinParams
 from ditto.pipelines.flux2.schedule import klein_sigmas
 from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
+from ditto.runtime.passes import run_passes
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -38,18 +39,26 @@ def velocity(
     ctx: PassContext,
 ) -> torch.Tensor:
     """One denoiser evaluation on image tokens followed by reference tokens: the COND pass `ctx`, and with
-    CFG the UNCOND pass of the same step; the velocity of the image tokens."""
+    CFG the UNCOND pass of the same step (each its own call; with CFG-parallel, on different processes:
+    runtime.run_passes); the velocity of the image tokens."""
     x = latents.to(c.dtype)
     if cond.reference_tokens is not None:
         x = torch.cat([x, cond.reference_tokens], dim=1)
     timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
     tokens = latents.shape[1]
-    v = c.transformer(x, cond.prompt_embeds, timestep, rope=cond.rope, ctx=ctx)[:, :tokens]
+    prompts = {PassKind.COND: cond.prompt_embeds, PassKind.UNCOND: cond.negative_embeds}
+
+    def run(kinds: tuple[PassKind, ...]) -> tuple[torch.Tensor]:
+        (kind,) = kinds
+        out = c.transformer(x, prompts[kind], timestep, rope=cond.rope, ctx=replace(ctx, kinds=kinds))
+        return (out[:, :tokens],)
+
+    groups = [(PassKind.COND,)] + [(PassKind.UNCOND,)] * (cond.negative_embeds is not None)
+    outputs = run_passes(ctx.loop, groups, run)
+    v = outputs[PassKind.COND][0]
     if cond.negative_embeds is None:
         return v
-    uncond = replace(ctx, kinds=(PassKind.UNCOND,))
-    v_neg = c.transformer(x, cond.negative_embeds, timestep, rope=cond.rope, ctx=uncond)[:, :tokens]
-    return cfg(guidance, v, v_neg)
+    return cfg(guidance, v, outputs[PassKind.UNCOND][0])
 
 
 def denoise(

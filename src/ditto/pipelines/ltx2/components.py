@@ -62,6 +62,9 @@ class LTX2Components:
     # Two-stage / distilled recipes (recipes/): the x2 latent upsampler and the distilled LoRA file.
     latent_upsampler: torch.nn.Module | None = None
     distilled_lora: Path | None = None
+    # A parallel engine's process groups (parallel/mesh.py), set by the Engine: the VAE decode and the text
+    # encoding share their work out over the ranks. None in one process.
+    parallel: Any = None
     # Where the weights go stage by stage when the engine has a memory budget (acceleration/offload).
     residency: Any = None
     # The ic-lora recipe's IC-LoRA (a load option, not part of a checkpoint) and its strength.

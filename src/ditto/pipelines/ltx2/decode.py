@@ -14,8 +14,19 @@ def decode_video(components: LTX2Components, latents: torch.Tensor) -> torch.Ten
     if vae.config.timestep_conditioning:
         # decode_timestep = 0 (diffusers' and the official default): no decode noise is mixed in.
         timestep = torch.zeros(latents.shape[0], device=latents.device, dtype=latents.dtype)
-    video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+    video = _decode(components, latents.to(vae.dtype), timestep)
     return (video.float() * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1)
+
+
+def _decode(components: LTX2Components, latents: torch.Tensor, timestep: torch.Tensor | None) -> torch.Tensor:
+    """The video VAE's decode; with a parallel engine, over its ranks in bands of rows (parallel/vae.py)."""
+    vae, mesh = components.vae, components.parallel
+    if mesh is not None and mesh.config.vae:
+        from ditto.parallel.vae import can_split, decode_in_bands
+
+        if can_split(latents.shape[3], mesh.world):
+            return decode_in_bands(vae.decoder, latents, timestep, mesh.world)
+    return vae.decode(latents, timestep, return_dict=False)[0]
 
 
 def decode_audio(components: LTX2Components, latents: torch.Tensor) -> torch.Tensor:

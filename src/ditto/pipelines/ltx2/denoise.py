@@ -30,6 +30,7 @@ from ditto.pipelines.ltx2.latents import LatentShape
 from ditto.pipelines.ltx2.passes import Passes
 from ditto.pipelines.ltx2.text import PromptEmbeddings, concat_embeddings
 from ditto.runtime.contract import LoopFeature, LoopState, PassContext, PassKind
+from ditto.runtime.passes import Outputs, run_passes
 from ditto.sampling.euler import euler_step, velocity_to_x0, x0_to_velocity
 from ditto.sampling.guidance import GuiderParams, guide
 from ditto.sampling.points import StepPoint
@@ -223,9 +224,32 @@ class Denoiser:
     def pass_outputs(
         self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
     ) -> dict[PassKind, tuple[torch.Tensor, ...]]:
-        """Each needed pass's (video, audio) velocity, by kind, laid out as passes.py says."""
-        passes, positive = self.passes, self.inputs.positive
+        """Each needed pass's (video, audio) velocity, by kind, laid out as passes.py says. Without prefix
+        reuse the passes are independent calls, run through `runtime.run_passes` (with one process in
+        order; a CFG-parallel loop feature runs some on other processes, parallel/cfg.py)."""
         run = functools.partial(self.run_pass, video=video, audio=audio, sigma=sigma, at=at)
+        if self.passes.branch_at is not None:
+            return self.shared_prefix_outputs(run)
+        return run_passes(self.loop, pass_groups(self.passes), lambda kinds: self.run_kinds(run, kinds))
+
+    def run_kinds(self, run, kinds: tuple[PassKind, ...]) -> Outputs:
+        """One call computing `kinds`: the CFG pair batched, or one kind alone (the STG pass whole)."""
+        inputs = self.inputs
+        if kinds == PAIR:
+            return run(PAIR, embeds=self.pair)
+        (kind,) = kinds
+        if kind == PassKind.UNCOND:
+            return run(kinds, embeds=inputs.negative)
+        if kind == PassKind.PERTURBED:
+            stg = self.passes.stg
+            return run(kinds, embeds=inputs.positive, video_stg_blocks=stg.video, audio_stg_blocks=stg.audio)
+        if kind == PassKind.ISOLATED:
+            return run(kinds, embeds=inputs.positive, isolate_modalities=True)
+        return run(kinds, embeds=inputs.positive)
+
+    def shared_prefix_outputs(self, run) -> dict[PassKind, tuple[torch.Tensor, ...]]:
+        """The passes with the STG pass resuming from the conditional pass's tapped streams (one process)."""
+        passes, positive = self.passes, self.inputs.positive
         outputs: dict[PassKind, tuple[torch.Tensor, ...]] = {}
         tapped: tuple[torch.Tensor, ...] = ()
         if passes.pair:
@@ -262,6 +286,13 @@ class Denoiser:
         if self.conditioning is None or self.conditioning.x0_rule == "diffusers":
             return sigma
         return self.conditioning.mask * sigma
+
+
+def pass_groups(passes: Passes) -> list[tuple[PassKind, ...]]:
+    """A step's independent transformer calls, in order (runtime/passes.py): the CFG pair batched (or the
+    conditional and unconditional passes apart when the pair is split), then STG, then isolation."""
+    groups = [PAIR] if passes.pair else [(PassKind.COND,)] + [(PassKind.UNCOND,)] * passes.uncond
+    return groups + [(PassKind.PERTURBED,)] * passes.perturbed + [(PassKind.ISOLATED,)] * passes.isolated
 
 
 def official_step_index(at: StepPoint) -> int:

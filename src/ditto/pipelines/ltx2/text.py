@@ -47,6 +47,23 @@ def gemma_hidden_states(
 def encode_prompt_sets(
     components: LTX2Components, prompt_sets: list[list[str]], max_sequence_length: int
 ) -> list[PromptEmbeddings]:
+    """Every prompt set's embeddings; a parallel engine with text="split" encodes each set on one rank and
+    shares it (parallel/text.py)."""
+    mesh = components.parallel
+    if mesh is None or mesh.config.text != "split" or len(prompt_sets) < 2:
+        return encode_here(components, prompt_sets, max_sequence_length)
+    from ditto.parallel.text import encode_over_ranks
+
+    def encode(sets: list[list[str]]) -> list[tuple[torch.Tensor, ...]]:
+        return [(e.video, e.audio, e.mask) for e in encode_here(components, sets, max_sequence_length)]
+
+    encoded = encode_over_ranks(prompt_sets, encode, mesh, components.device)
+    return [PromptEmbeddings(*tensors) for tensors in encoded]
+
+
+def encode_here(
+    components: LTX2Components, prompt_sets: list[list[str]], max_sequence_length: int
+) -> list[PromptEmbeddings]:
     """Gemma once over every prompt of every set (one batch: the positive and negative prompts of a CFG
     request cost one call, ~0.1 s less for Gemma-3 12B on an H100), then the connectors once per set.
 

@@ -14,6 +14,7 @@ import torch
 from ditto.pipelines.qwen_image.components import QwenImageComponents
 from ditto.pipelines.qwen_image.text import TextEmbeddings
 from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
+from ditto.runtime.passes import run_passes
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -53,15 +54,22 @@ def velocity(
     ropes: list[tuple],
     ctx: PassContext,
 ) -> torch.Tensor:
-    """The COND pass `ctx`, and with true CFG the UNCOND pass of the same step, combined."""
+    """The COND pass `ctx`, and with true CFG the UNCOND pass of the same step (each its own call; with
+    CFG-parallel, on different processes: runtime.run_passes), combined."""
     x = latents if inputs.image_latents is None else torch.cat([latents, inputs.image_latents], dim=1)
     timestep = t.expand(latents.shape[0]).to(latents.dtype) / 1000
-    v = prediction(c, inputs, x, timestep, inputs.cond, ropes[0], ctx)
+    texts = {PassKind.COND: (inputs.cond, ropes[0]), PassKind.UNCOND: (inputs.uncond, ropes[-1])}
+
+    def run(kinds: tuple[PassKind, ...]) -> tuple[torch.Tensor]:
+        (kind,) = kinds
+        return (prediction(c, inputs, x, timestep, *texts[kind], replace(ctx, kinds=kinds)),)
+
+    groups = [(PassKind.COND,)] + [(PassKind.UNCOND,)] * (inputs.uncond is not None)
+    outputs = run_passes(ctx.loop, groups, run)
+    v = outputs[PassKind.COND][0]
     if inputs.uncond is None:
         return v
-    uncond = replace(ctx, kinds=(PassKind.UNCOND,))
-    v_neg = prediction(c, inputs, x, timestep, inputs.uncond, ropes[1], uncond)
-    return cfg(CFGParams(inputs.cfg_scale, norm_rescale=True), v, v_neg)
+    return cfg(CFGParams(inputs.cfg_scale, norm_rescale=True), v, outputs[PassKind.UNCOND][0])
 
 
 @torch.inference_mode()
