@@ -178,12 +178,15 @@ def main() -> int:
     parser.add_argument("--profile", default="ditto-compiled,ditto-compiled-gelu-epilogue")
     parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke run)")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), help="default: bfloat16 on cuda, float32 on cpu"
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--commit", default=None)
     parser.add_argument("--budget-s", type=float, default=470.0, help="start no section/variant after this")
     args = parser.parse_args()
     args.device = torch.device(args.device)
-    args.dtype = torch.bfloat16 if args.device.type == "cuda" else torch.float32
+    args.dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.type == "cuda" else "float32"))
     os.environ.setdefault("TQDM_DISABLE", "1")
     # One compiled block code object serves every variant; each switch is a new guard set (a recompile).
     torch._dynamo.config.recompile_limit = 64

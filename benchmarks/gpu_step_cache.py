@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=0, help="plain timed runs (median) before the split run"
     )
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), help="default: bfloat16 on cuda, float32 on cpu"
+    )
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from ditto.pipelines.ltx2.pipeline import LTX2Pipeline
 
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
     started = time.perf_counter()
     pipe = LTX2Pipeline(build_ltx2_components(device, dtype, args.tiny))
     install_step_cache(pipe)

@@ -83,7 +83,11 @@ def step_inputs(transformer, size: str, version: str, device: torch.device, shar
     if transformer.use_prompt_embeddings:
         widths = (config.caption_channels, config.caption_channels)
     mask = torch.ones(1, text, dtype=torch.long, device=device)
-    prompts = [PromptEmbeddings(randn(1, text, widths[0]), randn(1, text, widths[1]), mask) for _ in range(2)]
+    dtype = next(transformer.parameters()).dtype  # the pipeline hands the model its embeddings in its dtype
+    prompts = [
+        PromptEmbeddings(randn(1, text, widths[0]).to(dtype), randn(1, text, widths[1]).to(dtype), mask)
+        for _ in range(2)
+    ]
     sigmas = ltx2_sigmas(40)
     return DenoiseInputs(
         video=randn(1, shape.video_tokens, config.in_channels),
@@ -145,10 +149,13 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="the tiny 2-block model (CPU check)")
     parser.add_argument("--compile", action="store_true", help="regional torch.compile of the blocks")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), help="default: bfloat16 on cuda, float32 on cpu"
+    )
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     device = torch.device(args.device)
-    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    dtype = getattr(torch, args.dtype or ("float32" if device.type == "cpu" else "bfloat16"))
     sizes = args.sizes.split(",") if args.sizes else (TINY_SIZES if args.tiny else SIZES)
     transformer = build_transformer(args.version, args.tiny, device, dtype)
     if args.compile:

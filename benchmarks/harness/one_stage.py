@@ -12,6 +12,7 @@ by design (docs/parity.md: official rule vs diffusers' token-count rule); the wo
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ def build_pair(device: torch.device, dtype: torch.dtype, tiny: bool) -> tuple[An
         vae=c.vae, audio_vae=c.audio_vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer,
         connectors=_sharing(LTX2TextConnectors, configs["connectors"], c.connectors),
         transformer=_sharing(LTX2VideoTransformer3DModel, configs["transformer"], c.transformer),
-        vocoder=c.vocoder,
+        # diffusers loads every part in torch_dtype and feeds the vocoder its mel in that dtype; ditto's own
+        # components keep the vocoder in float32 (the official precision).
+        vocoder=copy.deepcopy(c.vocoder).to(dtype),
     )  # fmt: skip
     reference.set_progress_bar_config(disable=True)
     return DittoLTX2Pipeline(c), reference

@@ -143,7 +143,14 @@ def compile_pipeline(pipeline: Any) -> None:
     and, where the pipeline says so, of its VAE decoder and its text encoder's decoder layers."""
     from ditto.acceleration import compile as regional
 
-    regional.compile_transformer(pipeline_transformer_for(pipeline, "compile", True))
+    transformer = pipeline_transformer_for(pipeline, "compile", True)
+    if getattr(pipeline, "compiled_gelu_epilogue", False):
+        # Measured on an H200 (benchmarks/NOTES.md): LTX-2's forward 1,772.6 -> 1,737.5 ms (-2.0 %), its output
+        # 7.04e-3 relative L2 from diffusers compiled (6.88e-3 before): within the 1e-2 bar. Eager stays plain.
+        from ditto.layers.mlp import use_gelu_epilogue
+
+        use_gelu_epilogue(transformer)
+    regional.compile_transformer(transformer)
     if getattr(pipeline, "compiles_vae_decoder", False):
         regional.compile_vae_decoder(regional.pipeline_module(pipeline, "vae"))
     if getattr(pipeline, "compiles_text_encoder", False):

@@ -37,3 +37,17 @@ def test_compact_rope_and_gelu_epilogue_leave_the_forward_bit_identical(dtype, r
     for a, b, c in zip(compact, full, epilogue):
         assert a.abs().sum() > 0
         assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_compile_true_folds_gelu_into_ltx2s_up_projection_only() -> None:
+    """The measured default (benchmarks/NOTES.md): with compile=True LTX-2's feed-forwards use the GELU epilogue;
+    the image families (bit-exact with diffusers compiled) keep the plain GELU."""
+    from ditto.engine import Engine, compile_pipeline
+    from ditto.layers.mlp import _ProjGelu
+
+    for model, expected in (("tiny-ltx2", True), ("tiny-qwen-image", False)):
+        engine = Engine.from_pretrained(model)
+        transformer = engine.pipeline.components.transformer
+        compile_pipeline(engine.pipeline)  # compiles lazily: nothing runs here
+        layers = [m for m in transformer.modules() if isinstance(m, _ProjGelu)]
+        assert layers and {layer.epilogue for layer in layers} == {expected}, model

@@ -35,6 +35,7 @@ from ditto.runtime.contract import FeatureFactory, RequestLoops
 class LTX2Pipeline:
     family: ClassVar[str] = "ltx2"
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
+    compiled_gelu_epilogue: ClassVar[bool] = True  # compile=True folds GELU into the up-projection
     compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
     load_options: ClassVar[frozenset[str]] = frozenset(
