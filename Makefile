@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	# The official LTX reference names torchaudio (no CPU build here); its other needs come with the test extra.
 	$(PY) -m pip install -q --no-deps ltx-core==1.0.0 ltx-pipelines==1.0.0
+	# Debian's chromium for the web page's browser test (tests/server/test_web_page.py; Playwright drives it,
+	# no browser is downloaded). Skipped when it is there; it needs root (CI runs as root): without root and
+	# without chromium, that test is skipped.
+	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	touch $(STAMP)
 
 install: $(STAMP)
