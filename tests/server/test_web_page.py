@@ -123,6 +123,16 @@ def watch_running_job(page, shots: Shots) -> None:
     shots("running-with-preview")
 
 
+def run_to_the_end(page, shots: Shots, values: dict[str, str]):
+    """Submit from the keyboard with a preview every step, watch it run; the completed card."""
+    fill(page, {**values, "preview_every": "1"})
+    page.press("#f-prompt", "Control+Enter")
+    watch_running_job(page, shots)
+    done = page.locator(".card[data-status=completed]").first
+    done.wait_for(timeout=WAIT_MS)
+    return done
+
+
 def check_invalid_value(
     page, base_url: str, headers: dict, route: str, field: str, value: str, body: dict
 ) -> str:
@@ -138,6 +148,17 @@ def check_invalid_value(
     assert page.locator("#form-error").inner_text() == server
     assert page.get_attribute(f"#f-{field}", "aria-invalid") == "true"
     return server
+
+
+def cancel_then_final_state(page, shots: Shots) -> None:
+    """A long job cancelled while it runs; the final state at the desktop width (docs/ui-*.png come from
+    these), then the page at a phone's width."""
+    fill(page, {"num_inference_steps": "2000", "preview_every": "0"})
+    page.press("#f-prompt", "Control+Enter")
+    cancel_running_job(page, shots)
+    page.evaluate("() => { document.getElementById('compose').scrollTop = 0; window.scrollTo(0, 0) }")
+    shots("final", full_page=False)
+    check_phone_width(page, shots)
 
 
 def cancel_running_job(page, shots: Shots) -> None:
@@ -195,11 +216,9 @@ def test_ltx2_page_with_an_api_key(page, ltx_server, tmp_path):
     assert "num_frames=10" in message
     shots("invalid-value")
 
-    fill(page, {"num_frames": "9", "num_inference_steps": str(LONG_STEPS["tiny-ltx2"]), "preview_every": "1"})
-    page.press("#f-prompt", "Control+Enter")
-    watch_running_job(page, shots)
-    done = page.locator(".card[data-status=completed]").first
-    done.wait_for(timeout=WAIT_MS)
+    done = run_to_the_end(
+        page, shots, {"num_frames": "9", "num_inference_steps": str(LONG_STEPS["tiny-ltx2"])}
+    )
     video = done.locator("video")
     video.wait_for()
     duration = video.evaluate(
@@ -226,12 +245,7 @@ def test_ltx2_page_with_an_api_key(page, ltx_server, tmp_path):
     job = httpx.get(f"{base_url}/v1/jobs/{job_id}", headers=headers).json()
     assert page.input_value("#f-seed") == str(job["params"]["seed"]) and page.input_value("#f-width") == "128"
 
-    fill(page, {"num_inference_steps": "2000", "preview_every": "0"})
-    page.press("#f-prompt", "Control+Enter")
-    cancel_running_job(page, shots)
-    page.evaluate("() => { document.getElementById('compose').scrollTop = 0; window.scrollTo(0, 0) }")
-    shots("final", full_page=False)
-    check_phone_width(page, shots)
+    cancel_then_final_state(page, shots)
 
 
 def test_flux2_klein_page(page, klein_server, tmp_path):
@@ -253,13 +267,9 @@ def test_flux2_klein_page(page, klein_server, tmp_path):
     assert "max_steps" in message
     shots("invalid-value")
 
-    fill(
-        page, {"num_inference_steps": str(LONG_STEPS["tiny-flux2-klein"]), "preview_every": "1", "seed": "7"}
+    done = run_to_the_end(
+        page, shots, {"num_inference_steps": str(LONG_STEPS["tiny-flux2-klein"]), "seed": "7"}
     )
-    page.press("#f-prompt", "Control+Enter")
-    watch_running_job(page, shots)
-    done = page.locator(".card[data-status=completed]").first
-    done.wait_for(timeout=WAIT_MS)
     image = done.locator("img.result")
     image.wait_for()
     page.wait_for_function(
@@ -269,9 +279,4 @@ def test_flux2_klein_page(page, klein_server, tmp_path):
     assert "Seed 7" in done.locator(".params").inner_text()
     shots("completed")
 
-    fill(page, {"num_inference_steps": "2000", "preview_every": "0"})
-    page.press("#f-prompt", "Control+Enter")
-    cancel_running_job(page, shots)
-    page.evaluate("() => { document.getElementById('compose').scrollTop = 0; window.scrollTo(0, 0) }")
-    shots("final", full_page=False)
-    check_phone_width(page, shots)
+    cancel_then_final_state(page, shots)

@@ -6,7 +6,6 @@ content paths of a finished job. Against the fake engine, whose steps the test h
 from __future__ import annotations
 
 import io
-import time
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from ditto.server.limits import Limits
 
 from .fake_engine import CELL, FakeEngine
 from .helpers import thread_server
+from .test_jobs import job, wait_for
 from .test_serve_cli import parse
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
@@ -32,18 +32,6 @@ def video(tmp_path_factory):
     app = create_app(engine, tmp_path_factory.mktemp("video"), limits=Limits(max_steps=1000))
     with thread_server(app) as base_url:
         yield base_url, engine
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-    return value
-
-
-def job(base_url: str, job_id: str) -> dict:
-    return httpx.get(f"{base_url}/v1/jobs/{job_id}").json()
 
 
 def test_the_page_and_its_files_are_served_with_a_content_policy(video):
