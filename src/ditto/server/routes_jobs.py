@@ -38,7 +38,8 @@ def job_object(state: ServerState, job: Job) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.status,
         "progress": job.progress,
-        "live": live,  # while running: stage, step, total, stage_step, stage_total, elapsed_s, eta_s, stages
+        # while running: stage, step, total, stage_step, stage_total, elapsed_s, eta_s, stages, preview
+        "live": live,
         "queue_position": state.worker.position(job.id) if job.status == "queued" else None,
         "model": job.model,
         "prompt": job.prompt,
