@@ -38,6 +38,7 @@ class FakeEngine:
         self.step_seconds = step_seconds
         self.gate = threading.Event()  # cleared: jobs wait before their first step
         self.gate.set()
+        self.hold_after_step: int | None = None  # set: the gate closes after that step (a job held mid-run)
         self.started = threading.Event()
         self.calls: list[dict[str, Any]] = []
 
@@ -80,6 +81,8 @@ class FakeEngine:
             if progress is not None:
                 latents = self.latents(params, step)
                 progress(StepEvent("denoise", step, steps, step, steps, 0.0, latents=lambda now=latents: now))
+            if step == self.hold_after_step:
+                self.gate.clear()
         shape = (params.height, params.width, 3)
         if self.output_kind == "image":
             count = kwargs.get("num_images_per_prompt", 1)

@@ -4,7 +4,8 @@ tiny-flux2-klein` on loopback. Each test fills the form and submits it from the 
 progress advance and a latent preview appear, sees the result load (the video's duration read from the
 element, its audio decoded by the browser and present in the file), submits an invalid value and reads the
 server's own message, cancels a running job, and checks the page at a phone width. Screenshots of each state
-go to the test's temporary folder.
+go to the test's temporary folder. A last test draws a file field of the table (api "upload") on the fake
+engine, in process.
 
 Jobs are sized so they run a few seconds on 2 cores (a tiny step takes 10-20 ms): long enough for the page
 to see several progress events (the event stream sends a change at most every 0.5 s).
@@ -12,16 +13,21 @@ to see several progress events (the event stream sends a change at most every 0.
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
+from ditto.fields import RequestField
 from ditto.media.video import probe_mp4
+from ditto.server import create_app, routes_jobs, uploads
 
-from .helpers import ServeProcess
+from . import fake_engine
+from .helpers import ServeProcess, thread_server
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
@@ -280,3 +286,29 @@ def test_flux2_klein_page(page, klein_server, tmp_path):
     shots("completed")
 
     cancel_then_final_state(page, shots)
+
+
+def test_a_file_field_of_the_table_becomes_a_file_input(page, tmp_path, monkeypatch):
+    """A field the table marks api="upload" (a video or a sound; the official pipelines bring them) is drawn
+    as a labelled file input and sent as a multipart file under its server name, with no change to the
+    page. Here a made-up `sound` field on the fake engine, stored like an image."""
+    sound = RequestField("sound", str, "a file to follow", ("fake-video",), api="upload").describe()
+    table = routes_jobs.describe
+    monkeypatch.setattr(routes_jobs, "describe", lambda family: [*table(family), sound])
+    monkeypatch.setitem(uploads.UPLOAD_FIELDS, "sound", ("image", "sound"))
+    monkeypatch.setattr(fake_engine, "KNOWN", fake_engine.KNOWN | {"sound"})
+    engine = fake_engine.FakeEngine("video")
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(png, format="PNG")
+    with thread_server(create_app(engine, tmp_path / "data")) as base_url:
+        page.goto(base_url)
+        page.locator("#f-sound").wait_for()
+        assert page.get_attribute("#f-sound", "type") == "file" and unlabelled_inputs(page) == []
+        assert page.locator("fieldset:has(#f-sound) legend").inner_text() == "Input files"
+        page.fill("#f-prompt", "follow the file")
+        page.set_input_files(
+            "#f-sound", files=[{"name": "a.png", "mimeType": "image/png", "buffer": png.getvalue()}]
+        )
+        page.press("#f-prompt", "Control+Enter")
+        page.locator(".card[data-status=completed]").first.wait_for(timeout=WAIT_MS)
+    assert len(engine.calls[-1]["sound"]) == 1 and "sound" in Path(engine.calls[-1]["sound"][0]).name

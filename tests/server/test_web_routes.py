@@ -82,6 +82,7 @@ def test_fields_give_defaults_and_sizes_the_model_makes(video):
 def test_a_running_job_shows_its_latest_preview(video):
     base_url, engine = video
     engine.gate.clear()
+    engine.hold_after_step = 4  # the job stays running after its second preview, so the route has one
     try:
         body = {"prompt": "x", "size": "128x64", "num_inference_steps": 6, "preview_every": 2}
         created = httpx.post(f"{base_url}/v1/videos", json=body).json()
@@ -101,6 +102,7 @@ def test_a_running_job_shows_its_latest_preview(video):
         )
         assert Image.open(io.BytesIO(response.content)).size == (128 // CELL, 64 // CELL)  # a pixel per cell
     finally:
+        engine.hold_after_step = None
         engine.gate.set()
     finished = wait_for(lambda: (j := job(base_url, created["id"]))["status"] == "completed" and j)
     assert finished["meta"]["preview_every"] == 2 and finished["timings"]["preview"] > 0

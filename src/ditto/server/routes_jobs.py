@@ -146,6 +146,11 @@ async def delete_job(request: Request, job_id: str) -> dict[str, Any]:
     return {"id": job_id, "object": "job.deleted", "deleted": True}
 
 
+# Besides a family's extra fields: OpenAI's own, and file fields (api "upload": a video or a sound, the form
+# draws a file input for each).
+SHOWN_APIS = ("openai", "upload")
+
+
 @router.get("/v1/fields")
 async def fields(request: Request) -> dict[str, Any]:
     """The served family's request fields (name, type, help, choices, CLI flags, API names), their
@@ -155,7 +160,7 @@ async def fields(request: Request) -> dict[str, Any]:
     family = state.engine.family
     extras = {entry.name for entry in extra_entries(family)}
     known = family if family in FAMILIES else None  # a family the table does not know: every field
-    table = [item for item in describe(known) if item["name"] in extras or item["api"] == "openai"]
+    table = [item for item in describe(known) if item["name"] in extras or item["api"] in SHOWN_APIS]
     if state.form is None:
         state.form = await run_in_threadpool(form_values, state, [item["name"] for item in table])
     return {

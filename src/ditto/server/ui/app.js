@@ -55,11 +55,12 @@ window.ditto = window.ditto || {};
     await gallery.load().catch((error) => byId("jobs-empty").replaceChildren(`Could not list jobs: ${error.message}`));
   }
 
-  function body(fields, files, fileField) {
+  // JSON, or multipart when there are files ([server field name, File] pairs).
+  function body(fields, files) {
     if (!files.length) return fields;
     const data = new FormData();
     for (const [name, value] of Object.entries(fields)) data.append(name, String(value));
-    for (const file of files) data.append(fileField, file);
+    for (const [name, file] of files) data.append(name, file);
     return data;
   }
 
@@ -69,9 +70,9 @@ window.ditto = window.ditto || {};
   }
 
   // Images: the request waits for its job, so the job is found by its request id while it runs.
-  async function submitImage(fields, files, fileField, requestId, release) {
+  async function submitImage(fields, files, requestId, release) {
     const route = files.length ? "/v1/images/edits" : "/v1/images/generations";
-    const pending = api.post(route, body({ ...fields, response_format: "url" }, files, fileField), requestId);
+    const pending = api.post(route, body({ ...fields, response_format: "url" }, files), requestId);
     let settled = false;
     pending.then(() => (settled = true), () => (settled = true));
     let job = null;
@@ -97,17 +98,17 @@ window.ditto = window.ditto || {};
   async function submit(event) {
     event.preventDefault();
     form.clearErrors();
-    const { fields, files, fileField } = form.values();
+    const { fields, files } = form.values();
     const requestId = `ui_${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
     const button = byId("submit");
     button.disabled = true;
     const release = () => (button.disabled = false);
     try {
       if (info.output_kind === "video") {
-        const video = await api.post("/v1/videos", body(fields, files, fileField), requestId);
+        const video = await api.post("/v1/videos", body(fields, files), requestId);
         gallery.show(await api.json(`/v1/jobs/${video.id}`));
       } else {
-        await submitImage(fields, files, fileField, requestId, release);
+        await submitImage(fields, files, requestId, release);
       }
     } catch (error) {
       form.showError(error instanceof ApiError ? error : { message: String(error) });

@@ -40,6 +40,7 @@ window.ditto = window.ditto || {};
     { title: "Sampling", names: ["num_inference_steps", "seed", "pipeline", "sampler", "cache", "lora"] },
     { title: "Guidance", names: ["guidance_scale", "true_cfg_scale", "stg_scale", "modality_scale", "guidance_rescale"] },
     { title: "Image", names: ["image", "image_crf", "image_conditioning"] },
+    { title: "Input files", uploads: true }, // the table's file fields (api "upload": a video, a sound)
     { title: "Preview while it runs", names: ["preview_every"] },
     {
       title: "Audio guidance and more", collapsed: true,
@@ -82,8 +83,9 @@ window.ditto = window.ditto || {};
     build(container) {
       container.replaceChildren();
       const placed = new Set();
+      const uploads = [...this.fields.values()].filter(isUpload).map((field) => field.name);
       for (const group of GROUPS) {
-        const names = group.names.filter((name) => this.has(name));
+        const names = group.uploads ? uploads : group.names.filter((name) => this.has(name));
         if (!names.length) continue;
         names.forEach((name) => placed.add(name));
         container.append(this.fieldset(group.title, names, group.collapsed));
@@ -159,6 +161,7 @@ window.ditto = window.ditto || {};
       if (field.name === "image") {
         return element("input", { id, name, type: "file", accept: "image/png,image/jpeg,image/webp", multiple: this.kind !== "video" });
       }
+      if (isUpload(field)) return element("input", { id, name, type: "file" }); // the server names what it reads
       if (field.choices.length) {
         const options = field.choices.map((choice) => element("option", { value: choice, text: choice }));
         const select = element("select", { id, name }, [element("option", { value: "", text: "default" }), ...options]);
@@ -228,13 +231,18 @@ window.ditto = window.ditto || {};
       return element("p", { class: "note", id: "lora-note", text });
     }
 
-    // {fields: JSON-ready values (only those that differ from the defaults), files: [File], fileField}
+    // {fields: JSON-ready values (only those that differ from the defaults), files: [[server name, File]]}
     values() {
       const fields = {};
+      const files = [];
       for (const [name, field] of this.fields) {
-        if (name === "width" || name === "height" || name === "image") continue;
+        if (name === "width" || name === "height") continue;
         const input = this.inputs.get(name);
         if (!input) continue;
+        if (input.type === "file") {
+          for (const file of input.files) files.push([input.name, file]);
+          continue;
+        }
         const text = (input.valueInput || input).value.trim();
         if (text === "" || (name !== "preview_every" && String(this.defaults[name]) === text)) continue;
         fields[this.serverName(field)] = typed(field, text);
@@ -245,16 +253,14 @@ window.ditto = window.ditto || {};
       if (width && height && !asDefault) fields.size = `${width}x${height}`;
       else if (width && !height) fields.width = typed(this.fields.get("width"), width);
       else if (height && !width) fields.height = typed(this.fields.get("height"), height);
-      const imageInput = this.inputs.get("image");
-      const files = imageInput ? [...imageInput.files] : [];
-      return { fields, files, fileField: imageInput ? imageInput.name : null };
+      return { fields, files };
     }
 
     // "Use these settings again": a job's parameters (engine names) back into the form.
     fill(job) {
       const params = { ...job.params, ...job.meta, prompt: job.prompt };
       for (const [name, input] of this.inputs) {
-        if (name === "image") continue;
+        if (input.type === "file") continue; // a browser cannot refill a file input
         const target = input.valueInput || input;
         const value = params[name];
         target.value = value === undefined || value === null ? target.dataset.initial : value;
@@ -293,6 +299,8 @@ window.ditto = window.ditto || {};
       return serverName;
     }
   }
+
+  const isUpload = (field) => field.api === "upload";
 
   // Text -> the JSON type the field takes; anything that does not parse goes as text, for the server to name.
   function typed(field, text) {
