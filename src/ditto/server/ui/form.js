@@ -32,6 +32,17 @@ window.ditto = window.ditto || {};
     skip_step: "Skip step",
     audio_skip_step: "Audio skip step",
     preview_every: "Preview every N steps",
+    // The official LTX-2 pipelines' inputs (issue 23), labelled here once they reach the table.
+    reference_video: "Control video (ic-lora)",
+    reference_strength: "Control strength (ic-lora)",
+    reference_downscale_factor: "Control downscale factor (ic-lora)",
+    video: "Source video (retake)",
+    start_time: "Window start, s (retake)",
+    end_time: "Window end, s (retake)",
+    regenerate: "Regenerate (retake)",
+    audio: "Sound (audio-to-video)",
+    audio_start_time: "Sound start, s (audio-to-video)",
+    audio_max_duration: "Sound length, s (audio-to-video)",
   };
   // Fieldsets in order; a field the table has that no group names goes to "More". Collapsed ones start shut.
   const GROUPS = [
@@ -40,7 +51,11 @@ window.ditto = window.ditto || {};
     { title: "Sampling", names: ["num_inference_steps", "seed", "pipeline", "sampler", "cache", "lora"] },
     { title: "Guidance", names: ["guidance_scale", "true_cfg_scale", "stg_scale", "modality_scale", "guidance_rescale"] },
     { title: "Image", names: ["image", "image_crf", "image_conditioning"] },
-    { title: "Input files", uploads: true }, // the table's file fields (api "upload": a video, a sound)
+    {
+      title: "Input files", uploads: true, // the table's file fields (api "upload": a video, a sound), then:
+      names: ["reference_strength", "reference_downscale_factor", "start_time", "end_time", "regenerate",
+        "audio_start_time", "audio_max_duration"],
+    },
     { title: "Preview while it runs", names: ["preview_every"] },
     {
       title: "Audio guidance and more", collapsed: true,
@@ -85,7 +100,7 @@ window.ditto = window.ditto || {};
       const placed = new Set();
       const uploads = [...this.fields.values()].filter(isUpload).map((field) => field.name);
       for (const group of GROUPS) {
-        const names = group.uploads ? uploads : group.names.filter((name) => this.has(name));
+        const names = [...(group.uploads ? uploads : []), ...group.names.filter((name) => this.has(name))];
         if (!names.length) continue;
         names.forEach((name) => placed.add(name));
         container.append(this.fieldset(group.title, names, group.collapsed));
