@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 	# torchaudio's Python code for the audio-input parity references (tests/parity/official_shims.py), beside
 	# the venv's packages so nothing else imports it (its compiled part is for another torch and never loaded).
 	$(PY) -m pip install -q --no-deps --target $(VENV)/ref-torchaudio torchaudio==2.11.1
+	# Debian's chromium for the web page's browser test (tests/server/test_web_page.py; Playwright drives it,
+	# no browser is downloaded). Skipped when it is there; it needs root (CI runs as root): without root and
+	# without chromium, that test is skipped.
+	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -53,7 +53,9 @@ def run(request: dict, share_prefix: bool, sampler: str = "euler", log: list | N
         prompts = steps.encode_prompts(components, params)
         inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
         inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
-        return loop(components.transformer, components.dtype, inputs, lambda done, total: None, features)
+        return loop(
+            components.transformer, components.dtype, inputs, lambda done, total, video: None, features
+        )
 
 
 def assert_bitwise(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> None:

@@ -11,10 +11,13 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from ditto.errors import InvalidParameter, JobCancelled
 from ditto.result import Result
-from ditto.runtime.progress import StepEvent
+from ditto.runtime.progress import PreviewLatents, StepEvent
+
+LATENT_CHANNELS, CELL = 4, 32  # previews: a latent cell per 32x32 pixels
 
 KNOWN = {
     "prompt", "negative_prompt", "width", "height", "num_frames", "frame_rate", "num_inference_steps",
@@ -35,6 +38,7 @@ class FakeEngine:
         self.step_seconds = step_seconds
         self.gate = threading.Event()  # cleared: jobs wait before their first step
         self.gate.set()
+        self.hold_after_step: int | None = None  # set: the gate closes after that step (a job held mid-run)
         self.started = threading.Event()
         self.calls: list[dict[str, Any]] = []
 
@@ -58,6 +62,12 @@ class FakeEngine:
             raise InvalidParameter("num_frames", frames, "is not 8k+1", f"try {(frames - 1) // 8 * 8 + 1}")
         return Params(width, height, frames, kwargs.get("frame_rate", 24.0))
 
+    def latents(self, params: Params, step: int) -> PreviewLatents:
+        """Latents for previews: a grid of random cells, a new one each step."""
+        shape = (LATENT_CHANNELS, max(1, params.height // CELL), max(1, params.width // CELL))
+        grid = torch.randn(shape, generator=torch.Generator().manual_seed(step))
+        return PreviewLatents(grid, (0, 1) if self.output_kind == "video" else None)
+
     def generate(self, progress: Any = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
         self.calls.append(kwargs)
@@ -69,7 +79,10 @@ class FakeEngine:
             if self.step_seconds:
                 time.sleep(self.step_seconds)
             if progress is not None:
-                progress(StepEvent("denoise", step, steps, step, steps, 0.0))
+                latents = self.latents(params, step)
+                progress(StepEvent("denoise", step, steps, step, steps, 0.0, latents=lambda now=latents: now))
+            if step == self.hold_after_step:
+                self.gate.clear()
         shape = (params.height, params.width, 3)
         if self.output_kind == "image":
             count = kwargs.get("num_images_per_prompt", 1)

@@ -19,8 +19,21 @@ from tqdm.auto import tqdm
 
 
 @dataclass(frozen=True)
+class PreviewLatents:
+    """The current latents of a request's first output as one spatial grid, for a cheap preview.
+
+    `grid` is [C, rows, cols] (on the model's device), the latent cells in raster order; each cell stands
+    for an equal rectangle of the output. A video gives one latent frame, and `frames` says which output
+    frames it stands for ([start, stop)); an image leaves it None."""
+
+    grid: Any
+    frames: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class StepEvent:
-    """One finished step. `latents` gives the loop's current latents on demand (for previews), or None."""
+    """One finished step. `latents` gives the loop's current latents on demand (for previews, as
+    `PreviewLatents`), or is None where the loop offers none; calling it costs a view, never a decode."""
 
     stage: str
     step: int  # steps done in the whole request
@@ -28,10 +41,17 @@ class StepEvent:
     stage_step: int  # steps done in this loop
     stage_total: int  # steps of this loop
     elapsed: float  # seconds since the request's first step began
-    latents: Callable[[], Any] | None = None
+    latents: Callable[[], PreviewLatents] | None = None
 
 
 ProgressCallback = Callable[[StepEvent], None]
+
+
+def token_grid(tokens: Any, rows: int, cols: int, first: int = 0, frames: tuple[int, int] | None = None):
+    """`PreviewLatents` of the first request's tokens [B, N, C] read in raster order from token `first`:
+    a view, so a loop can offer it every step for nothing."""
+    cells = tokens[0, first : first + rows * cols]
+    return PreviewLatents(cells.unflatten(0, (rows, cols)).permute(2, 0, 1), frames)
 
 
 class Progress:
@@ -53,7 +73,7 @@ class Progress:
         quiet = {} if self.bar else {"disable": True}  # not disable=False: that would beat TQDM_DISABLE
         with tqdm(total=steps, desc=stage, unit="step", leave=False, **quiet) as bar:
 
-            def step(latents: Callable[[], Any] | None = None) -> None:
+            def step(latents: Callable[[], PreviewLatents] | None = None) -> None:
                 self.done += 1
                 bar.update(1)
                 if self.callback is not None:

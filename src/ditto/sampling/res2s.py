@@ -96,7 +96,7 @@ class Res2s:
         latents: Sequence[torch.Tensor],
         sigmas: torch.Tensor,
         denoise: Denoise,
-        on_step: Callable[[int, int], None] | None = None,
+        on_step: Callable[[int, int, Callable[[], list[torch.Tensor]]], None] | None = None,
         project: Project | None = None,
     ) -> list[torch.Tensor]:
         steps = len(sigmas) - 1
@@ -110,7 +110,7 @@ class Res2s:
         for index in range(steps):
             latents = self.step(latents, sigmas, host, index, hs[index], denoise, project)
             if on_step is not None:
-                on_step(index + 1, steps)
+                on_step(index + 1, steps, lambda now=latents: now)  # (done, steps, the state on demand)
         if sigmas[-1] == 0:
             final = StepPoint(steps - 1, host[steps], substep=2)
             latents = [x.to(self.model_dtype) for x in denoise(latents, sigmas[steps], final)]

@@ -21,6 +21,7 @@ from ditto.server.limits import Limits
 from ditto.server.metrics import Metrics
 from ditto.server.middleware import RequestContext
 from ditto.server.openapi import install_openapi
+from ditto.server.preview import LatentPreviewer
 from ditto.server.retention import Purger
 from ditto.server.routes_images import router as images_router
 from ditto.server.routes_jobs import router as jobs_router
@@ -29,6 +30,7 @@ from ditto.server.schemas import RequestModels
 from ditto.server.settings import ServerSettings
 from ditto.server.state import ServerState, served_aliases, tokenizer_counter
 from ditto.server.store import JobStore
+from ditto.server.ui import router as ui_router
 from ditto.server.worker import Worker
 
 log = logging.getLogger("ditto.server")
@@ -101,12 +103,13 @@ def create_app(
     metrics = Metrics()
     purger = Purger(store, settings.retention)
     worker = Worker(
-        engine, store, metrics, settings.max_queue, purger, limits.job_timeout_s, settings.max_attempts
-    )
+        engine, store, metrics, settings.max_queue, purger, limits.job_timeout_s, settings.max_attempts,
+        LatentPreviewer(),
+    )  # fmt: skip
     models = RequestModels(engine.family)
     state = ServerState(
         engine, store, worker, metrics, name, limits, models, purger, settings.strict_size,
-        tokenizer_counter(engine), served_aliases(name),
+        tokenizer_counter(engine), served_aliases(name), preview_every=settings.preview_every,
     )  # fmt: skip
 
     @asynccontextmanager
@@ -131,7 +134,8 @@ def create_app(
     app = FastAPI(title="ditto", version=__version__, lifespan=lifespan)
     app.state.ditto = state
     install_error_handlers(app)
-    for router in (common, videos_router, images_router, jobs_router):
+    routers = (common, videos_router, images_router, jobs_router, *((ui_router,) if settings.ui else ()))
+    for router in routers:
         app.include_router(router)
     install_openapi(app, models, API_DESCRIPTION.format(family=engine.family))
     install_middleware(app, settings, limits, metrics)

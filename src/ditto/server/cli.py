@@ -50,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_queue_flags(parser)
     add_access_flags(parser)
+    add_page_flags(parser)
     limits = parser.add_argument_group("limits per request (default: the model family's; see the README)")
     for flag, dest, kind, help in LIMIT_FLAGS:
         limits.add_argument(flag, dest=dest, type=kind, help=help, metavar="N")
@@ -140,6 +141,20 @@ def add_access_flags(parser: argparse.ArgumentParser) -> None:
                        help="a browser origin allowed to call the API (CORS is off without one)")  # fmt: skip
 
 
+def add_page_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("web page and previews")
+    group.add_argument("--no-ui", dest="ui", action="store_false",
+                       help="serve no web page at / (the API only)")  # fmt: skip
+    group.add_argument(
+        "--preview-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a latent preview every N steps for requests that do not say (their preview_every field; "
+        "GET /v1/jobs/{id}/preview); 0: none (default: %(default)s; the web page asks for its own)",
+    )
+
+
 def apply_config(args: argparse.Namespace) -> None:
     """Values from --config for every flag left at its default (the command line wins)."""
     if not args.config:
@@ -180,6 +195,8 @@ def build_settings(args: argparse.Namespace, family: str | None = None) -> Any:
     given = {dest: getattr(args, dest) for _, dest, _, _ in LIMIT_FLAGS}
     upload_mb = given.pop("max_upload_mb")
     given["max_upload_bytes"] = int(upload_mb * (1 << 20)) if upload_mb is not None else None
+    if args.preview_every < 0:
+        raise DittoError(f"--preview-every {args.preview_every}: must be 0 (none) or a number of steps")
     keys = read_keys(args.api_key, args.api_keys_file)
     if not keys and not is_loopback(args.host):
         raise DittoError(
@@ -197,6 +214,8 @@ def build_settings(args: argparse.Namespace, family: str | None = None) -> Any:
         max_attempts=args.max_attempts,
         body_timeout_s=args.body_timeout,
         header_timeout_s=args.header_timeout,
+        preview_every=args.preview_every,
+        ui=args.ui,
     )
 
 

@@ -3,7 +3,8 @@ a browser), and API keys. Each job belongs to the key that made it (`scope["stat
 hash; "" when keys are off), and the routes show a key only its own jobs.
 
 Keys come from `--api-key`, the DITTO_API_KEY variable and a keys file (one key a line, `#` comments).
-With keys on, every route but /health needs `Authorization: Bearer KEY` (what OpenAI's clients send).
+With keys on, every route but /health and the web page's static files needs `Authorization: Bearer KEY`
+(what OpenAI's clients send).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ditto.server.middleware import HttpLayer
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
-OPEN_ROUTES = frozenset({"/health"})
+OPEN_ROUTES = frozenset({"/health", "/"})  # and the web page's files (ui.py), which hold no secret
+OPEN_PREFIXES = ("/ui/",)
 KEY_VARIABLE = "DITTO_API_KEY"
 
 
@@ -94,6 +96,10 @@ class Access:
         return urlsplit(origin).netloc.lower() == host_header.strip().lower()
 
 
+def is_open(path: str) -> bool:
+    return path in OPEN_ROUTES or path.startswith(OPEN_PREFIXES)
+
+
 class Guard(HttpLayer):
     """ASGI layer: Host, then Origin, then the API key; sets the request's owner."""
 
@@ -112,7 +118,7 @@ class Guard(HttpLayer):
             await self._refuse(send, 403, message, "origin_not_allowed")
             return
         owner = self.access.owner_of(headers.get("authorization", ""))
-        if owner is None and scope["path"] not in OPEN_ROUTES:
+        if owner is None and not is_open(scope["path"]):
             message = "a valid API key is required: send it as 'Authorization: Bearer KEY'"
             await self._refuse(send, 401, message, "invalid_api_key", [(b"www-authenticate", b"Bearer")])
             return

@@ -153,6 +153,9 @@ async def build_job(
             kwargs["seed"] = secrets.randbelow(SEED_RANGE)  # drawn here so the job record keeps it
         kwargs = {"prompt": parsed.prompt, **kwargs}
         validated, meta = await validate_snapping(state, kwargs)  # may move width and height
+        every = parsed.preview_every if parsed.preview_every is not None else state.preview_every
+        if every:
+            meta["preview_every"] = every
     except BaseException:
         state.store.remove_files(job_id)
         raise

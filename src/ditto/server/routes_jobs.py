@@ -1,6 +1,7 @@
 """ditto's own routes over jobs of every kind (a web page polls or streams these): a job with its live
-progress (stage, step k of n, elapsed, ETA, seconds per stage), a Server-Sent Events stream of it, cancel
-and delete; and the served family's request fields and this server's limits."""
+progress (stage, step k of n, elapsed, ETA, seconds per stage, the latest preview's step), a Server-Sent
+Events stream of it, its latest preview image, cancel and delete; and the served family's request fields,
+their defaults and this server's limits."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from ditto.fields import FAMILIES, describe
+from ditto.fields import FAMILIES, FIELDS, describe
+from ditto.server import form
+from ditto.server.errors import APIError
 from ditto.server.routes_videos import page_of_jobs
 from ditto.server.schemas import extra_entries
 from ditto.server.state import ServerState
@@ -34,7 +38,8 @@ def job_object(state: ServerState, job: Job) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.status,
         "progress": job.progress,
-        "live": live,  # while running: stage, step, total, stage_step, stage_total, elapsed_s, eta_s, stages
+        # while running: stage, step, total, stage_step, stage_total, elapsed_s, eta_s, stages, preview
+        "live": live,
         "queue_position": state.worker.position(job.id) if job.status == "queued" else None,
         "model": job.model,
         "prompt": job.prompt,
@@ -48,7 +53,16 @@ def job_object(state: ServerState, job: Job) -> dict[str, Any]:
         "started_at": job.started_at,
         "completed_at": job.completed_at,
         "purged": job.purged_at is not None,
+        "content": content_paths(job),  # where its files download from (the OpenAI routes), once completed
     }
+
+
+def content_paths(job: Job) -> list[str]:
+    if job.status != "completed" or job.purged_at is not None:
+        return []
+    if job.kind == "video":
+        return [f"/v1/videos/{job.id}/content"]
+    return [f"/v1/images/{job.id}/{index}" for index in range(len(job.outputs))]
 
 
 @router.get("/v1/jobs")
@@ -94,6 +108,26 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
+@router.get("/v1/jobs/{job_id}/preview")
+async def job_preview(request: Request, job_id: str) -> Response:
+    """The running job's latest preview (PNG, one pixel per latent cell), made every `preview_every` steps;
+    `live.preview.step` says which step it shows."""
+    state = ServerState.of(request)
+    job = state.owned_job(job_id, request.state.owner)
+    shown = state.worker.preview(job_id)
+    if shown is None:
+        every = job.meta.get("preview_every")
+        why = (
+            f"it asked for none (preview_every={every or 0})"
+            if not every
+            else f"previews exist while it runs, every {every} steps; it is {job.status}"
+        )
+        raise APIError(404, f"job {job_id!r} has no preview now: {why}", param="job_id", code="no_preview")
+    step, png = shown
+    headers = {"Cache-Control": "no-store", "X-Preview-Step": str(step)}
+    return Response(png, media_type="image/png", headers=headers)
+
+
 @router.post("/v1/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
     """Stop a queued or running job of any kind (within one step); its record stays, failed/cancelled."""
@@ -112,19 +146,37 @@ async def delete_job(request: Request, job_id: str) -> dict[str, Any]:
     return {"id": job_id, "object": "job.deleted", "deleted": True}
 
 
+# Besides a family's extra fields: OpenAI's own, and file fields (api "upload": a video or a sound, the form
+# draws a file input for each).
+SHOWN_APIS = ("openai", "upload")
+
+
 @router.get("/v1/fields")
 async def fields(request: Request) -> dict[str, Any]:
-    """The served family's request fields (name, type, help, choices, CLI flags, API names) and this
+    """The served family's request fields (name, type, help, choices, CLI flags, API names), their
+    defaults for this checkpoint, sizes it can make, the LoRAs fused at load, the preview default and this
     server's limits: what a form needs to draw itself."""
     state = ServerState.of(request)
     family = state.engine.family
     extras = {entry.name for entry in extra_entries(family)}
     known = family if family in FAMILIES else None  # a family the table does not know: every field
-    table = [item for item in describe(known) if item["name"] in extras or item["api"] == "openai"]
+    table = [item for item in describe(known) if item["name"] in extras or item["api"] in SHOWN_APIS]
+    if state.form is None:
+        state.form = await run_in_threadpool(form_values, state, [item["name"] for item in table])
     return {
         "family": family,
         "output_kind": state.engine.output_kind,
         "fields": table,
+        **state.form,
+        "preview_every": state.preview_every,
         "limits": state.limits.describe(),
         "strict_size": state.strict_size,
     }
+
+
+def form_values(state: ServerState, names: list[str]) -> dict[str, Any]:
+    """Defaults, size presets and LoRAs: the family's `validate` answers them, once per server."""
+    found = form.defaults(state.engine, names)
+    pipelines = list(FIELDS["pipeline"].choices) if "pipeline" in names else []
+    presets = form.size_presets(state.engine, found, state.limits.max_pixels, pipelines)
+    return {"defaults": found, "size_presets": presets, "loras": form.lora_names(state.engine)}

@@ -49,6 +49,12 @@ class RequestBase(BaseModel):
         examples=["1024x1024"],
     )
     user: str | None = Field(None, description=IGNORED)
+    preview_every: int | None = Field(
+        None,
+        ge=0,
+        description="ditto's: a cheap preview of the latents every N steps while the job runs (GET "
+        "/v1/jobs/{id}/preview); 0: none; absent: the server's --preview-every",
+    )
 
     @field_validator("size")
     @classmethod

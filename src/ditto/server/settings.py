@@ -25,6 +25,8 @@ class ServerSettings:
     max_attempts: int = 2  # starts of a job a crash may interrupt before it is failed
     body_timeout_s: float = 30.0  # the longest wait for the next part of a request body
     header_timeout_s: float = 10.0  # the longest wait for a request's headers on an open connection
+    preview_every: int = 0  # a latent preview every N steps for requests that do not say (0: none)
+    ui: bool = True  # the web page at / (ditto serve --no-ui: off)
 
     def json_body_bytes(self, limits: Limits) -> int:
         """A JSON body carries prompts and numbers: room for the prompt limit, escaped, and no more."""

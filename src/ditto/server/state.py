@@ -38,6 +38,8 @@ class ServerState:
     aliases: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     frame_rate: float | None = None  # the family's default, looked up once
+    preview_every: int = 0  # a preview every N steps for requests that do not say (0: none)
+    form: dict[str, Any] | None = None  # /v1/fields' defaults and size presets, computed once
 
     @classmethod
     def of(cls, request: Request) -> ServerState:

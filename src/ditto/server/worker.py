@@ -18,6 +18,7 @@ from typing import Any
 from ditto.errors import InvalidParameter, JobCancelled
 from ditto.server.errors import without_paths
 from ditto.server.metrics import Metrics
+from ditto.server.preview import LatentPreviewer
 from ditto.server.progress import START_PROGRESS, JobProgress
 from ditto.server.retention import Purger
 from ditto.server.store import Job, JobStore
@@ -51,6 +52,7 @@ class Worker:
         purger: Purger,
         job_timeout_s: float = 3600.0,
         max_attempts: int = 2,
+        previewer: LatentPreviewer | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -59,6 +61,7 @@ class Worker:
         self.purger = purger
         self.job_timeout_s = job_timeout_s
         self.max_attempts = max_attempts
+        self.previewer = previewer if previewer is not None else LatentPreviewer()
         self._queue: deque[Job] = deque()
         self._waiters: dict[str, DoneCallback] = {}
         self._cond = threading.Condition()
@@ -118,6 +121,13 @@ class Worker:
             progress = self._progress if running else None
         return progress.snapshot() if progress is not None else None
 
+    def preview(self, job_id: str) -> tuple[int, bytes] | None:
+        """(step, PNG) of the running job's latest preview (None: another job, or none yet)."""
+        with self._cond:
+            running = self._running is not None and self._running.id == job_id
+            progress = self._progress if running else None
+        return progress.preview() if progress is not None else None
+
     def position(self, job_id: str) -> int | None:
         """Jobs ahead of a queued one (0: it runs next)."""
         with self._cond:
@@ -156,7 +166,9 @@ class Worker:
                 return None
             job = self._queue.popleft()
             self._running = job
-            self._progress = JobProgress(job.id, self.job_timeout_s, self._percent_saver(job.id))
+            every = int(job.meta.get("preview_every") or 0)
+            saver = self._percent_saver(job.id)
+            self._progress = JobProgress(job.id, self.job_timeout_s, saver, every, self.previewer)
             return job
 
     def _loop(self) -> None:
@@ -194,7 +206,10 @@ class Worker:
         log.info("job %s started (request %s, attempt %d)", job.id, job.request_id, job.attempts)
         try:
             result = self.engine.generate(progress=progress, **job.params)
+            self._learn_colours(job, progress, result)
             outputs, timings, meta = self._save(job, result)
+            if progress.previews:
+                timings["preview"] = progress.preview_seconds
         except JobCancelled:
             self._stopped(job, progress.reason or "cancelled", started)
             return
@@ -208,6 +223,18 @@ class Worker:
             self._failed(job, started, "generation_failed", message)
             return
         self._completed(job, started, outputs, timings, meta)
+
+    def _learn_colours(self, job: Job, progress: JobProgress, result: Any) -> None:
+        """The previewer's colour map learns from each finished job (its last latents against its output)."""
+        output = result.frames if result.frames is not None else result.images
+        if progress.final_latents is None or output is None:
+            return
+        if isinstance(output, list):  # a batch: one array per prompt, the first is the preview's
+            output = output[0]
+        try:
+            self.previewer.learn(progress.final_latents, output)
+        except Exception:  # previews are a convenience: never fail a finished job over them
+            log.exception("job %s: the preview colours could not learn from this job", job.id)
 
     def _save(self, job: Job, result: Any) -> tuple[list[str], dict[str, float], dict[str, Any]]:
         start = time.perf_counter()

@@ -16,6 +16,7 @@ from ditto.pipelines.flux2.params import Flux2KleinParams
 from ditto.pipelines.flux2.schedule import klein_sigmas
 from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
 from ditto.runtime.passes import run_passes
+from ditto.runtime.progress import token_grid
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -28,6 +29,7 @@ class Conditioning:
     negative_embeds: torch.Tensor | None  # None: no CFG
     rope: tuple[torch.Tensor, torch.Tensor]
     reference_tokens: torch.Tensor | None  # [B, S_ref, C], appended after the image tokens
+    grid: tuple[int, int] = (0, 0)  # the image's token rows and columns (raster order), for previews
 
 
 def velocity(
@@ -85,5 +87,5 @@ def denoise(
             ctx = PassContext((PassKind.COND,), i, host_sigmas[i], loop)
             v = velocity(c, latents, timesteps[i], cond, guidance, ctx)
             latents = euler_step(latents, v, sigmas[i], sigmas[i + 1], cast_to="velocity")
-            step()
+            step(latents=lambda now=latents: token_grid(now, *cond.grid))
     return latents

@@ -113,7 +113,7 @@ def conditioning(
         img_ids = torch.cat([img_ids, reference_ids(ref_grids, c.device)], dim=0)
     rope = c.transformer.rope(text_ids(prompt_embeds.shape[1], c.device), img_ids)
     refs = None if references is None else references.to(c.dtype)
-    return Conditioning(prompt_embeds, negative_embeds, rope, refs)
+    return Conditioning(prompt_embeds, negative_embeds, rope, refs, grid)
 
 
 def decode(

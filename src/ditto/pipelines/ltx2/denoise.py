@@ -40,7 +40,8 @@ from ditto.sampling.points import StepPoint
 # 3-step stage 2 (GPU-bound, 6,144 tokens) loses 0.24 s. Shorter loops run eagerly.
 MIN_GRAPHED_STEPS = 10
 PAIR = (PassKind.UNCOND, PassKind.COND)  # the CFG pair's batch order: [negative, positive], as diffusers
-OnStep = Callable[[int, int], None]  # (steps done, steps of the loop)
+# (steps done, steps of the loop, the packed video tokens on demand: for previews, read only when asked)
+OnStep = Callable[[int, int, Callable[[], torch.Tensor]], None]
 
 
 @dataclass
@@ -314,7 +315,7 @@ def denoise(
     with denoiser.graphs:
         for index in range(inputs.num_steps):
             video, audio = denoiser.step(video, audio, index)
-            on_step(index + 1, inputs.num_steps)
+            on_step(index + 1, inputs.num_steps, lambda now=video: now)
     if inputs.conditioning is not None:
         video = video[:, : inputs.conditioning.generated_tokens]  # appended keyframes are dropped
     return video, audio

@@ -9,7 +9,7 @@ re-noised state (after both SDE steps) back to the conditioning, since its SDE n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -34,13 +34,16 @@ def denoise_res2s(
     ) -> tuple[torch.Tensor, ...]:
         return denoiser.guided_x0(latents[0].float(), latents[1].float(), sigma, at)
 
+    def stepped(done: int, total: int, state: Callable[[], list[torch.Tensor]]) -> None:
+        on_step(done, total, lambda: state()[0])
+
     # Latents are stored in the model dtype between steps, as the official loop stores them.
     with denoiser.graphs:
         video, audio = Res2s(dtype, inputs.video.device).run(
             [inputs.video, inputs.audio],
             inputs.sigmas,
             guided,
-            on_step,
+            stepped,
             conditioned(inputs.conditioning, inputs.audio_conditioning),
         )
     if inputs.conditioning is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +48,7 @@ from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.pipelines.ltx2.text import PromptEmbeddings, encode_prompt_sets, repeat_embeddings
 from ditto.result import Result
 from ditto.runtime.contract import RequestLoops
-from ditto.runtime.progress import Progress
+from ditto.runtime.progress import PreviewLatents, Progress, token_grid
 from ditto.sampling.guidance import GuiderParams
 from ditto.sampling.schedules import explicit_sigmas, ltx2_sigmas
 
@@ -193,9 +194,22 @@ def denoise(
     loop = denoise_res2s if sampler == "res2s" else denoise_euler
     features = kit.loops.features(stage, inputs.num_steps)
     components = kit.components
+    preview = middle_frame_preview(inputs.shape, components.vae.temporal_compression_ratio)
     with progress.loop(stage, inputs.num_steps) as step:
-        on_step = lambda done, total: step()  # noqa: E731
+        on_step = lambda done, total, video: step(latents=lambda: preview(video()))  # noqa: E731
         return loop(components.transformer, components.dtype, inputs, on_step, features)
+
+
+def middle_frame_preview(
+    shape: LatentShape, frames_per_latent: int
+) -> Callable[[torch.Tensor], PreviewLatents]:
+    """Packed video tokens -> the middle latent frame as a preview grid, with the output frames it stands
+    for (latent frame 0 is output frame 0; frame f >= 1 the `frames_per_latent` frames ending at f * that + 1)."""
+    middle = shape.frames // 2
+    first_frame = 0 if middle == 0 else (middle - 1) * frames_per_latent + 1
+    frames = (first_frame, middle * frames_per_latent + 1)
+    cells = shape.height * shape.width
+    return lambda tokens: token_grid(tokens, shape.height, shape.width, middle * cells, frames)
 
 
 def half_size(params: LTX2Params, generator: torch.Generator | None, **changes) -> LTX2Params:

@@ -15,6 +15,7 @@ from ditto.pipelines.qwen_image.components import QwenImageComponents
 from ditto.pipelines.qwen_image.text import TextEmbeddings
 from ditto.runtime import LoopState, PassContext, PassKind, Progress, ProgressCallback, RequestLoops
 from ditto.runtime.passes import run_passes
+from ditto.runtime.progress import token_grid
 from ditto.sampling.euler import euler_step
 from ditto.sampling.guidance import CFGParams, cfg
 
@@ -98,5 +99,5 @@ def denoise(
             ctx = PassContext((PassKind.COND,), i, host_sigmas[i], loop)
             v = velocity(c, inputs, latents, timesteps[i], ropes, ctx)
             latents = euler_step(latents, v, sigmas[i], sigmas[i + 1])
-            step()
+            step(latents=lambda now=latents: token_grid(now, *inputs.img_shapes[0][1:]))
     return latents
