@@ -42,9 +42,13 @@ def _reference_torchaudio() -> bool:
     extension._IS_ALIGN_AVAILABLE = False
     extension.fail_if_no_align = lambda function: function
     sys.modules["torchaudio._extension"] = extension
+    # Off sys.path again once imported: spawned processes (the parallel tests) inherit sys.path, and there
+    # diffusers would import this torchaudio without the stub above and fail on its compiled extension.
     sys.path.append(str(REFERENCE_TORCHAUDIO))
-    import torchaudio  # noqa: F401
-
+    try:
+        import torchaudio  # noqa: F401
+    finally:
+        sys.path.remove(str(REFERENCE_TORCHAUDIO))
     return True
 
 
