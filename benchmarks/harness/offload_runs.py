@@ -65,13 +65,15 @@ def memory_cap(device: torch.device, budget: int | None) -> Iterator[None]:
         yield
         return
     torch.cuda.empty_cache()
-    total = torch.cuda.get_device_properties(device).total_memory
-    torch.cuda.set_per_process_memory_fraction(min(budget / total, 1.0), device)
+    # set_per_process_memory_fraction takes an index only ("cuda" alone is refused).
+    index = torch.cuda.current_device() if device.index is None else device.index
+    total = torch.cuda.get_device_properties(index).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(budget / total, 1.0), index)
     torch.cuda.reset_peak_memory_stats(device)
     try:
         yield
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        torch.cuda.set_per_process_memory_fraction(1.0, index)
 
 
 def timed(run: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
