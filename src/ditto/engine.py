@@ -260,7 +260,9 @@ class Engine:
         if options.parallel is not None:
             from ditto.parallel.session import open_session
 
-            session, device = open_session(options.parallel, device, (str(path), dtype, options))
+            session, device = open_session(
+                options.parallel, device, (Engine.from_pretrained, str(path), dtype, options)
+            )
         offload = resolve_offload(options.max_gpu_memory, options.offload, device)
         choose_attention(device, options.attention)
         # With a budget the weights are read into host memory: the model may not fit the device at all.

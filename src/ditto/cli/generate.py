@@ -21,6 +21,7 @@ from ditto.cli.flags import (
 )
 from ditto.engine_options import EngineOptions
 from ditto.errors import DittoError
+from ditto.loading.quiet import quiet_third_party
 
 if TYPE_CHECKING:  # imported when run: `ditto --help` stays free of numpy and PIL
     from ditto.cli.outputs import OutputPlan
@@ -107,20 +108,6 @@ def note_slow_compile(args: argparse.Namespace, options: EngineOptions) -> None:
             "first step, and little gain after",
             file=sys.stderr,
         )
-
-
-def quiet_third_party() -> None:
-    """transformers/diffusers print weight-loading bars and advice to stderr; ditto prints its own progress."""
-    import warnings
-
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    for library in (diffusers_logging, transformers_logging):
-        library.disable_progress_bar()
-        library.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
 
 
 def run_generate(args: argparse.Namespace) -> int:

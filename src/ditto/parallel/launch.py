@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ditto.errors import InvalidParameter, ParallelError
+from ditto.loading.quiet import quiet_third_party
 from ditto.parallel.config import ParallelConfig
 
 _SPAWN_LOCK = threading.Lock()
@@ -69,7 +71,7 @@ def rank_device(device: torch.device) -> torch.device:
 def join_group(config: ParallelConfig, device: torch.device, spawn: tuple[Any, ...] | None) -> list[Any]:
     """Make sure the default process group is up with this process in it; the spawned followers, if any.
 
-    spawn: what a follower needs to load the same engine (model path, dtype, EngineOptions), used only when
+    spawn: what a follower needs to load the same engine (the builder, model path, dtype, EngineOptions), used only when
     this process starts the others."""
     timeout = datetime.timedelta(seconds=config.timeout_s)
     if dist.is_initialized():
@@ -125,23 +127,22 @@ def follower_main(
     device: str,
     method: str,
     threads: int,
+    build: Callable[..., Any],
     model: str,
     dtype: Any,
     options: Any,
 ) -> None:
-    """A spawned rank: join the group, load the same engine, follow rank 0's calls until it stops. It uses
-    rank 0's CPU thread count (float sums depend on the thread split, and the ranks should agree)."""
+    """A spawned rank: join the group, load the same engine with `build` (Engine.from_pretrained, handed down
+    by the engine so this module stays below it), follow rank 0's calls until it stops. It uses rank 0's CPU
+    thread count (float sums depend on the thread split, and the ranks should agree)."""
     os.environ["LOCAL_RANK"] = str(rank)
     torch.set_num_threads(threads)
-    from ditto.cli.generate import quiet_third_party
-    from ditto.engine import Engine
-
     quiet_third_party()
     timeout = datetime.timedelta(seconds=config.timeout_s)
     target = torch.device(device)
     init(backend_for(target), method, rank, config.world_size, timeout, rank_device(target))
     try:
-        engine = Engine.from_pretrained(model, device=device, dtype=dtype, options=options)
+        engine = build(model, device=device, dtype=dtype, options=options)
     except Exception:  # noqa: BLE001 (the leader was told in the load check and reports it)
         sys.exit(1)
     try:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ditto.server.errors import BodyTimeout, BodyTooLarge, header_dict, send_error
@@ -18,7 +19,7 @@ log = logging.getLogger("ditto.server.http")
 DRAIN_LIMIT = 64 << 20  # read at most this much of a refused body, so the client sees the 413
 
 
-class HttpLayer:
+class HttpLayer(ABC):
     """An ASGI layer over HTTP requests; anything else (the lifespan) passes through untouched."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
@@ -31,8 +32,9 @@ class HttpLayer:
             return
         await self.handle(scope, receive, send, header_dict(scope))
 
+    @abstractmethod
     async def handle(self, scope: dict, receive: Any, send: Any, headers: dict[str, str]) -> None:
-        raise NotImplementedError
+        """Serve one HTTP request (each layer says what it adds), calling `self.app` to pass it on."""
 
 
 class RequestContext(HttpLayer):
