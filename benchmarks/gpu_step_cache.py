@@ -10,7 +10,10 @@ steps after one shared 2-step warm-up, the transformer's forwards timed by devic
 - mask: computes 40 % of the steps (16 of 40: steps 0-7 and every 4th after, the last included), Fn=Bn=0;
 - dbcache-forced: DBCache F1B0 with threshold=1 (always similar), so only warm-up and max_cached=3 decide:
   a fixed pattern, no residual comparison on the host. Its transformer-time saving is compared with what
-  the skipped blocks predict: (cached passes / passes) * (blocks - 1) / blocks.
+  the blocks left out predict: 1 - blocks run / blocks run uncached (counted by an innermost loop feature;
+  the STG pass resumes from the conditional one after their shared prefix, cached or not). A least-squares
+  fit of transformer time = passes x fixed + blocks x per block over the three variants gives what a pass
+  costs besides its blocks.
 With --steps under 40 (the default is 10, to stay in the device budget) the 40-step figure is extrapolated
 as (total - denoise) + 40 / steps * denoise: the mask keeps its 40 % share at any step count, so the per-step
 mix of computed and skipped steps is the one of 40 steps; the JSON says which figures are extrapolated.
@@ -52,15 +55,34 @@ def request(tiny: bool, steps: int, **more: Any) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def variant(pipe: Any, device: torch.device, args: argparse.Namespace, cache: str | None) -> dict[str, Any]:
+class BlockCounter:
+    """The innermost loop feature: counts the blocks the loop really runs (a cache's skipped ones never reach
+    it; the STG pass resumed after its shared prefix runs only its own)."""
+
+    handles_resumed_plans = True
+    replayable = False  # it counts in Python on every pass
+
+    def __init__(self) -> None:
+        self.blocks = 0
+
+    def run_blocks(self, plan, streams, ctx, inner):
+        self.blocks += len(plan)
+        return inner(plan, streams, ctx)
+
+
+def variant(
+    pipe: Any, device: torch.device, args: argparse.Namespace, cache: str | None, counter: BlockCounter
+) -> dict[str, Any]:
     run = lambda: pipe.generate(**request(args.tiny, args.steps, cache=cache))  # noqa: E731
     targets = [(pipe.components.transformer, "forward", "transformer")]
+    counter.blocks = 0
     result, out = measure(run, device, targets, warmup=0, repeats=args.repeats)
+    runs = max(args.repeats, 0) + 1  # measure() runs the request repeats + 1 times (the split run last)
     total, denoise = result["total_ms"] / 1e3, out.timings["denoise"]
     result.update(
         cache=cache, total_s=total, denoise_s=denoise, transformer_s=result["split_ms"]["transformer"] / 1e3,
-        passes=result["calls"]["transformer"], cache_stats=out.cache_stats, steps=args.steps,
-        total_40_steps_s=(total - denoise) + 40 / args.steps * denoise,
+        passes=result["calls"]["transformer"], blocks_run=counter.blocks // runs, cache_stats=out.cache_stats,
+        steps=args.steps, total_40_steps_s=(total - denoise) + 40 / args.steps * denoise,
     )  # fmt: skip
     print(
         f"{cache or 'no cache':50s} {total:8.2f} s ({args.steps} steps), 40 steps: {result['total_40_steps_s']:.2f} s"
@@ -75,10 +97,20 @@ def exactness(pipe: Any, tiny: bool) -> bool:
     return all(torch.equal(plain[k], never[k]) for k in plain)
 
 
-def predicted_saving(stats: dict[str, Any], blocks: int, fn: int = 1, bn: int = 0) -> float:
-    kinds = stats["denoise"].values()
-    cached = sum(k["cached"] for k in kinds)
-    return cached / sum(k["cached"] + k["computed"] for k in kinds) * (blocks - fn - bn) / blocks
+def predicted_saving(cached: dict[str, Any], uncached: dict[str, Any]) -> float:
+    """The transformer-time saving the blocks left out predict: 1 - blocks run / blocks run uncached (a pass
+    costs its blocks; what runs outside them is taken as free, so the gap to the measured saving is that)."""
+    return 1 - cached["blocks_run"] / uncached["blocks_run"]
+
+
+def pass_cost_fit(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Transformer seconds = passes x fixed + blocks x per block, least squares over the variants: what a pass
+    costs besides its blocks (embeddings, RoPE tables, the output head, eager launches)."""
+    rows = [(r["passes"], r["blocks_run"], r["transformer_s"]) for r in runs.values()]
+    a = torch.tensor([[p, b] for p, b, _ in rows], dtype=torch.float64)
+    y = torch.tensor([[t] for _, _, t in rows], dtype=torch.float64)
+    fixed, per_block = torch.linalg.lstsq(a, y).solution.flatten().tolist()
+    return {"fixed_ms_per_pass": fixed * 1e3, "ms_per_block": per_block * 1e3}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     pipe = LTX2Pipeline(build_ltx2_components(device, dtype, args.tiny))
     install_step_cache(pipe)
+    counter = BlockCounter()
+    pipe.loop_features.append(lambda info: counter)  # innermost: after the cache
     report: dict[str, Any] = {
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
         "date": datetime.date.today().isoformat(), "commit": os.popen("git rev-parse HEAD").read().strip(),
@@ -117,14 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     report["warmup_2_steps_s"] = wall_seconds(lambda: pipe.generate(**request(args.tiny, 2)), device)[0]
     report["never_skip_bit_identical"] = exactness(pipe, args.tiny)
     mask = "mask:compute=" + "+".join(map(str, mask_steps(args.steps)))
-    runs = {name: variant(pipe, device, args, cache) for name, cache in
+    runs = {name: variant(pipe, device, args, cache, counter) for name, cache in
             (("no-cache", None), ("mask", mask), ("dbcache-forced", FORCED))}  # fmt: skip
     report["variants"] = runs
     base, masked, forced = runs["no-cache"], runs["mask"], runs["dbcache-forced"]
-    blocks = len(pipe.components.transformer.transformer_blocks)
     actual = 1 - forced["transformer_s"] / base["transformer_s"]
-    predicted = predicted_saving(forced["cache_stats"], blocks)
+    predicted = predicted_saving(forced, base)
     report["results"] = {
+        **pass_cost_fit(runs),
         "mask_speedup_measured": base["total_s"] / masked["total_s"],
         "mask_speedup_40_steps" + ("" if args.steps == 40 else "_extrapolated"): base["total_40_steps_s"]
         / masked["total_40_steps_s"],

@@ -122,6 +122,20 @@ def run_variant(pipe: Any, device: torch.device, case: Case) -> dict[str, Any]:
     }
 
 
+def out_of_memory(pipe: Any, device: torch.device, plan: Any, error: Exception) -> dict[str, Any]:
+    """What the allocator and the residency held when a budget run ran out of memory."""
+    residency = pipe.components.residency
+    gib = lambda n: n / 2**30  # noqa: E731
+    return {
+        "failed": f"OutOfMemoryError: {str(error).splitlines()[0]}",
+        "stage": residency.current,
+        "allocated_gib": gib(torch.cuda.memory_allocated(device)),
+        "reserved_gib": gib(torch.cuda.memory_reserved(device)),
+        "weights_on_device_gib": gib(residency.mover.loaded_bytes()),
+        "plan": plan.describe().splitlines(),
+    }
+
+
 def _moved_bytes(pipe: Any) -> int:
     residency = pipe.components.residency
     return 0 if residency is None else residency.mover.moved_bytes
@@ -166,8 +180,15 @@ def offload_variants(
         budget = budget_bytes(pipe, token, case.request(case.full))
         request = OffloadRequest("cpu", budget, token)
         plan = enable_offload(pipe, settings.device, request, plan_for=case.request(case.full))
-        with memory_cap(settings.device, budget):
-            result = run_variant(pipe, settings.device, case)
+        try:
+            with memory_cap(settings.device, budget):
+                result = run_variant(pipe, settings.device, case)
+        except torch.OutOfMemoryError as error:
+            # Recorded with where it happened; the next budget (and the FP8 runs) still run.
+            section["variants"][f"{precision}-{token}"] = out_of_memory(pipe, settings.device, plan, error)
+            print(f"[{case.model}] {precision} within {token}: out of memory\n" + plan.describe(), flush=True)
+            save()
+            continue
         peaks = [*result["stage_peak_gib"].values()]
         peak = max(peaks) if peaks else None
         store = pipe.components.residency.mover.store

@@ -30,5 +30,12 @@ def test_tiny_step_cache_benchmark_runs_and_writes_a_report(tmp_path: Path) -> N
     assert variants["no-cache"]["passes"] == 4 * 4
     assert variants["mask"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [1, 2]
     assert variants["dbcache-forced"]["cache_stats"]["denoise"]["cond"]["cached_steps"] == [2, 3]
-    assert report["results"]["dbcache_predicted_saving"] == 0.5 * (2 - 1) / 2
-    assert set(report["results"]) >= {"mask_speedup_40_steps_extrapolated", "dbcache_saving_vs_prediction"}
+    # Blocks run (2-block model, STG at block 1): uncached, cond + uncond + isolated 2 each and STG 1 (its
+    # block after the branch) = 7 a step. F1B0 skipping steps 2 and 3: block 0 alone in each pass there
+    # (the conditional pass taps nothing, so the STG pass runs its head whole) = 4 a step.
+    assert variants["no-cache"]["blocks_run"] == 4 * 7
+    assert variants["dbcache-forced"]["blocks_run"] == 2 * 7 + 2 * 4
+    assert report["results"]["dbcache_predicted_saving"] == 1 - (2 * 7 + 2 * 4) / (4 * 7)
+    assert set(report["results"]) >= {
+        "mask_speedup_40_steps_extrapolated", "dbcache_saving_vs_prediction", "fixed_ms_per_pass", "ms_per_block"
+    }  # fmt: skip

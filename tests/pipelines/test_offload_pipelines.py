@@ -168,12 +168,15 @@ def test_a_step_cache_inside_offload_moves_only_the_blocks_it_computes(ltx2_resi
     with_cache = mover.moved_bytes - moved
     engine.generate(**request)
     without = mover.moved_bytes - moved - with_cache
-    # Two skipping steps, each of its passes leaving out blocks 1-4: with STG the CFG pair runs as two calls
-    # (cond, uncond), then STG and modality isolation (pipelines/ltx2/denoise.py).
+    # Two skipping steps, each of their whole passes leaving out blocks 1-4: with STG the CFG pair runs as
+    # two calls (cond, uncond), then modality isolation (pipelines/ltx2/denoise.py). The STG pass resumes
+    # from the conditional one at its perturbed block, 5 here, in the tail (Bn=1), so in both runs it moves
+    # block 5 alone.
     from ditto.pipelines.ltx2.denoise import Passes
 
-    passes = Passes.of(*engine.validate(**request).guiders())
-    calls = (1 + passes.uncond if passes.perturbed else 1) + passes.perturbed + passes.isolated
+    passes = Passes.of(*engine.validate(**request).guiders(), num_blocks=6)
+    assert passes.perturbed and passes.branch_at == 5
+    calls = 1 + passes.uncond + passes.isolated
     skipped = [i for i in plan.stage("denoise").streamed["transformer"] if 1 <= i < 5]
     block = plan.sizes["transformer"].blocks
     assert skipped and without - with_cache == 2 * calls * sum(block[i] for i in skipped)

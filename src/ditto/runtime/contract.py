@@ -65,6 +65,10 @@ class PassContext:
     step: the index of the sampling step (0-based); sigma: its noise level, a host float (decisions never
         read the device). A sampler that calls the model twice in a step (res2s) gives both calls the
         step's index and each call's own sigma; `substep` tells them apart.
+    tapped_at: another pass of this step resumes from this one's streams at that block (LTX-2's STG prefix
+        reuse taps the conditional pass); None: nobody does.
+    resumes: for a pass whose plan starts after a prefix (`BlockPlan.first > 0`), the kind of the tapped pass
+        of this step it continues; what that pass computed before `first` counts as this one's too.
     """
 
     kinds: tuple[PassKind, ...]
@@ -72,6 +76,8 @@ class PassContext:
     sigma: float
     loop: LoopState
     substep: int = 0
+    tapped_at: int | None = None
+    resumes: PassKind | None = None
 
     @property
     def kind(self) -> PassKind:

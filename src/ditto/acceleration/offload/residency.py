@@ -62,6 +62,10 @@ class Residency:
         self.current = name
         keep = self._stage_tensors(stage)
         self.mover.evict_all_but(keep)
+        if self.mover.device.type == "cuda":
+            # What the last stage freed goes back to the device: the budget counts reserved memory, and this
+            # stage allocates in other sizes (its blocks, its activations).
+            torch.cuda.empty_cache()
         self.mover.load(keep, wait=True)
         self.mover.peak = self.mover.loaded_bytes()
         self._prefetch_next(stage)

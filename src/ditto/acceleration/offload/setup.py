@@ -3,6 +3,7 @@ host homes, the residency handed to the pipeline's stages and the block streamin
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +107,23 @@ def enable_offload(
         spec.attach(residency)
     residency.load_always()
     if device.type == "cuda":
+        expandable_segments()
         torch.cuda.empty_cache()  # what loading left in the allocator's cache belongs to the budget now
     return plan
+
+
+def expandable_segments() -> bool:
+    """Have the CUDA allocator grow segments page by page (unless PYTORCH_CUDA_ALLOC_CONF says otherwise).
+
+    Streaming frees and allocates blocks of several sizes (a stage-2 block carries its LoRA factors, Gemma's
+    layers differ from the DiT's): fixed-size cached segments then leave free memory the next size does not
+    fit. Measured on the H200 (benchmarks/RESULTS.md, 2026-12-03): LTX-2 within 24 GiB failed with 1.6 GiB
+    reserved but unallocated, more than the plan's 5 % reserve. With expandable segments free pages serve
+    any size and `empty_cache` returns them. Returns whether they are on."""
+    if "expandable_segments" in os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""):
+        return "expandable_segments:true" in os.environ["PYTORCH_CUDA_ALLOC_CONF"].lower()
+    torch.cuda.memory._set_allocator_settings("expandable_segments:True")
+    return True
 
 
 def disable_offload(pipeline: Any) -> None:

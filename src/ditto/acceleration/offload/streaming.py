@@ -121,6 +121,9 @@ class StreamBlocks:
     """The transformer's block offload for one sampling loop: a `LoopFeature` wrapping the block calls."""
 
     replayable = False  # it moves weights in Python per call: no CUDA-graph recording of its passes
+    # A resumed plan (LTX-2's STG pass from its first perturbed block) is a list of blocks like any other:
+    # it gets its own schedule, keyed by its modules.
+    handles_resumed_plans = True
 
     def __init__(self, mover: Mover) -> None:
         self.mover = mover

@@ -60,11 +60,32 @@ class KindState:
             self.middle = middle
 
 
+@dataclass
+class SharedPrefix:
+    """What a tapped pass hands the pass of its step that resumes from it (LTX-2's STG pass continues the
+    conditional pass): up to its first perturbed block the resumed pass is the tapped one, bit for bit, so
+    the head's input, its Fn residuals and the middle's input are the tapped pass's."""
+
+    step: tuple[int, int]  # (step, substep)
+    kind: PassKind
+    base: Streams  # the streams entering block 0, in the form block Fn - 1 leaves them (plan.convert)
+    fn_residuals: list[torch.Tensor]
+    middle_in: Streams
+    cached: bool = False  # the tapped pass skipped its middle
+
+
 class StepCache:
     """One loop's step cache. `decide_on`: the streams whose Fn residual the dbcache decision reads, each
-    with its threshold (LTX-2: video and audio; the image families: the image stream)."""
+    with its threshold (LTX-2: video and audio; the image families: the image stream).
+
+    A resumed plan (`plan.first` = k > 0, the STG pass after the conditional one) is cached as the whole
+    pass it stands for: with k <= Fn it runs its own head from block k; with Fn < k < L - Bn the head and
+    the middle's input are the tapped pass's, so a computed middle runs only blocks [k, L - Bn) and its
+    residual is taken from the tapped pass's middle input, and a skipped one costs no block at all; with
+    k >= L - Bn every block it runs is in the tail, which always runs."""
 
     replayable = False  # decides per step in Python: a loop with it records no CUDA graph of a whole pass
+    handles_resumed_plans = True
 
     def __init__(
         self, spec: CacheSpec, num_steps: int, decide_on: Sequence[float], record: dict[str, Any]
@@ -74,6 +95,7 @@ class StepCache:
         self.decide_on = tuple(decide_on)
         self.record = record
         self.kinds: dict[PassKind, KindState] = {}
+        self.prefix: SharedPrefix | None = None  # the tapped pass of the current step
 
     def state(self, kind: PassKind) -> KindState:
         if kind not in self.kinds:
@@ -82,29 +104,74 @@ class StepCache:
         return self.kinds[kind]
 
     def run_blocks(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
+        if plan.first:
+            return self._run_resumed(plan, streams, ctx, inner)
         check_depth(self.spec, len(plan))
         first, last = self.spec.fn, len(plan) - self.spec.bn
         head = inner(segment(plan, 0, first), streams, ctx) if first else streams
-        batch = streams[0].shape[0]
-        parts = [(self.state(kind), rows) for kind, rows in ctx.segments(batch)]
-        fn_residuals = self._fn_residuals(plan, streams, head, first)
+        base = plan.convert(streams, 0, first)
+        fn_residuals = self._fn_residuals(base, head)
         middle_in = plan.convert(head, first, last)
-        if self._may_skip(parts, fn_residuals, ctx.step):
+        if ctx.tapped_at is not None:
+            self.prefix = SharedPrefix((ctx.step, ctx.substep), ctx.kind, base, fn_residuals, middle_in)
+        return self._middle_and_tail(plan, ctx, inner, fn_residuals, middle_in, (head, first, last))
+
+    def _run_resumed(self, plan: BlockPlan, streams: Streams, ctx: PassContext, inner: RunBlocks) -> Streams:
+        """A plan starting at block k = plan.first, its streams the tapped pass's at k (see the class)."""
+        k = plan.first
+        check_depth(self.spec, k + len(plan))
+        first, last = self.spec.fn, k + len(plan) - self.spec.bn
+        prefix = self.prefix
+        if prefix is None or prefix.step != (ctx.step, ctx.substep) or prefix.kind != ctx.resumes:
+            raise RuntimeError(f"a resumed pass at step {ctx.step} without its tapped {ctx.resumes} pass")
+        if k >= last:  # its whole middle is the tapped pass's: cached or computed with it
+            state = self.state(ctx.kind)
+            if prefix.cached:
+                state.cached(ctx.step)
+            else:
+                state.computed()
+            return inner(plan, streams, ctx)
+        if k <= first:
+            head = inner(segment(plan, 0, first - k), streams, ctx) if first > k else streams
+            fn_residuals = self._fn_residuals(prefix.base, head)
+            middle_in = plan.convert(head, first - k, last - k)
+            return self._middle_and_tail(
+                plan, ctx, inner, fn_residuals, middle_in, (head, first - k, last - k)
+            )
+        # The head and the blocks [Fn, k) are the tapped pass's: the middle runs on from block k.
+        return self._middle_and_tail(
+            plan, ctx, inner, prefix.fn_residuals, prefix.middle_in, (streams, 0, last - k)
+        )
+
+    def _middle_and_tail(
+        self,
+        plan: BlockPlan,
+        ctx: PassContext,
+        inner: RunBlocks,
+        fn_residuals: list[torch.Tensor],
+        middle_in: Streams,
+        computed: tuple[Streams, int, int],
+    ) -> Streams:
+        """Skip the middle or compute it (`computed`: the streams it starts from and its range in `plan`),
+        then the tail."""
+        start_streams, start, stop = computed
+        parts = [(self.state(kind), rows) for kind, rows in ctx.segments(middle_in[0].shape[0])]
+        skip = self._may_skip(parts, fn_residuals, ctx.step)
+        if ctx.tapped_at is not None and self.prefix is not None:
+            self.prefix.cached = skip
+        if skip:
             middle_out = self._skip(parts, middle_in, ctx.step)
         else:
-            middle_out = inner(segment(plan, first, last), head, ctx)
+            middle_out = inner(segment(plan, start, stop), start_streams, ctx)
             self._remember(parts, fn_residuals, middle_in, middle_out)
         for state, _ in parts:
             state.passes += 1
-        return inner(segment(plan, last, len(plan)), middle_out, ctx) if last < len(plan) else middle_out
+        return inner(segment(plan, stop, len(plan)), middle_out, ctx) if stop < len(plan) else middle_out
 
-    def _fn_residuals(
-        self, plan: BlockPlan, streams: Streams, head: Streams, first: int
-    ) -> list[torch.Tensor]:
+    def _fn_residuals(self, base: Streams, head: Streams) -> list[torch.Tensor]:
         """The first Fn blocks' residual of each decision stream (none for a mask)."""
         if self.spec.method != "dbcache":
             return []
-        base = plan.convert(streams, 0, first)
         count = min(len(self.decide_on), len(head))
         return [head[i] - base[i] for i in range(count)]
 

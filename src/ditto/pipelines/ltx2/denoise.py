@@ -128,13 +128,15 @@ class Denoiser:
         resumed: tuple[torch.Tensor, ...] = (),
         tap_at: int | None = None,
         resume_at: int | None = None,
+        resumes: PassKind | None = None,
         **perturbation,
     ) -> tuple[torch.Tensor, ...]:
         """One transformer pass; only the latents and sigma change between the steps of a loop.
 
         tap_at: also return the streams entering that block (after the outputs), if the pass ran it;
-        resume_at: start at that block from `resumed` (the streams a tapping pass returned)."""
-        ctx = PassContext(kinds, at.step, at.sigma, self.loop, at.substep)
+        resume_at: start at that block from `resumed` (the streams the tapping pass of kind `resumes`
+        returned in this step)."""
+        ctx = PassContext(kinds, at.step, at.sigma, self.loop, at.substep, tap_at, resumes)
 
         def run(v, a, s, *streams):
             tap = None if tap_at is None else StreamTap(tap_at)
@@ -279,7 +281,9 @@ class Denoiser:
         kinds, positive = (PassKind.PERTURBED,), self.inputs.positive
         if not tapped:
             return run(kinds, embeds=positive, **stg)
-        return run(kinds, embeds=positive, resumed=tapped, resume_at=passes.branch_at, **stg)
+        return run(
+            kinds, embeds=positive, resumed=tapped, resume_at=passes.branch_at, resumes=PassKind.COND, **stg
+        )
 
     def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
         """The official X0Model converts each token with its own timestep (sigma * mask), so a kept image
