@@ -81,7 +81,8 @@ def _run_model(
     if settings.compile:
         compile_pipeline(pipe)  # as compile=True does; the offloaded runs reuse the same graphs
         enable_cuda_graphs(pipe, None, compiled=True)
-    offload_variants(pipe, settings, case, section, save, "bf16")
+    if settings.bf16 or not fp8_budgets:
+        offload_variants(pipe, settings, case, section, save, "bf16")
     if settings.fp8 and fp8_budgets:
         quantize_transformer(pipe.components.transformer, keep_originals=False)
         offload_variants(pipe, settings, case, section, save, "fp8")
@@ -103,6 +104,7 @@ def main() -> int:
         "--qwen-budgets", default="24GiB", help="Qwen-Image: comma list of sizes (the issue's case: 24GiB)"
     )
     parser.add_argument("--fp8", action="store_true", help="also FP8 blocks (LTX-2), after the bf16 runs")
+    parser.add_argument("--fp8-only", action="store_true", help="LTX-2: the FP8 runs alone (no bf16 ones)")
     parser.add_argument("--ltx2-steps", type=int, default=8, help="timed stage-1 steps (extrapolated to 40)")
     parser.add_argument("--qwen-steps", type=int, default=8, help="timed denoise steps (extrapolated to 50)")
     parser.add_argument("--no-compile", action="store_true", help="eager (default on cpu)")
@@ -124,7 +126,7 @@ def main() -> int:
         device=device, dtype=getattr(torch, args.dtype), tiny=args.tiny,
         compile=not args.no_compile and device.type == "cuda", ltx2_budgets=tuple(args.budgets.split(",")),
         qwen_budgets=tuple(args.qwen_budgets.split(",")),
-        fp8=args.fp8, ltx2_steps=args.ltx2_steps, qwen_steps=args.qwen_steps,
+        fp8=args.fp8 or args.fp8_only, bf16=not args.fp8_only, ltx2_steps=args.ltx2_steps, qwen_steps=args.qwen_steps,
         deadline=time.perf_counter() + args.budget_s,
     )  # fmt: skip
     report = header(device, args)

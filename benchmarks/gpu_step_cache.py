@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dtype", choices=("bfloat16", "float32"), help="default: bfloat16 on cuda, float32 on cpu"
     )
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--commit", default=None, help="the commit measured (default: git rev-parse HEAD)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TQDM_DISABLE", "1")
     from benchmarks.harness.full_size_ltx2 import build_ltx2_components
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     pipe.loop_features.append(lambda info: counter)  # innermost: after the cache
     report: dict[str, Any] = {
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
-        "date": datetime.date.today().isoformat(), "commit": os.popen("git rev-parse HEAD").read().strip(),
+        "date": datetime.date.today().isoformat(), "commit": args.commit or os.popen("git rev-parse HEAD").read().strip(),
         "case": "LTX-2 one-stage {width}x{height}x{num_frames}, official guidance, eager".format(**request(args.tiny, 1)),
         "build_s": time.perf_counter() - started, "tiny": args.tiny,
     }  # fmt: skip

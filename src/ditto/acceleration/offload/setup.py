@@ -122,7 +122,8 @@ def expandable_segments() -> bool:
     any size and `empty_cache` returns them. Returns whether they are on."""
     if "expandable_segments" in os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""):
         return "expandable_segments:true" in os.environ["PYTORCH_CUDA_ALLOC_CONF"].lower()
-    torch.cuda.memory._set_allocator_settings("expandable_segments:True")
+    setter = getattr(torch._C, "_accelerator_setAllocatorSettings", None)  # torch.cuda's own is deprecated
+    (setter or torch.cuda.memory._set_allocator_settings)("expandable_segments:True")
     return True
 
 
