@@ -4,9 +4,10 @@ result stays the uncompiled one (CPU, float32; inductor may reorder float sums).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ditto import Engine
-from ditto.acceleration.compile import pipeline_transformer
+from ditto.acceleration.compile import BLOCK_VARIANTS, pipeline_transformer
 
 KWARGS = dict(prompt="a cat", height=64, width=64, num_inference_steps=2, seed=3)
 
@@ -22,3 +23,5 @@ def test_compiled_engine_matches_eager_and_compiles_every_block_list() -> None:
     assert all(part._ditto_compiled_forward for layer in layers for part in layer.children())
     compiled = engine.generate(**KWARGS).images
     assert np.abs(compiled - eager).max() <= 1e-4
+    # A server's resolutions and pass layouts each add a variant per block: dynamo's default 8 is raised.
+    assert torch._dynamo.config.recompile_limit >= BLOCK_VARIANTS

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+BLOCK_VARIANTS = 64  # compiled variants (shapes x pass layouts) one block may keep
+
 
 def compile_blocks(
     blocks: Iterable[nn.Module], mode: str | None = None, dynamic: bool | None = False
@@ -21,6 +23,10 @@ def compile_blocks(
     dynamic=False specialises on shapes (one recompile per resolution; the limit is torch's
     recompile_limit); mode is torch.compile's (None, "max-autotune-no-cudagraphs", ...).
     """
+    # A served LTX-2 already uses 7 of dynamo's default 8 variants per block after three request kinds
+    # (stage sizes, STG and isolated passes); under fullgraph the ninth would fail the request. Each new
+    # resolution adds one, so a server needs room for dozens.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, BLOCK_VARIANTS)
     for block in blocks:
         block.compile(fullgraph=True, dynamic=dynamic, mode=mode)
 
