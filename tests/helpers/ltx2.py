@@ -66,3 +66,21 @@ def start_latents(engine, batch: int, **request) -> tuple[torch.Tensor, torch.Te
         batch, shape.audio_channels, shape.audio_frames, shape.audio_mel_bins, generator=generator
     )
     return video, audio
+
+
+def denoise_loop(pipeline, request: dict, share_prefix: bool, features=(), sampler: str = "euler"):
+    """The stage's sampling loop alone (Euler or res2s) on `request`, with `features` wrapping its block
+    loop and STG prefix reuse on or off; returns the final (video, audio) latents."""
+    import dataclasses
+
+    from ditto.pipelines.ltx2 import steps
+    from ditto.pipelines.ltx2.denoise import denoise
+    from ditto.pipelines.ltx2.res2s import denoise_res2s
+
+    components, params = pipeline.components, pipeline.validate(**request)
+    loop = denoise_res2s if sampler == "res2s" else denoise
+    with torch.inference_mode():  # as Engine.generate runs
+        prompts = steps.encode_prompts(components, params)
+        inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
+        inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
+        return loop(components.transformer, components.dtype, inputs, lambda *_: None, list(features))

@@ -4,18 +4,13 @@ one of the same four passes run whole, and the blocks before the branch must rea
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
-from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.denoise import denoise
-from ditto.pipelines.ltx2.res2s import denoise_res2s
 from ditto.runtime import PassKind
 
-from helpers.ltx2 import FULL_GUIDANCE, PROMPT, ditto_engine
+from helpers.ltx2 import FULL_GUIDANCE, PROMPT, denoise_loop, ditto_engine
 
 SMALL = dict(**PROMPT, height=64, width=64, num_frames=9, num_inference_steps=2, pipeline="one-stage")
 CASES = {
@@ -45,17 +40,8 @@ class BlockCounter:
 
 
 def run(request: dict, share_prefix: bool, sampler: str = "euler", log: list | None = None, version="2.0"):
-    pipeline = ditto_engine(version).pipeline
-    components, params = pipeline.components, pipeline.validate(**request)
-    loop = denoise_res2s if sampler == "res2s" else denoise
     features = [BlockCounter(log)] if log is not None else []
-    with torch.inference_mode():  # as Engine.generate runs
-        prompts = steps.encode_prompts(components, params)
-        inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
-        inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
-        return loop(
-            components.transformer, components.dtype, inputs, lambda done, total, video: None, features
-        )
+    return denoise_loop(ditto_engine(version).pipeline, request, share_prefix, features, sampler)
 
 
 def assert_bitwise(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> None:

@@ -5,19 +5,15 @@ STG pass run whole, wherever the branch falls: after the first Fn blocks, inside
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
 from ditto import Engine
 from ditto.acceleration.step_cache.feature import StepCache
 from ditto.acceleration.step_cache.spec import parse_cache_spec
-from ditto.pipelines.ltx2 import steps
-from ditto.pipelines.ltx2.denoise import denoise
 from ditto.runtime import PassKind
 
-from helpers.ltx2 import FULL_GUIDANCE
+from helpers.ltx2 import FULL_GUIDANCE, denoise_loop
 from helpers.offload import deep_ltx2
 
 STEPS = 5
@@ -50,17 +46,11 @@ class BlockCounter:
 
 
 def cached_loop(engine: Engine, spec: str, share_prefix: bool):
-    pipeline = engine.pipeline
-    components, params = pipeline.components, pipeline.validate(**REQUEST)
     parsed = parse_cache_spec(spec)
     record: dict = {}
     counter = BlockCounter()
     cache = StepCache(parsed, STEPS, parsed.thresholds[:2], record)
-    with torch.inference_mode():
-        prompts = steps.encode_prompts(components, params)
-        inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
-        inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
-        out = denoise(components.transformer, components.dtype, inputs, lambda *_: None, [cache, counter])
+    out = denoise_loop(engine.pipeline, REQUEST, share_prefix, [cache, counter])
     return out, record, counter.blocks
 
 

@@ -112,19 +112,18 @@ def enable_offload(
     return plan
 
 
-def expandable_segments() -> bool:
+def expandable_segments() -> None:
     """Have the CUDA allocator grow segments page by page (unless PYTORCH_CUDA_ALLOC_CONF says otherwise).
 
     Streaming frees and allocates blocks of several sizes (a stage-2 block carries its LoRA factors, Gemma's
     layers differ from the DiT's): fixed-size cached segments then leave free memory the next size does not
     fit. Measured on the H200 (benchmarks/RESULTS.md, 2026-12-03): LTX-2 within 24 GiB failed with 1.6 GiB
     reserved but unallocated, more than the plan's 5 % reserve. With expandable segments free pages serve
-    any size and `empty_cache` returns them. Returns whether they are on."""
+    any size and `empty_cache` returns them."""
     if "expandable_segments" in os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""):
-        return "expandable_segments:true" in os.environ["PYTORCH_CUDA_ALLOC_CONF"].lower()
+        return  # the user's choice stands
     setter = getattr(torch._C, "_accelerator_setAllocatorSettings", None)  # torch.cuda's own is deprecated
     (setter or torch.cuda.memory._set_allocator_settings)("expandable_segments:True")
-    return True
 
 
 def disable_offload(pipeline: Any) -> None:
