@@ -52,6 +52,7 @@ def variants(model: str, compiled: bool) -> list[Variant]:
     c = dict(compile=compiled, quick=True)
     ditto = [
         Variant("ditto-compiled", "ditto", attention=FA4_FIRST, **c),
+        Variant("ditto-compiled-fa3", "ditto", attention=("fa3", *CUDNN_FIRST), **c),
         Variant("ditto-compiled-full-rope", "ditto", attention=FA4_FIRST, compact_rope=False, **c),
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
         Variant("ditto-compiled-fp8-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **c),

@@ -4,6 +4,7 @@ before loading; the typed options reach each family's from_pretrained; the CLI b
 from __future__ import annotations
 
 import pytest
+import torch
 
 from ditto import Engine
 from ditto.cli import build_parser, engine_options
@@ -97,3 +98,11 @@ def test_attention_kernel_is_a_closed_engine_option() -> None:
     assert engine_options(args) == EngineOptions(attention="fp8")
     with pytest.raises(InvalidParameter, match="attention='flash3'"):
         EngineOptions.from_keywords({"attention": "flash3"})
+
+
+@pytest.mark.parametrize("kernel", ["fa3", "triton", "fp8"])
+def test_an_attention_kernel_that_cannot_run_here_is_a_clear_error(kernel: str) -> None:
+    from ditto.engine import choose_attention
+
+    with pytest.raises(InvalidParameter, match=f"attention='{kernel}'.*needs .*not available on cpu.*sdpa"):
+        choose_attention(torch.device("cpu"), kernel)

@@ -189,15 +189,24 @@ def enable_cuda_graphs(pipeline: Any, asked: bool | None, compiled: bool) -> Non
 
 
 def choose_attention(device: torch.device, kernel: str | None) -> None:
-    """The attention order for this device; an asked-for Triton kernel that cannot run here is an error."""
+    """The attention order for this device; an asked-for kernel that cannot run here is an error."""
     from ditto.errors import InvalidParameter
     from ditto.layers.attention import attention_backends
 
     use_fast_attention(device, kernel)
     usable = device.type == "cuda" and (attention_backends() or [None])[0] == kernel
-    if kernel in ("triton", "fp8") and not usable:
-        need = "Triton and a CUDA GPU" + (" of compute capability 9.0+ (Hopper)" if kernel == "fp8" else "")
-        raise InvalidParameter("attention", kernel, f"needs {need}; not available on {device}", "sdpa")
+    if kernel in KERNEL_NEEDS and not usable:
+        raise InvalidParameter(
+            "attention", kernel, f"needs {KERNEL_NEEDS[kernel]}; not available on {device}", "sdpa"
+        )
+
+
+# What each optional attention kernel needs, for the error when it is asked for where it cannot run.
+KERNEL_NEEDS = {
+    "triton": "Triton and a CUDA GPU",
+    "fp8": "Triton and a CUDA GPU of compute capability 9.0+ (Hopper)",
+    "fa3": "an H100/H200 (compute capability 9.0) and FlashAttention-3 built by scripts/build_fa3.sh",
+}
 
 
 class Engine:

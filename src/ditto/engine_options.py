@@ -34,7 +34,7 @@ from ditto.parallel.config import SPEC_HELP, ParallelConfig
 # How LTX-2's stage 2 applies the distilled LoRA: beside the weights (no per-request pass over them) or fused.
 DISTILLED_LORA_MODES = ("side", "fuse")
 # EngineOptions.attention: what leads the CUDA attention order (layers/attention.py); None = the fast default.
-ATTENTION_KERNELS = ("sdpa", "triton", "fp8")
+ATTENTION_KERNELS = ("sdpa", "fa3", "triton", "fp8")
 
 PathLike = str | os.PathLike
 # `dtype=` / --dtype names -> torch dtype names (pipelines.base.DTYPES maps them to torch dtypes).
@@ -87,7 +87,8 @@ class EngineOptions:
     attention: str | None = _option(
         None,
         "the kernel for unmasked attention on a GPU (default: FlashAttention-4 where installed, else cuDNN): "
-        "sdpa (PyTorch's SDPA, cuDNN first), triton (ditto's Triton kernel), fp8 (the same with FP8 "
+        "sdpa (PyTorch's SDPA, cuDNN first), fa3 (FlashAttention-3 on Hopper, built by scripts/build_fa3.sh; "
+        "SDPA where absent), triton (ditto's Triton kernel), fp8 (the same with FP8 "
         "products: faster on Hopper, outputs move by a few percent)",
         choices=ATTENTION_KERNELS,
     )

@@ -42,7 +42,7 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
         assert sum(c["calls"] for c in calls) == 12 and all(c["sdpa_backend"] for c in calls)
     runs = {run["variant"]: run for run in ltx2["runs"]}
     assert set(runs) == {
-        "diffusers-eager", "ditto-eager", "ditto-eager-full-rope", "ditto-eager-gelu-epilogue",
+        "diffusers-eager", "ditto-eager", "ditto-eager-fa3", "ditto-eager-full-rope", "ditto-eager-gelu-epilogue",
         "ditto-eager-fp8-attention", "ditto-eager-cudnn-contiguous", "ditto-eager-triton",
     }  # fmt: skip
     assert runs["ditto-eager-gelu-epilogue"]["gelu_epilogue_layers"] == 4  # video and audio, 2 blocks

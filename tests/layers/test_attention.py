@@ -105,3 +105,34 @@ def test_cpu_attention_ignores_cuda_backend_choice() -> None:
     finally:
         set_attention_backends(before)
     assert (got - naive_attention(q, k, v)).abs().max() < 1e-6
+
+
+def test_leading_unmasked_kernels_are_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """("fa3", "fa4", SDPA...): the first unmasked kernel usable here is used; none usable means SDPA alone."""
+    from ditto.layers import attention as attn
+
+    def kernels(usable: set[str]) -> dict:
+        return {
+            name: (lambda n=name: n in usable, *entry[1:]) for name, entry in attn.UNMASKED_KERNELS.items()
+        }
+
+    before = attn.attention_backends()
+    try:
+        for usable, expected in (({"fa3", "fa4"}, "fa3"), ({"fa4"}, "fa4"), (set(), None)):
+            monkeypatch.setattr(attn, "UNMASKED_KERNELS", kernels(usable))
+            attn.set_attention_backends(attn.FAST_CUDA_ORDER)
+            assert attn.attention_backends() == [expected] * (expected is not None) + list(
+                attn.DEFAULT_CUDA_ORDER
+            )
+    finally:
+        attn.set_attention_backends(before)
+
+
+def test_fa3_declines_what_it_was_not_built_for() -> None:
+    """Without FlashAttention-3 (this machine), or for a mask, the fa3 backend declines: SDPA runs instead."""
+    from ditto.layers.attention_fa3 import fa3_accepts, fa3_available
+
+    q, k, _ = _qkv(1, 4, 4, 2, 2, 128)
+    assert not fa3_available()  # CPU only: FA3 is for Hopper GPUs
+    assert not fa3_accepts(q, k, None)
+    assert not fa3_accepts(q, k, torch.ones(1, 1, 4, 4, dtype=torch.bool))

@@ -10,7 +10,8 @@ instructions and is much faster than FA2 for the long video sequences, so ditto 
 SDPA falls through to the next backend when one cannot take the inputs (e.g. a mask or head size).
 
 Unmasked kernels (named first in the order, used for the unmasked calls they accept, SDPA for the rest):
-"fa4" (FlashAttention-4, optional package), "triton" (ditto's Triton kernel, bf16) and "fp8" (the same
+"fa3" (FlashAttention-3's Hopper kernels, built by scripts/build_fa3.sh), "fa4" (FlashAttention-4, optional
+package), "triton" (ditto's Triton kernel, bf16) and "fp8" (the same
 kernel with FP8 products: opt-in, it moves numbers; `attention_triton.py`). `sdpa_layout="contiguous"`
 hands SDPA dense [B, H, S, D] copies instead of the strided views (a layout cuDNN may prefer; measured in
 benchmarks/gpu_speed.py).
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ditto.layers.attention_fa3 import fa3_accepts, fa3_attention, fa3_available
 from ditto.layers.attention_fa4 import fa4_accepts, fa4_attention, fa4_available
 from ditto.layers.attention_triton import (
     fp8_attention,
@@ -40,6 +42,7 @@ from ditto.layers.attention_triton import (
 
 # Kernels for unmasked calls: name -> (usable here?, accepts(q, k, mask), kernel(q, k, v)).
 UNMASKED_KERNELS = {
+    "fa3": (fa3_available, fa3_accepts, fa3_attention),
     "fa4": (fa4_available, fa4_accepts, fa4_attention),
     "triton": (triton_available, triton_accepts, triton_attention),
     "fp8": (fp8_attention_available, triton_accepts, fp8_attention),
@@ -53,9 +56,9 @@ BACKENDS = {
     "math": SDPBackend.MATH,
 }
 DEFAULT_CUDA_ORDER = ("cudnn", "flash", "efficient", "math")
-# What an engine on a CUDA device asks for (use_fast_attention): FA4 first where installed; measured
-# -2.3 % on the LTX-2 forward at 1280x704x121 on an H100 (benchmarks/NOTES.md).
-FAST_CUDA_ORDER = ("fa4", *DEFAULT_CUDA_ORDER)
+# What an engine on a CUDA device asks for (use_fast_attention): FA3 where built, else FA4 where installed
+# (FA4: -2.3 % on the LTX-2 forward at 1280x704x121 on an H100; FA3: benchmarks/NOTES.md, 2026-12-03).
+FAST_CUDA_ORDER = ("fa3", "fa4", *DEFAULT_CUDA_ORDER)
 
 # Priority order used on CUDA; None = PyTorch's own choice. Changed only through set_attention_backends.
 _cuda_order: list[SDPBackend] | None = [BACKENDS[name] for name in DEFAULT_CUDA_ORDER]
@@ -84,14 +87,14 @@ def set_attention_backends(order: Sequence[str] | None, sdpa_layout: str = "stri
             f"attention backends {list(order)!r}: unknown {unknown} or no SDPA backend after {kernels[0]}; "
             f"choose from {sorted(BACKENDS) + sorted(UNMASKED_KERNELS)}"
         )
-    first = order[0]
-    if first in UNMASKED_KERNELS and UNMASKED_KERNELS[first][0]():
-        _unmasked = first
+    # The leading unmasked kernels are alternatives: the first one usable here is the one in use.
+    leading = [name for name in order[: order.index(sdpa[0])] if name in UNMASKED_KERNELS]
+    _unmasked = next((name for name in leading if UNMASKED_KERNELS[name][0]()), None)
     _cuda_order = [BACKENDS[name] for name in sdpa]
 
 
 def use_fast_attention(device: torch.device, kernel: str | None = None) -> None:
-    """On CUDA, take FAST_CUDA_ORDER, or `kernel` ("sdpa", "triton", "fp8": EngineOptions.attention) before
+    """On CUDA, take FAST_CUDA_ORDER, or `kernel` ("sdpa", "fa3", "triton", "fp8": EngineOptions.attention) before
     SDPA's order (resolved once here, outside any compiled graph); else nothing."""
     if device.type != "cuda":
         return
