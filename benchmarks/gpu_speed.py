@@ -63,6 +63,9 @@ def variants(model: str, compiled: bool) -> list[Variant]:
         fp8 = dict(fp8="rowwise", **c)
         ditto.append(Variant("ditto-compiled-fp8-products", "ditto", attention=FA4_FIRST, **fp8))
         ditto.append(
+            Variant("ditto-compiled-fp8-products-fa3", "ditto", attention=("fa3", *CUDNN_FIRST), **fp8)
+        )
+        ditto.append(
             Variant("ditto-compiled-fp8-products-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **fp8)
         )
     not_here = {"klein": ("full-rope", "gelu"), "qwen": ("full-rope",), "ltx2": ()}[model]

@@ -12,7 +12,8 @@ SDPA falls through to the next backend when one cannot take the inputs (e.g. a m
 Unmasked kernels (named first in the order, used for the unmasked calls they accept, SDPA for the rest):
 "fa3" (FlashAttention-3's Hopper kernels, built by scripts/build_fa3.sh), "fa4" (FlashAttention-4, optional
 package), "triton" (ditto's Triton kernel, bf16) and "fp8" (the same
-kernel with FP8 products: opt-in, it moves numbers; `attention_triton.py`). `sdpa_layout="contiguous"`
+kernel with FP8 products, or FA3's e4m3 kernel where built: opt-in, it moves numbers; `attention_triton.py`,
+`attention_fa3.py`). `sdpa_layout="contiguous"`
 hands SDPA dense [B, H, S, D] copies instead of the strided views (a layout cuDNN may prefer; measured in
 benchmarks/gpu_speed.py).
 
@@ -23,14 +24,20 @@ some heads (parallel/ulysses.py), runs this module's kernel choice on them, and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ditto.layers.attention_fa3 import fa3_accepts, fa3_attention, fa3_available
+from ditto.layers.attention_fa3 import (
+    fa3_accepts,
+    fa3_attention,
+    fa3_available,
+    fa3_fp8_attention,
+    fa3_fp8_available,
+)
 from ditto.layers.attention_fa4 import fa4_accepts, fa4_attention, fa4_available
 from ditto.layers.attention_triton import (
     fp8_attention,
@@ -40,12 +47,35 @@ from ditto.layers.attention_triton import (
     triton_available,
 )
 
+
+def _fp8_kernel(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> Callable | None:
+    """The FP8 kernel for this call: FA3's e4m3 kernel where built (faster than ditto's Triton one,
+    benchmarks/NOTES.md 2026-12-03), else the Triton kernel, else None."""
+    if fa3_fp8_available() and fa3_accepts(q, k, mask):
+        return fa3_fp8_attention
+    if fp8_attention_available() and triton_accepts(q, k, mask):
+        return fp8_attention
+    return None
+
+
+def _fp8_available() -> bool:
+    return fa3_fp8_available() or fp8_attention_available()
+
+
+def _fp8_accepts(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    return _fp8_kernel(q, k, mask) is not None
+
+
+def _fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return _fp8_kernel(q, k, None)(q, k, v)
+
+
 # Kernels for unmasked calls: name -> (usable here?, accepts(q, k, mask), kernel(q, k, v)).
 UNMASKED_KERNELS = {
     "fa3": (fa3_available, fa3_accepts, fa3_attention),
     "fa4": (fa4_available, fa4_accepts, fa4_attention),
     "triton": (triton_available, triton_accepts, triton_attention),
-    "fp8": (fp8_attention_available, triton_accepts, fp8_attention),
+    "fp8": (_fp8_available, _fp8_accepts, _fp8_attention),
 }
 SDPA_LAYOUTS = ("strided", "contiguous")
 # SDPA's backends, in the order given after any unmasked kernel.
