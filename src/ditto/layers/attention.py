@@ -47,27 +47,31 @@ from ditto.layers.attention_triton import (
     triton_available,
 )
 
-
-def _fp8_kernel(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> Callable | None:
-    """The FP8 kernel for this call: FA3's e4m3 kernel where built (faster than ditto's Triton one,
-    benchmarks/NOTES.md 2026-12-03), else the Triton kernel, else None."""
-    if fa3_fp8_available() and fa3_accepts(q, k, mask):
-        return fa3_fp8_attention
-    if fp8_attention_available() and triton_accepts(q, k, mask):
-        return fp8_attention
-    return None
+# The FP8 implementation as (accepts, kernel), resolved by _fp8_available() when the order is set, outside any
+# compiled graph: a traced call must not reach the cached availability checks (dynamo traces through the
+# cache, and FA3's first check records the build: a side effect that recompiled every call).
+_fp8_impl: tuple[Callable, Callable] | None = None
 
 
 def _fp8_available() -> bool:
-    return fa3_fp8_available() or fp8_attention_available()
+    """FA3's e4m3 kernel where built (faster than ditto's Triton one: benchmarks/NOTES.md, 2026-12-03), else
+    the Triton kernel; False where neither runs here."""
+    global _fp8_impl
+    if fa3_fp8_available():
+        _fp8_impl = (fa3_accepts, fa3_fp8_attention)
+    elif fp8_attention_available():
+        _fp8_impl = (triton_accepts, fp8_attention)
+    else:
+        _fp8_impl = None
+    return _fp8_impl is not None
 
 
 def _fp8_accepts(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> bool:
-    return _fp8_kernel(q, k, mask) is not None
+    return _fp8_impl is not None and _fp8_impl[0](q, k, mask)
 
 
 def _fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return _fp8_kernel(q, k, None)(q, k, v)
+    return _fp8_impl[1](q, k, v)
 
 
 # Kernels for unmasked calls: name -> (usable here?, accepts(q, k, mask), kernel(q, k, v)).
