@@ -12,7 +12,8 @@ spent no new section or variant starts, and the JSON lists what was skipped):
   forward of each library (op, SDPA backend picked, shapes, strides, mask). Then the variants (compiled,
   1 warm-up + 3 timed, parity against diffusers eager and compiled): diffusers; ditto as it is now (RoPE
   from half-width tables, the default since this change); ditto with full-width tables (the previous
-  default: the tables' gain); + GELU in the up-projection's epilogue; + FP8 attention; cuDNN on dense
+  default: the tables' gain); + GELU in the up-projection's epilogue; + q/k norm and RoPE in one Triton
+  kernel (writing [B, S, H*D], and dense [B, H, S, D] for cuDNN); + FP8 attention; cuDNN on dense
   [B, H, S, D] copies; the Triton kernel in bf16; FP8 products (today's FP8 option) without and with FP8
   attention.
 - one-stage (~3 min): one official-guidance step (4 passes) at 768x512x121, ditto against diffusers'
@@ -55,6 +56,9 @@ def variants(model: str, compiled: bool) -> list[Variant]:
         Variant("ditto-compiled-fa3", "ditto", attention=("fa3", *CUDNN_FIRST), **c),
         Variant("ditto-compiled-full-rope", "ditto", attention=FA4_FIRST, compact_rope=False, **c),
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
+        Variant("ditto-compiled-fused-qk-rope", "ditto", attention=FA4_FIRST, fused_qk_rope="bshd", **c),
+        # dense [B, H, S, D] q/k from the kernel: for cuDNN (FA4 would copy them back to [B, S, H, D])
+        Variant("ditto-compiled-fused-qk-rope-bhsd", "ditto", attention=CUDNN_FIRST, fused_qk_rope="bhsd", **c),
         Variant("ditto-compiled-fp8-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **c),
         Variant("ditto-compiled-cudnn-contiguous", "ditto", attention=CUDNN_FIRST, sdpa_layout="contiguous", **c),
         Variant("ditto-compiled-triton", "ditto", attention=("triton", *CUDNN_FIRST), **c),
@@ -68,8 +72,9 @@ def variants(model: str, compiled: bool) -> list[Variant]:
         ditto.append(
             Variant("ditto-compiled-fp8-products-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **fp8)
         )
-    not_here = {"klein": ("full-rope", "gelu"), "qwen": ("full-rope",), "ltx2": ()}[model]
-    ditto = [v for v in ditto if not any(word in v.name for word in not_here)]
+    # (the fused q/k RoPE is LTX-2's: its norm spans all heads; Klein and Qwen norm per head)
+    not_here = {"klein": ("full-rope", "gelu", "qk-rope"), "qwen": ("full-rope", "qk-rope"), "ltx2": ()}
+    ditto = [v for v in ditto if not any(word in v.name for word in not_here[model])]
     if not compiled:  # the CPU smoke run: the same switches, eager (names say so)
         ditto = [
             Variant(v.name.replace("compiled", "eager"), **{**_fields(v), "compile": False}) for v in ditto
@@ -179,7 +184,10 @@ def main() -> int:
     )
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
     parser.add_argument("--variants", default="", help="only these ditto variants (comma list of names)")
-    parser.add_argument("--profile", default="ditto-compiled,ditto-compiled-gelu-epilogue")
+    # the fused q/k RoPE too: its two inductor kernels (statistics, apply + rotate) against the one Triton kernel
+    parser.add_argument(
+        "--profile", default="ditto-compiled,ditto-compiled-gelu-epilogue,ditto-compiled-fused-qk-rope"
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke run)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument(

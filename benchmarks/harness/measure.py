@@ -37,6 +37,8 @@ class Variant:
     sdpa_layout: str = "strided"  # ditto: "contiguous" hands SDPA dense [B, H, S, D] copies
     gelu_epilogue: bool = False  # ditto: GELU in the up-projection's cuBLASLt epilogue (layers/mlp.py)
     compact_rope: bool = True  # ditto (LTX-2): half-width interleaved RoPE tables (layers/rope.py)
+    # ditto (LTX-2): q/k RMS norm + RoPE in one Triton kernel writing "bshd" or "bhsd" (layers/qk_norm_rope.py)
+    fused_qk_rope: str | None = None
 
 
 def build_reference(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int = 0) -> nn.Module:
@@ -183,12 +185,15 @@ def apply_variant(model: nn.Module, variant: Variant, state: dict[str, Any]) -> 
 
 
 def set_speed_switches(model: nn.Module, variant: Variant, state: dict[str, Any]) -> None:
-    """The GELU epilogue and LTX-2's RoPE table width, as the variant asks; `state` records how many
-    modules each switch reached (0: the model has none, e.g. FLUX.2 has no GELU feed-forward)."""
+    """The GELU epilogue, LTX-2's RoPE table width and its fused q/k norm + RoPE, as the variant asks; `state`
+    records how many modules each switch reached (0: the model has none, e.g. FLUX.2 has no GELU
+    feed-forward, or the kernel cannot run here: the fused q/k RoPE needs CUDA and Triton)."""
     from ditto.layers.mlp import use_gelu_epilogue
+    from ditto.models.ltx2.attention import use_fused_qk_rope
     from ditto.models.ltx2.rope import LTX2Rope
 
     state["gelu_epilogue_layers"] = use_gelu_epilogue(model, variant.gelu_epilogue) * variant.gelu_epilogue
+    state["fused_qk_rope_layers"] = use_fused_qk_rope(model, variant.fused_qk_rope)
     ropes = [module for module in model.modules() if isinstance(module, LTX2Rope)]
     for rope in ropes:
         rope.compact = variant.compact_rope
@@ -350,7 +355,8 @@ def _compare(
     elif shape in expected_compiled and variant.compile:
         run.update({f"vs_compiled_{k}": v for k, v in parity(expected_compiled[shape], out).items()})
     if variant.library == "ditto":
-        run.update({k: ditto_state.get(k) for k in ("gelu_epilogue_layers", "rope_modules")})
+        switches = ("gelu_epilogue_layers", "rope_modules", "fused_qk_rope_layers")
+        run.update({k: ditto_state.get(k) for k in switches})
         first = first_ditto.setdefault(shape, out)
         run["vs_first_ditto_rel_l2"] = parity(first, out)["all_rel_l2"]
         run["vs_first_ditto_bit_equal"] = all(torch.equal(a, b) for a, b in zip(first, out))

@@ -44,14 +44,19 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
     assert set(runs) == {
         "diffusers-eager", "ditto-eager", "ditto-eager-fa3", "ditto-eager-full-rope", "ditto-eager-gelu-epilogue",
         "ditto-eager-fp8-attention", "ditto-eager-cudnn-contiguous", "ditto-eager-triton",
+        "ditto-eager-fused-qk-rope", "ditto-eager-fused-qk-rope-bhsd",
     }  # fmt: skip
     assert runs["ditto-eager-gelu-epilogue"]["gelu_epilogue_layers"] == 4  # video and audio, 2 blocks
+    # the fused q/k RoPE kernel needs CUDA + Triton: on the CPU the switch reaches no layer (plain ops run)
+    assert runs["ditto-eager-fused-qk-rope-bhsd"]["fused_qk_rope_layers"] == 0
+    assert runs["ditto-eager-fused-qk-rope"]["fused_qk_rope"] == "bshd"
     assert runs["ditto-eager"]["rope_modules"] == 4
     for name, run in runs.items():
         assert run["rel_l2"] < 1e-5, (name, run["rel_l2"])  # float32, same weights: the switches are exact
     # on the CPU every switch is exact against ditto's default (the GELU epilogue and FP8 are CUDA-only)
     assert all(run["vs_first_ditto_bit_equal"] for name, run in runs.items() if name != "diffusers-eager")
     assert "ditto-eager-gelu-epilogue" not in {r["variant"] for r in report["models"]["klein"]["runs"]}
+    assert not any("qk-rope" in r["variant"] for r in report["models"]["qwen"]["runs"])
 
     one_stage = report["one_stage"]
     assert one_stage["size"] == "192x128x9"

@@ -16,6 +16,7 @@ from torch import nn
 
 from ditto.layers.attention import attention
 from ditto.layers.linear import fuse_linears
+from ditto.layers.qk_norm_rope import LAYOUTS, fused_norm_rope_available, fused_qk_norm_rope
 from ditto.layers.rope import apply_rope
 
 Rope = tuple[torch.Tensor, torch.Tensor]
@@ -55,6 +56,8 @@ class LTX2Attention(nn.Module):
         self.fused: str | None = None
         self.register_buffer("fused_weight", None, persistent=False)
         self.register_buffer("fused_bias", None, persistent=False)
+        # Set by use_fused_qk_rope: None (plain ops), or the output layout of the one-kernel q/k norm + RoPE.
+        self.fused_qk_rope: str | None = None
 
     def fuse_projections(self, self_attention: bool) -> None:
         """Fuse Q, K and V (self_attention) or K and V (cross-attention: they read the same context).
@@ -130,17 +133,38 @@ class LTX2Attention(nn.Module):
         k_rope: Rope | None,
         split: Any = None,
     ) -> torch.Tensor:
+        q, k = self._norm_rope(q, k, q_rope, k_rope)
+        out = attention(q, k, value.unflatten(-1, (self.heads, -1)), mask, split)
+        return out.flatten(-2)
+
+    def _norm_rope(
+        self, q: torch.Tensor, k: torch.Tensor, q_rope: Rope | None, k_rope: Rope | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q and k RMS-normed and rotated, as [B, S, heads, head_dim]: one kernel where switched on and the
+        inputs fit it (layers/qk_norm_rope.py), else the plain ops."""
+        if self.fused_qk_rope is not None and q_rope is not None:
+            fused = fused_qk_norm_rope(
+                q, k, self.norm_q, self.norm_k, q_rope, k_rope, self.rope_type, self.heads, self.fused_qk_rope
+            )
+            if fused is not None:
+                return fused
         q = self.norm_q(q)
         k = self.norm_k(k)
         if q_rope is not None:
             q = apply_rope(q, q_rope, self.rope_type)
             k = apply_rope(k, k_rope if k_rope is not None else q_rope, self.rope_type)
-        heads = self.heads
-        out = attention(
-            q.unflatten(-1, (heads, -1)),
-            k.unflatten(-1, (heads, -1)),
-            value.unflatten(-1, (heads, -1)),
-            mask,
-            split,
-        )
-        return out.flatten(-2)
+        return q.unflatten(-1, (self.heads, -1)), k.unflatten(-1, (self.heads, -1))
+
+
+def use_fused_qk_rope(model: nn.Module, layout: str | None = "bshd") -> int:
+    """Switch every LTX2Attention of `model` to the one-kernel q/k norm + RoPE writing `layout` ("bshd": the
+    projections' [B, S, H*D]; "bhsd": dense [B, H, S, D]), or back to the plain ops (None). Returns how many
+    were switched on: 0 where the kernel cannot run (no CUDA GPU or Triton). Opt-in until measured; set it
+    before compiling (a compiled block recompiles on change)."""
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"fused q/k RoPE layout {layout!r}: choose from {LAYOUTS} or None")
+    chosen = layout if layout is not None and fused_norm_rope_available() else None
+    layers = [module for module in model.modules() if isinstance(module, LTX2Attention)]
+    for layer in layers:
+        layer.fused_qk_rope = chosen
+    return len(layers) if chosen is not None else 0
