@@ -20,13 +20,18 @@ DEADLINE_S = 420.0
 
 
 def run_ranks(
-    target: str, world: int, deadline_s: float = DEADLINE_S, **kwargs: Any
+    target: str,
+    world: int,
+    deadline_s: float = DEADLINE_S,
+    timeout_s: float | None = None,
+    **kwargs: Any,
 ) -> list[tuple[int, Any]]:
-    """`target` is "module:function"; returns [(exit code, return value or None)] per rank."""
+    """`target` is "module:function"; returns [(exit code, return value or None)] per rank. `timeout_s`:
+    how long a collective of the world group waits for a silent rank (None: torch's default)."""
     folder = Path(tempfile.mkdtemp(prefix="ditto-ranks-"))
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_rank_main, args=(rank, world, folder, target, kwargs))
+        context.Process(target=_rank_main, args=(rank, world, folder, target, timeout_s, kwargs))
         for rank in range(world)
     ]
     for process in processes:
@@ -49,12 +54,18 @@ def _result(folder: Path, rank: int) -> Any:
     return pickle.loads(path.read_bytes()) if path.exists() else None
 
 
-def _rank_main(rank: int, world: int, folder: Path, target: str, kwargs: dict[str, Any]) -> None:
+def _rank_main(
+    rank: int, world: int, folder: Path, target: str, timeout_s: float | None, kwargs: dict[str, Any]
+) -> None:
+    import datetime
+
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder / 'store'}", rank=rank, world_size=world)
+    timeout = None if timeout_s is None else datetime.timedelta(seconds=timeout_s)
+    store = f"file://{folder / 'store'}"
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=world, timeout=timeout)
     module, name = target.split(":")
     value = getattr(importlib.import_module(module), name)(rank, world, **kwargs)
     (folder / f"result-{rank}.pickle").write_bytes(pickle.dumps(value))

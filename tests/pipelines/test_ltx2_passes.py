@@ -71,12 +71,13 @@ def generate(request: dict, log: list | None = None, split: bool = False, stages
 
 
 def test_a_feature_sees_every_guided_pass_by_name_and_step() -> None:
-    """With STG the four passes are separate calls, the official order; the STG pass (perturbing block 1,
-    the tiny model's last) resumes from the conditional pass's streams at block 1 (pipelines/ltx2/passes.py)."""
+    """With STG the four passes are separate calls, the official ones; the STG pass (perturbing block 1, the
+    tiny model's last) runs right after the conditional pass and resumes from its streams at block 1
+    (pipelines/ltx2/passes.py)."""
     log: list = []
     generate({**SMALL, **GUIDED, "num_inference_steps": 3}, log)
     sigmas = ltx2_sigmas(3).tolist()
-    passes = ((COND, 0), (UNCOND, 0), (PERTURBED, 1), (ISOLATED, 0))
+    passes = ((COND, 0), (PERTURBED, 1), (UNCOND, 0), (ISOLATED, 0))
     expected = [(kinds, step, 0, sigmas[step], 3, first) for step in range(3) for kinds, first in passes]
     assert log == expected
 

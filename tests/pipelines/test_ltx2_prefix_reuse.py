@@ -71,7 +71,7 @@ def test_the_perturbed_pass_runs_only_the_blocks_after_the_branch() -> None:
     run({**SMALL, **FULL_GUIDANCE}, True, log=shared)
     run({**SMALL, **FULL_GUIDANCE}, False, log=whole)
     cond, uncond, perturbed, isolated = ((kind,) for kind in PassKind)
-    step = [(cond, 0, 2), (uncond, 0, 2), (perturbed, 1, 1), (isolated, 0, 2)]
+    step = [(cond, 0, 2), (perturbed, 1, 1), (uncond, 0, 2), (isolated, 0, 2)]  # STG beside its prefix
     assert shared == step * 2
     assert whole == [(kinds, 0, 2) for kinds, _, _ in step] * 2
 

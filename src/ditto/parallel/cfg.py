@@ -1,7 +1,10 @@
 """CFG-parallel: a step's guidance passes over the groups of a CFG split, their results exchanged.
 
-The kinds of the step, in the loop's order (LTX-2: UNCOND, COND, PERTURBED, ISOLATED), are dealt out in
-contiguous runs to the d CFG groups, the first `passes % d` groups taking one more. A group keeps the loop's
+The kinds of the step, in the loop's order (LTX-2: UNCOND, COND, PERTURBED, ISOLATED with the CFG pair
+batched; COND, PERTURBED, UNCOND, ISOLATED when an STG pass shares the conditional pass's prefix), are dealt
+out in contiguous runs to the d CFG groups, the first `passes % d` groups taking one more. Contiguous runs
+keep the STG pass with the conditional pass wherever the first group runs two passes or more, so it can
+resume from that pass's tapped streams, which never leave the group (parallel/loop.py). A group keeps the loop's
 batching where it holds a whole batched group (LTX-2's CFG pair stays one batch of two when both halves are
 its own), and otherwise runs each kind alone. Then each tensor position of the outputs is all-gathered over
 the CFG group (one collective per position: LTX-2's video and audio), so every rank holds every kind's

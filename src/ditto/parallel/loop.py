@@ -12,6 +12,15 @@ blocks (Fn / middle / Bn) as a plan of its own, without the model's sequence dec
 loop every rank of the sequence group computes whole passes (the same output, no sequence speed-up; the
 stats say so), and the cache decides on whole tensors, the same on every rank. CFG-parallel is unaffected
 (each rank caches the kinds it runs).
+
+LTX-2's STG prefix reuse (models/ltx2/stg.py) holds in every layout, so this feature `handles_resumed_plans`:
+* Ulysses: the conditional pass's tap is taken inside this feature's sharded block loop, so it holds this
+  rank's token shards; the resumed STG pass continues on them with the same layout (nothing sharded or
+  exchanged on the way in) and its streams are gathered at the end like any pass's.
+* CFG-parallel: the tapped streams stay on the group that ran the conditional pass. The denoiser orders the
+  STG pass right after it (pipelines/ltx2/denoise.py `pass_groups`), so the contiguous deal (cfg.py) puts
+  both on one group wherever a group runs more than one pass, and the STG pass resumes there; where the
+  split deals them apart it runs whole (the denoiser resumes only from a tap its own process made).
 """
 
 from __future__ import annotations
@@ -40,12 +49,16 @@ class ParallelLoop:
     # Makes no per-step decision in Python: its collectives are the same every step, so a pass with them
     # may be recorded as a CUDA graph (NCCL's collectives are recordable).
     replayable = True
+    handles_resumed_plans = True  # in every layout (the module docstring says how)
 
     def __init__(self, mesh: Mesh, info: LoopInfo) -> None:
         self.mesh, self.info = mesh, info
         self.split: LoopSplit = mesh.split(1)  # until a step names its passes: every rank on one pass
         self.whole = ("audio",) if mesh.config.audio == "replicate" else ()
         self._layouts: dict[tuple, SequenceLayout] = {}
+        # The last tapped pass this feature ran sharded: (step, substep, kinds) and its layout; a pass
+        # resuming from it gets this rank's shards of its streams.
+        self._tapped: tuple[tuple, SequenceLayout] | None = None
 
     def run_passes(self, groups: Sequence[tuple[PassKind, ...]], run: RunKinds) -> dict[PassKind, Outputs]:
         self._choose(sum(len(kinds) for kinds in groups))
@@ -59,10 +72,28 @@ class ParallelLoop:
             self._record(sequence_off=SEQUENCE_OFF)
         if group is None or declared is None:
             return inner(plan, streams, ctx)
-        layout = self._layout(declared.plan, streams)
+        if plan.first:
+            layout = self._tapped_layout(ctx)
+            if layout is None:
+                # Its tapped pass ran whole (a step cache handed this feature its blocks in ranges without
+                # the declaration), so the tap holds whole streams: run it whole too, as that cached loop.
+                return inner(plan, streams, ctx)
+        else:
+            layout = self._layout(declared.plan, streams)
+            streams = layout.shard_streams(streams)
+            if ctx.tapped_at is not None:
+                self._tapped = ((ctx.step, ctx.substep, ctx.kinds), layout)
         local = declared.rebuild(layout.shard_inputs(declared.inputs))
-        out = inner(local, layout.shard_streams(streams), ctx)
-        return layout.gather_streams(out, len(plan))
+        out = inner(local, streams, ctx)
+        return layout.gather_streams(out, plan.first + len(plan))
+
+    def _tapped_layout(self, ctx: PassContext) -> SequenceLayout | None:
+        """The layout whose shards a resumed pass's streams are: its tapped pass's of this step, if this
+        feature ran that pass sharded (its tap was then taken on this rank's tokens), else None."""
+        if self._tapped is None:
+            return None
+        key, layout = self._tapped
+        return layout if key == (ctx.step, ctx.substep, (ctx.resumes,)) else None
 
     def _choose(self, passes: int) -> None:
         self.split = self.mesh.split(passes)

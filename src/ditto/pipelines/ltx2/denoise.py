@@ -227,63 +227,52 @@ class Denoiser:
     def pass_outputs(
         self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, at: StepPoint
     ) -> dict[PassKind, tuple[torch.Tensor, ...]]:
-        """Each needed pass's (video, audio) velocity, by kind, laid out as passes.py says. Without prefix
-        reuse the passes are independent calls, run through `runtime.run_passes` (with one process in
-        order; a CFG-parallel loop feature runs some on other processes, parallel/cfg.py)."""
+        """Each needed pass's (video, audio) velocity, by kind, laid out as passes.py says: the step's calls
+        run through `runtime.run_passes` (with one process in order; a CFG-parallel loop feature runs some
+        on other processes, parallel/cfg.py). `taps` holds what this process's conditional pass tapped in
+        this step, for the STG pass to resume from (prefix reuse)."""
         run = functools.partial(self.run_pass, video=video, audio=audio, sigma=sigma, at=at)
-        if self.passes.branch_at is not None:
-            return self.shared_prefix_outputs(run)
-        return run_passes(self.loop, pass_groups(self.passes), lambda kinds: self.run_kinds(run, kinds))
+        taps: dict[PassKind, Outputs] = {}
+        groups = pass_groups(self.passes)
+        outputs = run_passes(self.loop, groups, lambda kinds: self.run_kinds(run, kinds, taps))
+        if self.passes.perturbs_nothing:  # the STG pass is the conditional pass: no call of its own
+            outputs[PassKind.PERTURBED] = outputs[PassKind.COND]
+        return outputs
 
-    def run_kinds(self, run, kinds: tuple[PassKind, ...]) -> Outputs:
-        """One call computing `kinds`: the CFG pair batched, or one kind alone (the STG pass whole)."""
+    def run_kinds(self, run, kinds: tuple[PassKind, ...], taps: dict[PassKind, Outputs]) -> Outputs:
+        """One call computing `kinds`: the CFG pair batched, or one kind alone."""
         inputs = self.inputs
         if kinds == PAIR:
             return run(PAIR, embeds=self.pair)
         (kind,) = kinds
+        if kind == PassKind.COND:
+            return self.conditional(run, taps)
         if kind == PassKind.UNCOND:
             return run(kinds, embeds=inputs.negative)
         if kind == PassKind.PERTURBED:
-            stg = self.passes.stg
-            return run(kinds, embeds=inputs.positive, video_stg_blocks=stg.video, audio_stg_blocks=stg.audio)
-        if kind == PassKind.ISOLATED:
-            return run(kinds, embeds=inputs.positive, isolate_modalities=True)
-        return run(kinds, embeds=inputs.positive)
+            return self.perturbed(run, taps)
+        return run(kinds, embeds=inputs.positive, isolate_modalities=True)
 
-    def shared_prefix_outputs(self, run) -> dict[PassKind, tuple[torch.Tensor, ...]]:
-        """The passes with the STG pass resuming from the conditional pass's tapped streams (one process)."""
-        passes, positive = self.passes, self.inputs.positive
-        outputs: dict[PassKind, tuple[torch.Tensor, ...]] = {}
-        tapped: tuple[torch.Tensor, ...] = ()
-        if passes.pair:
-            pair_video, pair_audio = run(PAIR, embeds=self.pair)
-            outputs[PassKind.UNCOND] = (pair_video.chunk(2)[0], pair_audio.chunk(2)[0])
-            outputs[PassKind.COND] = (pair_video.chunk(2)[1], pair_audio.chunk(2)[1])
-        else:
-            tap_at = passes.branch_at if passes.branch_at != self.num_blocks else None
-            cond = run((PassKind.COND,), embeds=positive, tap_at=tap_at)
-            outputs[PassKind.COND], tapped = cond[:2], cond[2:]
-            if passes.uncond:
-                outputs[PassKind.UNCOND] = run((PassKind.UNCOND,), embeds=self.inputs.negative)
-        if passes.perturbed:
-            outputs[PassKind.PERTURBED] = self.perturbed_outputs(run, outputs[PassKind.COND], tapped)
-        if passes.isolated:
-            outputs[PassKind.ISOLATED] = run((PassKind.ISOLATED,), embeds=positive, isolate_modalities=True)
-        return outputs
+    def conditional(self, run, taps: dict[PassKind, Outputs]) -> Outputs:
+        """The conditional pass; with prefix reuse it taps its streams entering the STG pass's first
+        perturbed block into `taps` (left empty when no feature ran that block: a step cache skipping it)."""
+        branch_at = self.passes.branch_at
+        tap_at = branch_at if branch_at is not None and not self.passes.perturbs_nothing else None
+        out = run((PassKind.COND,), embeds=self.inputs.positive, tap_at=tap_at)
+        taps[PassKind.COND] = out[2:]
+        return out[:2]
 
-    def perturbed_outputs(self, run, cond: tuple[torch.Tensor, ...], tapped: tuple[torch.Tensor, ...]):
-        """The STG pass: the conditional outputs when it perturbs no block, resumed from the conditional
-        pass's tapped streams when there are some, else a whole pass."""
-        passes = self.passes
-        if passes.branch_at == self.num_blocks:
-            return cond
-        stg = dict(video_stg_blocks=passes.stg.video, audio_stg_blocks=passes.stg.audio)
+    def perturbed(self, run, taps: dict[PassKind, Outputs]) -> Outputs:
+        """The STG pass: resumed from the conditional pass's tapped streams when this process ran that pass
+        earlier in this step and it tapped, else whole. With one process the conditional pass always runs
+        first; CFG-parallel runs it elsewhere when the split deals the two apart (`pass_groups`)."""
+        stg = self.passes.stg
         kinds, positive = (PassKind.PERTURBED,), self.inputs.positive
+        options = dict(embeds=positive, video_stg_blocks=stg.video, audio_stg_blocks=stg.audio)
+        tapped = taps.get(PassKind.COND)
         if not tapped:
-            return run(kinds, embeds=positive, **stg)
-        return run(
-            kinds, embeds=positive, resumed=tapped, resume_at=passes.branch_at, resumes=PassKind.COND, **stg
-        )
+            return run(kinds, **options)
+        return run(kinds, resumed=tapped, resume_at=self.passes.branch_at, resumes=PassKind.COND, **options)
 
     def video_x0_sigma(self, sigma: torch.Tensor) -> torch.Tensor:
         """The official X0Model converts each token with its own timestep (sigma * mask), so a kept image
@@ -294,10 +283,18 @@ class Denoiser:
 
 
 def pass_groups(passes: Passes) -> list[tuple[PassKind, ...]]:
-    """A step's independent transformer calls, in order (runtime/passes.py): the CFG pair batched (or the
-    conditional and unconditional passes apart when the pair is split), then STG, then isolation."""
-    groups = [PAIR] if passes.pair else [(PassKind.COND,)] + [(PassKind.UNCOND,)] * passes.uncond
-    return groups + [(PassKind.PERTURBED,)] * passes.perturbed + [(PassKind.ISOLATED,)] * passes.isolated
+    """A step's independent transformer calls, in order (runtime/passes.py): the CFG pair batched, then STG,
+    then isolation; or, when the pair is split (the STG pass shares a prefix), the conditional pass with the
+    STG pass right after it, then the unconditional pass and isolation. A CFG split deals these in
+    contiguous runs (parallel/cfg.py), so the STG pass lands on the conditional pass's group (and resumes
+    there) whenever that group runs more than one pass: with P passes over d groups that is P > d, where
+    the saved blocks shorten the longest group or cost nothing; at d = P each pass has a group of its own
+    and the STG pass runs whole beside the others, sooner than both passes in a row on one group."""
+    perturbed = [(PassKind.PERTURBED,)] * (passes.perturbed and not passes.perturbs_nothing)
+    isolated = [(PassKind.ISOLATED,)] * passes.isolated
+    if passes.pair:
+        return [PAIR, *perturbed, *isolated]
+    return [(PassKind.COND,), *perturbed, *[(PassKind.UNCOND,)] * passes.uncond, *isolated]
 
 
 def official_step_index(at: StepPoint) -> int:

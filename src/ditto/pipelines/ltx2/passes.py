@@ -4,12 +4,13 @@ The official guider (ltx_pipelines 1.0.0 `multi_modal_guider_denoising_func`) ru
 step, each its own call: conditional, unconditional (CFG), perturbed (STG) and isolated-modality. ditto
 runs the same passes with two layouts:
 * without an STG pass, the CFG pair is one batch (negative, positive), as diffusers batches it;
-* with an STG pass whose first perturbed block is k > 0, every pass is its own call (as the official code)
-  and the perturbed pass shares the conditional pass's first k blocks (prefix reuse): the conditional pass
-  taps its streams as they enter block k and the perturbed pass resumes from them, so blocks 0..k-1 run
-  once for both. Exact only between passes of the same batch: a row of a batched pair rounds differently
-  from the same row alone (matrix products pick other kernels for other row counts), which is why the
-  pair is split then. With prefix reuse off (`share_prefix=False`) the passes are the same four calls,
+* with an STG pass whose first perturbed block is k > 0, every pass is its own call (as the official code;
+  the perturbed one right after the conditional one, denoise.pass_groups, so a CFG split keeps them
+  together where it can) and the perturbed pass shares the conditional pass's first k blocks (prefix
+  reuse): the conditional pass taps its streams as they enter block k and the perturbed pass resumes
+  from them, so blocks 0..k-1 run once for both. Exact only between passes of the same batch: a row of a
+  batched pair rounds differently from the same row alone (matrix products pick other kernels for other
+  row counts), which is why the pair is split then. With prefix reuse off (`share_prefix=False`) the passes are the same four calls,
   the perturbed one run whole: the result is bit for bit the same (tests/pipelines/test_ltx2_prefix_reuse.py).
 
 What shares a prefix: only the perturbed pass, with the conditional pass (same latents, timesteps and
@@ -67,6 +68,11 @@ class Passes:
             split=split,
             branch_at=branch_at,
         )
+
+    @property
+    def perturbs_nothing(self) -> bool:
+        """With prefix reuse, an STG pass that perturbs no block is the conditional pass itself: no call."""
+        return self.branch_at is not None and self.stg.first() is None
 
     @property
     def pair(self) -> bool:
