@@ -140,3 +140,19 @@ def test_describe_is_json_and_per_family() -> None:
     assert json.loads(json.dumps(describe())) == describe()
     steps = next(item for item in klein if item["name"] == "num_inference_steps")
     assert steps["type"] == "int" and "--num-inference-steps" in steps["flags"]
+
+
+def test_cli_takes_image_frames_under_each_spelling() -> None:
+    images = ("--prompt", "a", "--image", "a.png", "--image", "b.png")
+    for flag in ("--image-frames", "--image_frames", "--input-reference-frames", "--input_reference_frames"):
+        assert parse(*images, flag, "0,120")["image_frames"] == "0,120", flag
+
+
+def test_server_takes_input_reference_frames_as_image_frames() -> None:
+    models = RequestModels("ltx2")
+    form = models.parse(models.video, {"prompt": "a", "input_reference_frames": "0,120"})
+    assert engine_kwargs(form, models.extra_names) == {"image_frames": "0,120"}
+    with pytest.raises(APIError) as raised:
+        models.parse(models.video, b'{"prompt": "a", "input_reference_frames": [0, 120]}')
+    assert raised.value.param == "input_reference_frames" and raised.value.status == 400
+    assert "input_reference_frames" not in RequestModels("flux2-klein").image.model_fields

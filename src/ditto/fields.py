@@ -99,6 +99,10 @@ TABLE = (
            "turns true CFG on)", (LTX2, *QWEN_FAMILIES)),
     _field("image", str, "conditioning/reference image (repeatable); PATH or PATH:FRAME for LTX keyframes",
            (LTX2, KLEIN, QWEN_EDIT), api="openai", api_names=("image", "input_reference"), repeatable=True),
+    # Keyframes where an image cannot carry its frame (an uploaded file; a path given apart): each image's frame.
+    _field("image_frames", str, "keyframes: the frame of each image, in order, e.g. 0,120: one index in "
+           "0..num_frames-1 per image (or give each --image as PATH:FRAME)", (LTX2,),
+           aliases=("--input-reference-frames",), api_names=("input_reference_frames",)),
     _field("width", int, "width in pixels (default: the family's)", FAMILIES),
     _field("height", int, "height in pixels (default: the family's)", FAMILIES),
     _field("num_frames", int, "video frames, 8k+1 (e.g. 121)", (LTX2,)),

@@ -24,6 +24,7 @@ from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.base import ProgressCallback, model_dtype
 from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, load_components, read_checkpoint
 from ditto.pipelines.ltx2.conditioning.image import with_image_conditions
+from ditto.pipelines.ltx2.conditioning.image_frames import with_image_frames
 from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
 from ditto.pipelines.ltx2.lora import DistilledLora
 from ditto.pipelines.ltx2.params import LTX2Params
@@ -132,7 +133,7 @@ def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
     if name not in RECIPES:
         raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
     raw = RECIPES[name].adapt(raw)  # what the recipe's inputs fix (a retake's size: its source's)
-    params = raw.resolved(checkpoint.version, checkpoint.num_layers, name)
+    params = with_image_frames(raw.resolved(checkpoint.version, checkpoint.num_layers, name))
     RECIPES[name].check(raw, params, checkpoint)
     return with_image_conditions(params)
 
