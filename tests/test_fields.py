@@ -11,7 +11,17 @@ import pytest
 
 from ditto.cli import build_parser, generate_kwargs
 from ditto.errors import InvalidParameter
-from ditto.fields import FAMILIES, FIELDS, PYTHON_ONLY, TABLE, cli_fields, describe, extra_fields
+from ditto.fields import (
+    FAMILIES,
+    FIELDS,
+    LTX2,
+    LTX2_PIPELINES,
+    PYTHON_ONLY,
+    TABLE,
+    cli_fields,
+    describe,
+    extra_fields,
+)
 from ditto.registry import FAMILIES as REGISTERED
 from ditto.server.errors import APIError
 from ditto.server.params import engine_kwargs
@@ -140,3 +150,52 @@ def test_describe_is_json_and_per_family() -> None:
     assert json.loads(json.dumps(describe())) == describe()
     steps = next(item for item in klein if item["name"] == "num_inference_steps")
     assert steps["type"] == "int" and "--num-inference-steps" in steps["flags"]
+
+
+def test_pipelines_name_ltx2_pipelines_of_ltx2_fields() -> None:
+    from ditto.pipelines.ltx2.recipes import RECIPES
+
+    assert set(FIELDS["pipeline"].choices) == set(RECIPES) == set(LTX2_PIPELINES)
+    for entry in TABLE:
+        assert set(entry.pipelines) <= set(RECIPES), entry.name
+        assert not entry.pipelines or LTX2 in entry.families, entry.name
+    described = {item["name"]: item for item in describe("ltx2")}
+    assert described["video"]["pipelines"] == ["retake"] and described["prompt"]["pipelines"] == []
+    assert not FIELDS["num_inference_steps"].takes("distilled") and FIELDS["num_inference_steps"].takes("hq")
+    assert not FIELDS["width"].takes("retake") and FIELDS["video"].takes("retake")
+
+
+def test_the_engine_refuses_what_the_table_says_a_pipeline_does_not_take(tmp_path) -> None:
+    """Where the engine enforces it (the distilled pipeline's fixed steps, the sampler of the pipelines
+    that run their own), a field the table hides for a pipeline is refused by it, naming the field."""
+    from ditto import Engine
+    from ditto.tiny.ltx2 import build_tiny
+
+    build_tiny(tmp_path / "ltx", "2.0", with_upsampler=True, with_distilled_lora=True)
+    engine = Engine.from_pretrained(tmp_path / "ltx", device="cpu", dtype="float32")
+    given = {"num_inference_steps": 3, "sampler": "res2s"}
+    for name, value in given.items():
+        for pipeline in ("one-stage", "two-stage", "distilled"):
+            request = dict(prompt="a", width=64, height=64, num_frames=9, pipeline=pipeline, **{name: value})
+            if FIELDS[name].takes(pipeline):
+                engine.validate(**request)
+            else:
+                with pytest.raises(InvalidParameter) as caught:
+                    engine.validate(**request)
+                assert caught.value.field == name, caught.value
+
+
+def test_cli_takes_image_frames_under_each_spelling() -> None:
+    images = ("--prompt", "a", "--image", "a.png", "--image", "b.png")
+    for flag in ("--image-frames", "--image_frames", "--input-reference-frames", "--input_reference_frames"):
+        assert parse(*images, flag, "0,120")["image_frames"] == "0,120", flag
+
+
+def test_server_takes_input_reference_frames_as_image_frames() -> None:
+    models = RequestModels("ltx2")
+    form = models.parse(models.video, {"prompt": "a", "input_reference_frames": "0,120"})
+    assert engine_kwargs(form, models.extra_names) == {"image_frames": "0,120"}
+    with pytest.raises(APIError) as raised:
+        models.parse(models.video, b'{"prompt": "a", "input_reference_frames": [0, 120]}')
+    assert raised.value.param == "input_reference_frames" and raised.value.status == 400
+    assert "input_reference_frames" not in RequestModels("flux2-klein").image.model_fields

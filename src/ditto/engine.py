@@ -321,6 +321,12 @@ class Engine:
         self.step_cache.check_request(params)
         return params
 
+    def defaults(self, **kwargs: Any) -> Any:
+        """The request's parameters with the family's defaults filled in, for a form: like `validate`, but
+        a pipeline that needs an input first (LTX-2's retake: its source video) still gives its defaults."""
+        defaults = getattr(self.pipeline, "defaults", None)
+        return defaults(**kwargs) if defaults is not None else self.pipeline.validate(**kwargs)
+
     def load_lora(self, path: str | os.PathLike, scale: float = 1.0) -> None:
         """Fuse a LoRA into the weights in place (diffusers/PEFT layout, or the model's official one:
         LTX-2's, FLUX.2's BFL or kohya names)."""

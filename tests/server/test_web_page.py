@@ -3,9 +3,10 @@ through pytest-playwright, against `ditto serve --model tiny-ltx2` (with an API 
 tiny-flux2-klein` on loopback. Each test fills the form and submits it from the keyboard, watches the
 progress advance and a latent preview appear, sees the result load (the video's duration read from the
 element, its audio decoded by the browser and present in the file), submits an invalid value and reads the
-server's own message, cancels a running job, and checks the page at a phone width. Screenshots of each state
-go to the test's temporary folder. A last test draws a file field of the table (api "upload") on the fake
-engine, in process.
+server's own message, cancels a running job, and checks the page at a phone width. On LTX-2, choosing a
+pipeline shows its own defaults (read from the engine) and fields, keeping what the user typed, and
+keyframes (several images with their frames) reach the job. Screenshots of each state go to the test's
+temporary folder. A last test draws a file field of the table (api "upload") on the fake engine, in process.
 
 Jobs are sized so they run a few seconds on 2 cores (a tiny step takes 10-20 ms): long enough for the page
 to see several progress events (the event stream sends a change at most every 0.5 s).
@@ -22,7 +23,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from ditto.fields import RequestField
+from ditto.engine import Engine
+from ditto.fields import FIELDS, RequestField
 from ditto.media.video import probe_mp4
 from ditto.server import create_app, routes_jobs, uploads
 
@@ -252,6 +254,101 @@ def test_ltx2_page_with_an_api_key(page, ltx_server, tmp_path):
     assert page.input_value("#f-seed") == str(job["params"]["seed"]) and page.input_value("#f-width") == "128"
 
     cancel_then_final_state(page, shots)
+
+
+def sign_in(page, base_url: str) -> None:
+    page.goto(base_url)
+    page.fill("#api-key", KEY)
+    page.press("#api-key", "Enter")
+    page.locator("#f-prompt").wait_for()
+
+
+def number(page, name: str) -> float:
+    return float(page.input_value(f"#f-{name}"))
+
+
+def png_file(name: str, color: tuple[int, int, int]) -> dict:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(buffer, format="PNG")
+    return {"name": name, "mimeType": "image/png", "buffer": buffer.getvalue()}
+
+
+SWITCHED = (
+    "num_inference_steps",
+    "width",
+    "height",
+    "stg_scale",
+    "guidance_rescale",
+    "audio_guidance_rescale",
+)
+
+
+def test_switching_the_pipeline_shows_its_defaults_and_fields(page, ltx_server, tmp_path):
+    """The family's own defaults per pipeline (read from the engine here), the fields each takes (the
+    field table's `pipelines`); a value the user typed stays."""
+    shots = Shots(page, tmp_path)
+    engine = Engine.from_pretrained("tiny-ltx2", device="cpu", dtype="float32")
+    base, hq = engine.defaults(prompt="x"), engine.defaults(prompt="x", pipeline="hq")
+    assert [getattr(hq, name) for name in SWITCHED] != [getattr(base, name) for name in SWITCHED]
+    sign_in(page, ltx_server.base_url)
+    assert [number(page, name) for name in SWITCHED] == [getattr(base, name) for name in SWITCHED]
+    page.fill("#f-guidance_scale", "5")  # the user's own value
+    page.select_option("#f-pipeline", "hq")
+    assert [number(page, name) for name in SWITCHED] == [getattr(hq, name) for name in SWITCHED]
+    assert page.input_value("#f-size-preset") == f"{hq.width}x{hq.height}"
+    assert page.input_value("#f-guidance_scale") == "5"
+    shots("pipeline-hq")
+
+    page.select_option("#f-pipeline", "distilled")  # fixed steps, no guidance: not its fields
+    for name in ("num_inference_steps", "guidance_scale", "sampler"):
+        assert FIELDS[name].takes("distilled") is False, name
+        assert page.locator(f"#f-{name}").is_hidden() and page.is_disabled(f"#f-{name}"), name
+    page.select_option("#f-pipeline", "retake")  # its size is its source video's; the source is a file
+    assert page.locator("#f-width").is_hidden() and page.locator("#f-num_frames").is_hidden()
+    assert page.locator("#f-video").is_visible() and page.locator("#f-reference_video").is_hidden()
+    shots("pipeline-retake")
+
+    page.select_option("#f-pipeline", "one-stage")
+    assert [number(page, name) for name in SWITCHED] == [getattr(base, name) for name in SWITCHED]
+    assert page.input_value("#f-guidance_scale") == "5" and page.locator("#f-sampler").is_visible()
+
+    page.fill("#f-width", "640")  # a size the user typed keeps both its sides
+    page.select_option("#f-pipeline", "hq")  # sent: the tiny model has no upsampler, and the server says so
+    assert (number(page, "width"), number(page, "height")) == (640, base.height)
+    assert number(page, "num_inference_steps") == hq.num_inference_steps
+    page.fill("#f-prompt", "a fox")
+    page.press("#f-prompt", "Control+Enter")
+    page.locator("#f-pipeline-error").wait_for(state="visible", timeout=WAIT_MS)
+    assert "pipeline='hq' needs a latent upsampler" in page.locator("#f-pipeline-error").inner_text()
+
+
+def test_keyframes_from_the_page_reach_the_server(page, ltx_server, tmp_path):
+    """Several images with their frames (input_reference_frames): spread over the clip until the user types
+    them; a frame outside the clip is the server's message beside the field; the job records the frames."""
+    shots = Shots(page, tmp_path)
+    base_url, headers = ltx_server.base_url, {"Authorization": f"Bearer {KEY}"}
+    sign_in(page, base_url)
+    fill(page, {"prompt": "from red to blue", "width": "64", "height": "64", "num_frames": "9"})
+    fill(page, {"num_inference_steps": "2", "preview_every": "0"})
+    images = [png_file("red.png", (200, 30, 30)), png_file("blue.png", (30, 30, 200))]
+    page.set_input_files("#f-image", files=images)
+    assert page.input_value("#f-image_frames") == "0,8"
+    page.fill("#f-image_frames", "0,9")
+    page.press("#f-image_frames", "Enter")
+    error = page.locator("#f-image_frames-error")
+    error.wait_for(state="visible", timeout=WAIT_MS)
+    assert error.inner_text().startswith("input_reference_frames: image_frames='0,9' has frame 9, outside")
+    shots("keyframes-refused")
+
+    page.fill("#f-image_frames", "0,6")
+    cards = page.locator(".card").count()  # the module's server keeps the jobs of the tests before
+    page.press("#f-prompt", "Control+Enter")
+    page.wait_for_function("n => document.querySelectorAll('.card').length > n", arg=cards, timeout=WAIT_MS)
+    job_id = newest_card(page).get_attribute("data-job")
+    page.locator(f".card[data-job='{job_id}'][data-status=completed]").wait_for(timeout=WAIT_MS)
+    job = httpx.get(f"{base_url}/v1/jobs/{job_id}", headers=headers).json()
+    assert job["status"] == "completed" and job["params"]["image_frames"] == "0,6", job
+    shots("keyframes-done")
 
 
 def test_flux2_klein_page(page, klein_server, tmp_path):

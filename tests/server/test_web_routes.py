@@ -1,7 +1,8 @@
 """What the web page stands on, without a browser: the page's files (served without a key, with a strict
-content policy; off with --no-ui), /v1/fields' defaults and size presets, the latent previews of a running
-job (GET /v1/jobs/{id}/preview, `live.preview`, the `preview_every` field and --preview-every), and the
-content paths of a finished job. Against the fake engine, whose steps the test holds."""
+content policy; off with --no-ui), /v1/fields' defaults and size presets (per LTX-2 pipeline too, on the
+tiny LTX-2), the latent previews of a running job (GET /v1/jobs/{id}/preview, `live.preview`, the
+`preview_every` field and --preview-every), and the content paths of a finished job. Against the fake
+engine, whose steps the test holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from ditto.engine import Engine
 from ditto.errors import DittoError
+from ditto.fields import FIELDS
 from ditto.server import create_app
 from ditto.server.cli import build_settings
 from ditto.server.guard import Access
@@ -77,6 +80,31 @@ def test_fields_give_defaults_and_sizes_the_model_makes(video):
         assert width % 32 == 0 and height % 32 == 0, size  # what FakeEngine.validate accepts
     assert len(fields["size_presets"]) == len(set(fields["size_presets"])) >= 3
     assert fields["loras"] == [] and fields["preview_every"] == 0
+    assert fields["pipelines"] == {}  # a family without pipelines: one set of defaults
+
+
+def test_fields_give_each_ltx2_pipeline_its_own_defaults_and_sizes(tmp_path):
+    """Per pipeline, the family's own defaults (HQ: its steps and size) and sizes at its default area, or
+    none where the pipeline takes no size (a retake's is its source video's); each field says which
+    pipelines take it, from the field table."""
+    engine = Engine.from_pretrained("tiny-ltx2", device="cpu", dtype="float32")
+    with thread_server(create_app(engine, tmp_path)) as base_url:
+        fields = httpx.get(f"{base_url}/v1/fields").json()
+    forms = fields["pipelines"]
+    assert set(forms) == set(FIELDS["pipeline"].choices)
+    for name, form in forms.items():
+        own = engine.defaults(prompt="x", pipeline=name)
+        assert form["defaults"] == {key: getattr(own, key) for key in form["defaults"]}, name
+        assert form["defaults"]["num_inference_steps"] == own.num_inference_steps, name
+        sized = FIELDS["width"].takes(name)
+        assert form["size_presets"][:1] == ([f"{own.width}x{own.height}"] if sized else []), name
+    hq, default = forms["hq"]["defaults"], fields["defaults"]
+    assert (hq["num_inference_steps"], hq["width"]) != (default["num_inference_steps"], default["width"])
+    table = {item["name"]: item for item in fields["fields"]}
+    assert (
+        table["video"]["pipelines"] == ["retake"] and "distilled" not in table["guidance_scale"]["pipelines"]
+    )
+    assert table["image_frames"]["api_names"] == ["input_reference_frames"]
 
 
 def test_a_running_job_shows_its_latest_preview(video):

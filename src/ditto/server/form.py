@@ -1,6 +1,7 @@
 """What a form needs beyond the field table (GET /v1/fields): the family's defaults for this checkpoint, sizes
-the model can make, and the LoRAs fused at load. All of it comes from the family's own `validate`, so the
-page never hard-codes a model's numbers."""
+the model can make, the same per LTX-2 pipeline (each has its own defaults: HQ's 15 steps at 1920x1088),
+and the LoRAs fused at load. All of it comes from the family's own `validate` (`defaults` for a pipeline that
+needs an input first), so the page never hard-codes a model's numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ditto.errors import InvalidParameter
+from ditto.fields import FIELDS
 
 PROBE = "form defaults probe"
 # Aspect ratios offered as size presets, each at the default size's area.
@@ -17,11 +19,12 @@ FALLBACK_SIDE = 1024  # image families leave the size to the checkpoint when non
 SNAP_TRIES = 6
 
 
-def defaults(engine: Any, names: list[str]) -> dict[str, Any]:
-    """The value each named field takes when a request leaves it out (JSON scalars only; a family that
-    decides later, e.g. FLUX.2's size from a reference image, leaves it out)."""
+def defaults(engine: Any, names: list[str], **extra: Any) -> dict[str, Any]:
+    """The value each named field takes when a request (with `extra` keywords) leaves it out (JSON scalars
+    only; a family that decides later, e.g. FLUX.2's size from a reference image, leaves it out)."""
+    probe = getattr(engine, "defaults", None) or engine.validate  # a stand-in engine may only validate
     try:
-        params = engine.validate(prompt=PROBE)
+        params = probe(prompt=PROBE, **extra)
     except InvalidParameter:
         return {}
     found = {name: getattr(params, name, None) for name in names if name != "prompt"}
@@ -42,22 +45,44 @@ def snapped_size(engine: Any, width: int, height: int, **extra: Any) -> tuple[in
     return None
 
 
-def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, pipelines: list[str]) -> list[str]:
-    """'WxH' sizes at the default size's area in common aspect ratios, each valid for every pipeline the
-    checkpoint runs (LTX-2: multiples of 32, of 64 for two-stage), within the server's max_pixels."""
+def runnable(engine: Any, found: dict[str, Any], pipelines: list[str]) -> list[str]:
+    """The pipelines this checkpoint runs with no input file (LTX-2's two-stage needs the upsampler; a
+    retake its source video) at the default size, or at a size near it."""
+    width, height = found.get("width") or FALLBACK_SIDE, found.get("height") or FALLBACK_SIDE
+    return [name for name in pipelines if snapped_size(engine, width, height, pipeline=name)]
+
+
+def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, runs: list[str]) -> list[str]:
+    """'WxH' sizes at the default size's area in common aspect ratios, each valid for every pipeline in
+    `runs` (LTX-2: multiples of 32, of 64 for two-stage), within the server's max_pixels."""
     width, height = found.get("width") or FALLBACK_SIDE, found.get("height") or FALLBACK_SIDE
     area = min(width * height, max_pixels)
-    runnable = [name for name in pipelines if snapped_size(engine, width, height, pipeline=name)]
     presets: list[str] = []
     for across, down in ((width, height), *ASPECTS):
         side = math.sqrt(area * across / down)
         size: tuple[int, int] | None = (round(side), round(side * down / across))
-        for name in runnable or [None]:
+        for name in runs or [None]:
             extra = {"pipeline": name} if name else {}
             size = snapped_size(engine, *size, **extra) if size else None
         if size and size[0] * size[1] <= max_pixels and f"{size[0]}x{size[1]}" not in presets:
             presets.append(f"{size[0]}x{size[1]}")
     return presets
+
+
+def pipeline_forms(
+    engine: Any, names: list[str], max_pixels: int, pipelines: list[str], runs: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per LTX-2 pipeline: its own defaults, and its size presets at its default size's area. A pipeline
+    that cannot be probed alone (it needs an input file first) gets sizes valid for every runnable one."""
+    forms: dict[str, dict[str, Any]] = {}
+    for name in pipelines:
+        found = defaults(engine, names, pipeline=name)
+        if not found:
+            continue
+        sized = FIELDS["width"].takes(name)  # a retake's size is its source video's: no presets
+        presets = size_presets(engine, found, max_pixels, [name] if name in runs else runs) if sized else []
+        forms[name] = {"defaults": found, "size_presets": presets}
+    return forms
 
 
 def lora_names(engine: Any) -> list[str]:

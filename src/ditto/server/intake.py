@@ -72,22 +72,6 @@ async def store_uploads(
             kwargs.setdefault(keyword, []).append(str(path))
 
 
-def reference_frames(parsed: BaseModel, kwargs: dict[str, Any]) -> None:
-    """Several `input_reference` images with `input_reference_frames` "0,120": each image at its frame
-    (LTX-2 keyframes, keyframe interpolation), as the engine's "PATH:FRAME" conditionings."""
-    frames = getattr(parsed, "input_reference_frames", None)
-    if frames is None:
-        return
-    images = kwargs.get("image", [])
-    indices = [int(frame) for frame in frames.split(",")]
-    if len(indices) != len(images):
-        raise APIError(
-            400, f"input_reference_frames names {len(indices)} frames for {len(images)} uploaded images",
-            param="input_reference_frames", code="invalid_value",
-        )  # fmt: skip
-    kwargs["image"] = [f"{path}:{frame}" for path, frame in zip(images, indices)]
-
-
 async def validate_snapping(state: ServerState, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The family's validation; a width or height it cannot make is moved (in `kwargs`) to the nearest it
     can (OpenAI clients send 1280x720; LTX makes multiples of 32 or 64), unless the server is strict about
@@ -148,7 +132,6 @@ async def build_job(
             kwargs["num_images_per_prompt"] = parsed.n
         state.limits.check_request(kwargs)
         await store_uploads(state, job_id, files, kwargs)
-        reference_frames(parsed, kwargs)
         if "seed" in state.models.extra_names and kwargs.get("seed") is None:
             kwargs["seed"] = secrets.randbelow(SEED_RANGE)  # drawn here so the job record keeps it
         kwargs = {"prompt": parsed.prompt, **kwargs}

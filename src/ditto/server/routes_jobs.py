@@ -153,9 +153,10 @@ SHOWN_APIS = ("openai", "upload")
 
 @router.get("/v1/fields")
 async def fields(request: Request) -> dict[str, Any]:
-    """The served family's request fields (name, type, help, choices, CLI flags, API names), their
-    defaults for this checkpoint, sizes it can make, the LoRAs fused at load, the preview default and this
-    server's limits: what a form needs to draw itself."""
+    """The served family's request fields (name, type, help, choices, CLI flags, API names, the LTX-2
+    pipelines that take them), their defaults for this checkpoint, sizes it can make, both per LTX-2
+    pipeline, the LoRAs fused at load, the preview default and this server's limits: what a form needs to
+    draw itself."""
     state = ServerState.of(request)
     family = state.engine.family
     extras = {entry.name for entry in extra_entries(family)}
@@ -175,8 +176,15 @@ async def fields(request: Request) -> dict[str, Any]:
 
 
 def form_values(state: ServerState, names: list[str]) -> dict[str, Any]:
-    """Defaults, size presets and LoRAs: the family's `validate` answers them, once per server."""
-    found = form.defaults(state.engine, names)
+    """Defaults, size presets (also per LTX-2 pipeline) and LoRAs: the family's `validate` answers them, once
+    per server."""
+    engine, max_pixels = state.engine, state.limits.max_pixels
+    found = form.defaults(engine, names)
     pipelines = list(FIELDS["pipeline"].choices) if "pipeline" in names else []
-    presets = form.size_presets(state.engine, found, state.limits.max_pixels, pipelines)
-    return {"defaults": found, "size_presets": presets, "loras": form.lora_names(state.engine)}
+    runs = form.runnable(engine, found, pipelines)
+    return {
+        "defaults": found,
+        "size_presets": form.size_presets(engine, found, max_pixels, runs),
+        "pipelines": form.pipeline_forms(engine, names, max_pixels, pipelines, runs),
+        "loras": form.lora_names(engine),
+    }

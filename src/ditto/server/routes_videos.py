@@ -53,6 +53,11 @@ def video_object(job: Job, state: ServerState | None = None) -> dict[str, Any]:
     return video
 
 
+# The engine's keyword -> the name a client of this route sent it under (OpenAI's `input_reference` files,
+# their `input_reference_frames`), so an error names the field the client knows.
+SENT_AS = {"image": "input_reference", "image_frames": "input_reference_frames"}
+
+
 @router.post("/v1/videos")
 async def create_video(request: Request) -> dict[str, Any]:
     """Queue a video (OpenAI's videos.create; JSON, or multipart with an `input_reference` image)."""
@@ -63,8 +68,9 @@ async def create_video(request: Request) -> dict[str, Any]:
     try:
         job = await build_job(state, request, new_job_id("video"), "video", parsed, files)
     except APIError as exc:
-        if exc.param == "image" and "input_reference" in files:  # the engine's name for OpenAI's field
-            exc.param, exc.message = "input_reference", f"input_reference: {exc.message}"
+        sent = SENT_AS.get(exc.param or "")
+        if sent and (sent in files or getattr(parsed, sent, None) is not None):
+            exc.param, exc.message = sent, f"{sent}: {exc.message}"
         raise
     return video_object(state.submit(job), state)
 

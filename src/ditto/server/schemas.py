@@ -10,7 +10,6 @@ model (multiples, 8k+1 frames) are the family's own checks, and limits are limit
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -87,19 +86,6 @@ class VideoRequest(RequestBase):
     input_reference: Any = Field(
         None, description="an image for the first frame: a file in a multipart body (not a JSON value)"
     )
-
-    input_reference_frames: str | None = Field(
-        None,
-        description="LTX-2: the frame of each uploaded input_reference image, e.g. '0,120' (keyframes, "
-        "keyframe interpolation); without it one image conditions frame 0",
-    )
-
-    @field_validator("input_reference_frames")
-    @classmethod
-    def _frames(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value):
-            raise ValueError(f"input_reference_frames={value!r} is not frame indices; e.g. '0,120'")
-        return value
 
     @field_validator("input_reference")
     @classmethod
@@ -198,6 +184,8 @@ SERVER_HELP = {
     "image": "reference images: `image` files on /v1/images/edits; `input_reference` files on /v1/videos (one "
     "for frame 0, or several with `input_reference_frames`)",
     "num_images_per_prompt": "images to make (OpenAI's `n`)",
+    "image_frames": "keyframes: the frame of each uploaded `input_reference` image, in order, e.g. `0,120`; "
+    "one frame index in 0..num_frames-1 per image",
 }
 FAMILY_NAMES = {"ltx2": "LTX-2", "flux2-klein": "FLUX.2 Klein", "qwen-image": "Qwen-Image",
                 "qwen-image-edit": "Qwen-Image-Edit"}  # fmt: skip

@@ -161,6 +161,9 @@ class LTX2Params:
     pipeline: str | None = None
     # Image-to-video / keyframes (conditioning/): one image (frame 0) or a list of conditionings.
     image: Any = None
+    # The frame of each `image` item, "0,120" or [0, 120], where the images cannot say it themselves (uploaded
+    # files, the CLI's paths): conditioning/image_frames.py pairs them once num_frames is known.
+    image_frames: Any = None
     image_crf: int | None = None  # None: the official 33; 0 skips the H.264 re-compression
     # "official" (default) or "diffusers": how a kept image token's x0 is formed (docs/parity.md).
     image_conditioning: str = "official"

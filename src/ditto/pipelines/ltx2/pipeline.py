@@ -24,6 +24,7 @@ from ditto.loading.lora_side import LoraSide
 from ditto.pipelines.base import ProgressCallback, model_dtype
 from ditto.pipelines.ltx2.components import LTX2Checkpoint, LTX2Components, load_components, read_checkpoint
 from ditto.pipelines.ltx2.conditioning.image import with_image_conditions
+from ditto.pipelines.ltx2.conditioning.image_frames import with_image_frames
 from ditto.pipelines.ltx2.latents import LatentShape, latent_shape
 from ditto.pipelines.ltx2.lora import DistilledLora
 from ditto.pipelines.ltx2.params import LTX2Params
@@ -107,6 +108,9 @@ class LTX2Pipeline:
     def validate(self, **kwargs: Any) -> LTX2Params:
         return validate_request(self.components.checkpoint, **kwargs)
 
+    def defaults(self, **kwargs: Any) -> LTX2Params:
+        return request_defaults(self.components.checkpoint, **kwargs)
+
     def generate(self, progress: ProgressCallback | None = None, **kwargs: Any) -> Result:
         params = self.validate(**kwargs)
         loops = RequestLoops(self.family, params, self.loop_features)
@@ -128,13 +132,26 @@ class LTX2Pipeline:
 def validate_request(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
     """The request with the checkpoint's official defaults filled in, checked by its recipe."""
     raw = LTX2Params.from_kwargs(kwargs)
+    name = recipe_name(raw, checkpoint)
+    raw = RECIPES[name].adapt(raw)  # what the recipe's inputs fix (a retake's size: its source's)
+    params = with_image_frames(raw.resolved(checkpoint.version, checkpoint.num_layers, name))
+    RECIPES[name].check(raw, params, checkpoint)
+    return with_image_conditions(params)
+
+
+def request_defaults(checkpoint: LTX2Checkpoint, **kwargs: Any) -> LTX2Params:
+    """The request with its pipeline's official defaults filled in, without the checks of the inputs the
+    pipeline needs (a retake's video, two keyframes) or of the checkpoint (an upsampler): a form's
+    defaults for each pipeline, before any file is given."""
+    raw = LTX2Params.from_kwargs(kwargs)
+    return raw.resolved(checkpoint.version, checkpoint.num_layers, recipe_name(raw, checkpoint))
+
+
+def recipe_name(raw: LTX2Params, checkpoint: LTX2Checkpoint) -> str:
     name = raw.pipeline or checkpoint.default_recipe
     if name not in RECIPES:
         raise InvalidParameter("pipeline", name, "is not known", f"use one of {list(RECIPES)}")
-    raw = RECIPES[name].adapt(raw)  # what the recipe's inputs fix (a retake's size: its source's)
-    params = raw.resolved(checkpoint.version, checkpoint.num_layers, name)
-    RECIPES[name].check(raw, params, checkpoint)
-    return with_image_conditions(params)
+    return name
 
 
 def use_ic_lora(components: LTX2Components, spec: Any) -> None:

@@ -1,6 +1,7 @@
 // The job form, drawn from GET /v1/fields: the served family's fields, their defaults for this checkpoint,
-// the sizes it can make and the server's limits. Values are checked by the server, never here: a refused
-// value comes back as the server's own message (field, value, a valid value) shown beside its input.
+// the sizes it can make and the server's limits; for LTX-2, those of the chosen pipeline (pipeline.js).
+// Values are checked by the server, never here: a refused value comes back as the server's own message
+// (field, value, a valid value) shown beside its input.
 "use strict";
 
 window.ditto = window.ditto || {};
@@ -25,6 +26,7 @@ window.ditto = window.ditto || {};
     seed: "Seed",
     cache: "Step cache",
     pipeline: "Pipeline",
+    image_frames: "Keyframe frames (one per image, in order)",
     sampler: "Sampler",
     image_crf: "Image CRF",
     image_conditioning: "Image conditioning",
@@ -50,7 +52,7 @@ window.ditto = window.ditto || {};
     { title: "Size and length", names: ["size", "num_frames", "frame_rate", "num_images_per_prompt"] },
     { title: "Sampling", names: ["num_inference_steps", "seed", "pipeline", "sampler", "cache", "lora"] },
     { title: "Guidance", names: ["guidance_scale", "true_cfg_scale", "stg_scale", "modality_scale", "guidance_rescale"] },
-    { title: "Image", names: ["image", "image_crf", "image_conditioning"] },
+    { title: "Image", names: ["image", "image_frames", "image_crf", "image_conditioning"] },
     {
       title: "Input files", uploads: true, // the table's file fields (api "upload": a video, a sound), then:
       names: ["reference_strength", "reference_downscale_factor", "start_time", "end_time", "regenerate",
@@ -83,16 +85,20 @@ window.ditto = window.ditto || {};
       this.form = form;
       this.info = info;
       this.kind = info.output_kind;
-      this.defaults = { ...info.defaults, preview_every: info.preview_every || DEFAULT_PREVIEW_EVERY };
+      this.baseDefaults = { ...info.defaults, preview_every: info.preview_every || DEFAULT_PREVIEW_EVERY };
       this.fields = new Map(info.fields.map((field) => [field.name, field]));
       this.fields.set("preview_every", { name: "preview_every", type: "int", choices: [], api_names: ["preview_every"],
         help: "a cheap preview of the latents (one pixel per latent cell) every N steps; 0: none" });
       this.inputs = new Map(); // field name -> input (size: width and height)
+      this.groups = []; // {outer, fieldset}: a group with no field shown for the pipeline is hidden
+      this.view = new ditto.PipelineView(this);
       this.build(container);
-      for (const input of this.inputs.values()) {
-        const target = input.valueInput || input;
-        target.dataset.initial = target.type === "file" ? "" : target.value; // what "use again" restores
-      }
+      this.view.apply();
+    }
+
+    // The defaults of the chosen pipeline (of the checkpoint, for a family without pipelines).
+    get defaults() {
+      return this.view.defaults();
     }
 
     build(container) {
@@ -107,6 +113,10 @@ window.ditto = window.ditto || {};
       }
       const rest = [...this.fields.keys()].filter((name) => !placed.has(name) && !["width", "height"].includes(name));
       if (rest.length) container.append(this.fieldset("More", rest, true));
+      // A value the user set is theirs: a pipeline change keeps it (pipeline.js).
+      this.form.addEventListener("input", (event) => (event.target.dataset.edited = "1"));
+      this.inputs.get("pipeline")?.addEventListener("change", () => this.view.apply());
+      this.keyframes();
       this.form.addEventListener("keydown", (event) => {
         if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
           event.preventDefault();
@@ -124,8 +134,9 @@ window.ditto = window.ditto || {};
     fieldset(title, names, collapsed) {
       const fieldset = element("fieldset", {}, [element("legend", { text: title })]);
       for (const name of names) fieldset.append(this.control(name));
-      if (!collapsed) return fieldset;
-      return element("details", { class: "more" }, [element("summary", { text: title }), fieldset]);
+      const outer = collapsed ? element("details", { class: "more" }, [element("summary", { text: title }), fieldset]) : fieldset;
+      this.groups.push({ outer, fieldset });
+      return outer;
     }
 
     control(name) {
@@ -140,15 +151,20 @@ window.ditto = window.ditto || {};
 
     label(field) {
       if (field.name === "image") {
-        return this.kind === "video" ? "Image to animate (image-to-video: the first frame)" : "Reference images (edits)";
+        return this.kind === "video" ? "Images to animate (the first frame, or keyframes)" : "Reference images (edits)";
       }
       return LABELS[field.name] || field.name.replace(/_/g, " ");
     }
 
     help(field) {
       if (field.name === "prompt") return "what to make (required)";
-      if (field.name === "image" && this.kind === "video") return "optional: a PNG, JPEG or WebP to start the video from";
+      if (field.name === "image" && this.kind === "video") {
+        return "optional: a PNG, JPEG or WebP to start the video from; several: keyframes, at the frames below";
+      }
       if (field.name === "image") return "optional: images the edit refers to (the request goes to /v1/images/edits)";
+      if (field.name === "image_frames") {
+        return "the frame of each image above, in order, e.g. 0,120 (0 to frames − 1); several images are spread over the clip until you type their frames";
+      }
       return field.help;
     }
 
@@ -174,7 +190,7 @@ window.ditto = window.ditto || {};
         return area;
       }
       if (field.name === "image") {
-        return element("input", { id, name, type: "file", accept: "image/png,image/jpeg,image/webp", multiple: this.kind !== "video" });
+        return element("input", { id, name, type: "file", accept: "image/png,image/jpeg,image/webp", multiple: true });
       }
       if (isUpload(field)) return element("input", { id, name, type: "file" }); // the server names what it reads
       if (field.choices.length) {
@@ -188,8 +204,7 @@ window.ditto = window.ditto || {};
         if (field.name === "seed") input.placeholder = "random";
         if (field.name === "num_images_per_prompt") input.max = this.info.limits.max_images;
         if (field.name === "num_inference_steps") input.max = this.info.limits.max_steps;
-        if (fallback !== undefined) input.value = fallback;
-        return input;
+        return input; // its value: the pipeline's default (pipeline.js)
       }
       const input = element("input", { id, name, type: "text", autocomplete: "off" });
       if (field.name === "cache") {
@@ -207,25 +222,21 @@ window.ditto = window.ditto || {};
     }
 
     sizeControl() {
-      const presets = this.info.size_presets || [];
-      const preset = element("select", { id: "f-size-preset", name: "size-preset" }, [
-        ...presets.map((size) => element("option", { value: size, text: size.replace("x", " × ") })),
-        element("option", { value: "custom", text: "custom" }),
-      ]);
+      this.presets = [];
+      const preset = element("select", { id: "f-size-preset", name: "size-preset" });
       const width = element("input", { id: "f-width", name: "width", type: "number", step: 1, min: 1, inputmode: "numeric" });
       const height = element("input", { id: "f-height", name: "height", type: "number", step: 1, min: 1, inputmode: "numeric" });
-      const start = this.defaults.width && this.defaults.height ? `${this.defaults.width}x${this.defaults.height}` : presets[0];
-      if (start) [width.value, height.value] = start.split("x");
-      const sync = () => {
+      this.syncSize = () => {
         const size = `${width.value}x${height.value}`;
-        preset.value = presets.includes(size) ? size : "custom";
+        preset.value = this.presets.includes(size) ? size : "custom";
       };
       preset.addEventListener("change", () => {
-        if (preset.value !== "custom") [width.value, height.value] = preset.value.split("x");
+        if (preset.value === "custom") return;
+        [width.value, height.value] = preset.value.split("x");
+        width.dataset.edited = height.dataset.edited = "1"; // a size the user chose
       });
-      width.addEventListener("input", sync);
-      height.addEventListener("input", sync);
-      sync();
+      width.addEventListener("input", this.syncSize);
+      height.addEventListener("input", this.syncSize);
       this.inputs.set("width", width);
       this.inputs.set("height", height);
       this.sizePreset = preset;
@@ -236,6 +247,37 @@ window.ditto = window.ditto || {};
         this.wrap("f-height", "Height", height, ""),
       ]);
       return element("div", { class: "size" }, [wrapper, sides]);
+    }
+
+    // The sizes the chosen pipeline makes (its default size, or one of its default area, first).
+    setSizePresets(presets) {
+      if (!this.sizePreset) return;
+      this.presets = presets;
+      this.sizePreset.replaceChildren(
+        ...presets.map((size) => element("option", { value: size, text: size.replace("x", " × ") })),
+        element("option", { value: "custom", text: "custom" }),
+      );
+      const width = this.inputs.get("width");
+      const height = this.inputs.get("height");
+      if (!width.value && !height.value && presets.length) [width.value, height.value] = presets[0].split("x");
+      this.syncSize();
+    }
+
+    // Several images for a video are keyframes: until the user types their frames, they are spread evenly
+    // over the clip (two images in 121 frames: "0,120"), shown in the frames field for the user to change.
+    keyframes() {
+      const images = this.inputs.get("image");
+      if (!images || !this.inputs.has("image_frames")) return;
+      images.addEventListener("change", () => this.suggestFrames());
+      this.inputs.get("num_frames")?.addEventListener("input", () => this.suggestFrames());
+    }
+
+    suggestFrames() {
+      const images = this.inputs.get("image");
+      const frames = this.inputs.get("image_frames");
+      if (!images || !frames || frames.dataset.edited) return;
+      const count = Number(this.inputs.get("num_frames")?.value || this.defaults.num_frames);
+      frames.value = ditto.spreadFrames(images.files.length, count);
     }
 
     loraNote() {
@@ -250,21 +292,26 @@ window.ditto = window.ditto || {};
     values() {
       const fields = {};
       const files = [];
+      const defaults = this.defaults;
       for (const [name, field] of this.fields) {
         if (name === "width" || name === "height") continue;
         const input = this.inputs.get(name);
-        if (!input) continue;
-        if (input.type === "file") {
-          for (const file of input.files) files.push([input.name, file]);
+        const target = input && (input.valueInput || input);
+        if (!target || target.disabled) continue; // a field the chosen pipeline does not take
+        if (target.type === "file") {
+          for (const file of target.files) files.push([target.name, file]);
           continue;
         }
-        const text = (input.valueInput || input).value.trim();
-        if (text === "" || (name !== "preview_every" && String(this.defaults[name]) === text)) continue;
+        const text = target.value.trim();
+        // The pipeline is compared with the checkpoint's default; every other field with the pipeline's.
+        const fallback = name === "pipeline" ? this.baseDefaults.pipeline : defaults[name];
+        if (text === "" || (name !== "preview_every" && String(fallback) === text)) continue;
         fields[this.serverName(field)] = typed(field, text);
       }
+      if (this.inputs.get("width")?.disabled) return { fields, files };
       const width = this.inputs.get("width")?.value.trim();
       const height = this.inputs.get("height")?.value.trim();
-      const asDefault = `${width}x${height}` === `${this.defaults.width}x${this.defaults.height}`;
+      const asDefault = `${width}x${height}` === `${defaults.width}x${defaults.height}`;
       if (width && height && !asDefault) fields.size = `${width}x${height}`;
       else if (width && !height) fields.width = typed(this.fields.get("width"), width);
       else if (height && !width) fields.height = typed(this.fields.get("height"), height);
@@ -272,15 +319,19 @@ window.ditto = window.ditto || {};
     }
 
     // "Use these settings again": a job's parameters (engine names) back into the form.
+    // Its values are kept like typed ones; the fields it left out take its pipeline's defaults.
     fill(job) {
       const params = { ...job.params, ...job.meta, prompt: job.prompt };
       for (const [name, input] of this.inputs) {
-        if (input.type === "file") continue; // a browser cannot refill a file input
         const target = input.valueInput || input;
+        if (target.type === "file") continue; // a browser cannot refill a file input
         const value = params[name];
-        target.value = value === undefined || value === null ? target.dataset.initial : value;
+        const given = value !== undefined && value !== null;
+        target.value = given ? value : name === "pipeline" ? "" : target.value;
+        if (given) target.dataset.edited = "1";
+        else delete target.dataset.edited;
       }
-      if (this.sizePreset) this.inputs.get("width").dispatchEvent(new Event("input"));
+      this.view.apply();
       this.clearErrors();
       this.inputs.get("prompt").focus();
     }

@@ -61,6 +61,13 @@ def image_conditions(image: Any, num_frames: int) -> list[ImageCondition]:
     return conditions
 
 
+def carries_frame(item: Any) -> bool:
+    """Whether a conditioning names its own frame: a tuple, an ImageCondition or a "PATH:FRAME" string."""
+    if isinstance(item, (tuple, ImageCondition)):
+        return True
+    return isinstance(item, str) and not Path(item).exists() and _FRAME_SUFFIX.match(item) is not None
+
+
 def _one(item: Any, num_frames: int) -> ImageCondition:
     if isinstance(item, ImageCondition):
         frame, strength, source = item.frame_index, item.strength, item.pixels
