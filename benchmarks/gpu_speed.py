@@ -58,6 +58,7 @@ def variants(model: str, compiled: bool) -> list[Variant]:
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
         Variant("ditto-compiled-fused-qk-rope", "ditto", attention=FA4_FIRST, fused_qk_rope="bshd", **c),
         # dense [B, H, S, D] q/k from the kernel: for cuDNN (FA4 would copy them back to [B, S, H, D])
+        Variant("ditto-compiled-fa3-fused-qk-rope", "ditto", attention=("fa3", *CUDNN_FIRST), fused_qk_rope="bshd", **c),
         Variant("ditto-compiled-fused-qk-rope-bhsd", "ditto", attention=CUDNN_FIRST, fused_qk_rope="bhsd", **c),
         Variant("ditto-compiled-fp8-attention", "ditto", attention=("fp8", *CUDNN_FIRST), **c),
         Variant("ditto-compiled-cudnn-contiguous", "ditto", attention=CUDNN_FIRST, sdpa_layout="contiguous", **c),

@@ -44,7 +44,7 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
     assert set(runs) == {
         "diffusers-eager", "ditto-eager", "ditto-eager-fa3", "ditto-eager-full-rope", "ditto-eager-gelu-epilogue",
         "ditto-eager-fp8-attention", "ditto-eager-cudnn-contiguous", "ditto-eager-triton",
-        "ditto-eager-fused-qk-rope", "ditto-eager-fused-qk-rope-bhsd",
+        "ditto-eager-fused-qk-rope", "ditto-eager-fa3-fused-qk-rope", "ditto-eager-fused-qk-rope-bhsd",
     }  # fmt: skip
     assert runs["ditto-eager-gelu-epilogue"]["gelu_epilogue_layers"] == 4  # video and audio, 2 blocks
     # the fused q/k RoPE kernel needs CUDA + Triton: on the CPU the switch reaches no layer (plain ops run)
