@@ -148,9 +148,13 @@ def compile_pipeline(pipeline: Any) -> None:
     if getattr(pipeline, "compiled_gelu_epilogue", False):
         # Measured on an H200 (benchmarks/NOTES.md): LTX-2's forward 1,772.6 -> 1,737.5 ms (-2.0 %), its output
         # 7.04e-3 relative L2 from diffusers compiled (6.88e-3 before): within the 1e-2 bar. Eager stays plain.
+        # The same for the one-kernel q/k norm + RoPE (models/ltx2/attention.py): 1,702.0 -> 1,668.4 ms with FA3
+        # (-2.0 %), 7.00e-3 from diffusers compiled (benchmarks/NOTES.md, 2026-12-03).
         from ditto.layers.mlp import use_gelu_epilogue
+        from ditto.models.ltx2.attention import use_fused_qk_rope
 
         use_gelu_epilogue(transformer)
+        use_fused_qk_rope(transformer)
     regional.compile_transformer(transformer)
     if getattr(pipeline, "compiles_vae_decoder", False):
         regional.compile_vae_decoder(regional.pipeline_module(pipeline, "vae"))
