@@ -4,17 +4,14 @@ kernel runs in a subprocess (triton_interpret_cases.py); skipped where Triton is
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers.interpret import interpreted_report
+
 HERE = Path(__file__).resolve().parent
-CHECKOUT = HERE.parents[1]
 
 # Bounds: measured (Triton 3.6 interpreter, 2026-12-02) x margin, with the reason.
 FP16_VS_SDPA = 1.5  # kernel error / SDPA's fp16 error vs float64: measured 0.99-1.02 (same precision)
@@ -29,17 +26,7 @@ DISPATCH_FP8 = 0.1  # measured 0.063
 @pytest.fixture(scope="module")
 def report() -> dict[str, float]:
     pytest.importorskip("triton")
-    env = {
-        **os.environ,
-        "TRITON_INTERPRET": "1",
-        "PYTHONPATH": os.pathsep.join([str(CHECKOUT / "src"), str(HERE)]),
-    }
-    done = subprocess.run(
-        [sys.executable, str(HERE / "triton_interpret_cases.py")],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return interpreted_report(HERE / "triton_interpret_cases.py")
 
 
 @pytest.mark.parametrize("case", ["ragged", "even", "cross"])

@@ -5,10 +5,6 @@ chosen before Triton compiles anything), the fallback for inputs it does not tak
 from __future__ import annotations
 
 import copy
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +15,9 @@ from ditto.layers import qk_norm_rope as fused
 from ditto.layers.rope import apply_rope, rope_tables
 from ditto.models.ltx2.attention import LTX2Attention, use_fused_qk_rope
 
+from helpers.interpret import interpreted_report
+
 HERE = Path(__file__).resolve().parent
-CHECKOUT = HERE.parents[1]
 
 # Bounds: measured (Triton 3.6 interpreter, NumPy 2.4, torch 2.13 CPU, 2026-12-03) x margin, with the reason.
 # float32: the same operations in the same order; only the sum of squares runs as a tree (NumPy's pairwise
@@ -48,17 +45,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def report() -> dict[str, float]:
     pytest.importorskip("triton")
-    env = {
-        **os.environ,
-        "TRITON_INTERPRET": "1",
-        "PYTHONPATH": os.pathsep.join([str(CHECKOUT / "src"), str(HERE), str(CHECKOUT)]),
-    }
-    done = subprocess.run(
-        [sys.executable, str(HERE / "qk_norm_rope_interpret_cases.py")],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return interpreted_report(HERE / "qk_norm_rope_interpret_cases.py")
 
 
 @pytest.mark.parametrize("case", CASES)
