@@ -200,3 +200,26 @@ def vae_case(rank: int, world: int) -> dict[str, float]:
                 (decode_in_bands(decoder, latents, None, group) - decoder(latents)).abs().max().item()
             )
     return found
+
+
+def silent_rank_case(rank: int, world: int, timeout_s_case: float, silent_s: float) -> dict[str, Any]:
+    """4 ranks, cfg 2 x ulysses 2: rank 0 reduces over its sequence group (ranks 0 and 1) while rank 1 stays
+    silent for `silent_s`. Returns how long rank 0 waited and what it raised."""
+    import torch.distributed as dist
+
+    from ditto.parallel.mesh import Mesh
+
+    mesh = Mesh(ParallelConfig(cfg=2, ulysses=2, timeout_s=timeout_s_case))
+    sequence = mesh.splits[2].sequence
+    if rank == 1:
+        time.sleep(silent_s)
+        return {}
+    if rank != 0:
+        return {}
+    start = time.monotonic()
+    try:
+        dist.all_reduce(torch.ones(1), group=sequence.pg)
+        raised = ""
+    except Exception as exc:  # noqa: BLE001 (what the collective raises is the point)
+        raised = type(exc).__name__
+    return {"waited_s": time.monotonic() - start, "raised": raised}

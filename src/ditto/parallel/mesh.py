@@ -76,5 +76,8 @@ class Mesh:
         """This rank's Group if it is in `ranks` (every rank calls this for every group, in one order)."""
         if len(ranks) == 1:
             return None
-        pg = dist.group.WORLD if len(ranks) == self.size else dist.new_group(list(ranks))
+        # The configured timeout here too: without it a sub-group's collectives wait torch's default (30 min
+        # on gloo, 10 on NCCL) when a rank of the group fails, not `timeout_s` as the world's do.
+        timeout = datetime.timedelta(seconds=self.config.timeout_s)
+        pg = dist.group.WORLD if len(ranks) == self.size else dist.new_group(list(ranks), timeout=timeout)
         return Group(pg, ranks, ranks.index(self.rank)) if self.rank in ranks else None
