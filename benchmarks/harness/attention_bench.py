@@ -106,24 +106,18 @@ def _heads_first(q, k, v, dense: bool = False) -> tuple:  # noqa: ANN001
 
 
 def _fa3_fp8_inputs(q, k, v) -> tuple:  # noqa: ANN001
-    """e4m3 copies of q, k, v ([B, S, H, D]) with one scale per batch and head, as FA3's descale wants."""
-    fp8 = torch.float8_e4m3fn
-    scales = [t.abs().amax(dim=(1, 3)).float().clamp(min=1e-12) / 448.0 for t in (q, k, v)]  # [B, H]
-    quantized = [(t.float() / s[:, None, :, None]).to(fp8) for t, s in zip((q, k, v), scales)]
-    return (*quantized, *scales)
+    """e4m3 copies of q, k, v and their [B, H] scales, quantized as the model's FP8 path does."""
+    from ditto.layers.attention_fa3 import to_e4m3
 
-
-def _fa3_fp8(q8, k8, v8, q_scale, k_scale, v_scale) -> torch.Tensor:  # noqa: ANN001
-    from flash_attn_interface import flash_attn_func
-
-    out = flash_attn_func(q8, k8, v8, q_descale=q_scale, k_descale=k_scale, v_descale=v_scale)
-    return (out[0] if isinstance(out, tuple) else out).to(torch.bfloat16)
+    (q8, q_scale), (k8, k_scale), (v8, v_scale) = (to_e4m3(t) for t in (q, k, v))
+    return q8, k8, v8, q_scale, k_scale, v_scale
 
 
 def kernel_candidates(device: torch.device) -> dict[str, Callable[..., torch.Tensor] | None]:
     """name -> fn(q, k, v) on [B, S, H, D] tensors (the projections' layout), or None where it cannot run
     here. The attention() rows take the path the model takes; the others call one kernel directly."""
     from ditto.layers import attention as attn
+    from ditto.layers.attention_fa3 import fa3_e4m3
     from ditto.layers.attention_triton import (
         fp8_attention_available,
         quantize_fp8,
@@ -148,7 +142,7 @@ def kernel_candidates(device: torch.device) -> dict[str, Callable[..., torch.Ten
         "attention(): SDPA order, strided": through(sdpa_order),
         "attention(): SDPA order, contiguous copies": through(sdpa_order, "contiguous"),
         "attention(): fa3": through(("fa3", *sdpa_order)) if cuda and attn.UNMASKED_KERNELS["fa3"][0]() else None,
-        "fa3 fp8 alone (per-head scales, pre-quantized)": _once_per_input(_fa3_fp8_inputs, _fa3_fp8)
+        "fa3 fp8 alone (per-head scales, pre-quantized)": _once_per_input(_fa3_fp8_inputs, fa3_e4m3)
         if cuda and attn.UNMASKED_KERNELS["fa3"][0]() else None,
         "attention(): fa4": through(("fa4", *sdpa_order)) if cuda and attn.UNMASKED_KERNELS["fa4"][0]() else None,
         "attention(): triton": through(("triton", *sdpa_order)) if triton_available() else None,

@@ -145,12 +145,12 @@ E4M3_ROUND_TRIP = 4e-2
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fa3_fp8_quantization_scales_each_sample_and_head(dtype: torch.dtype) -> None:
-    from ditto.layers.attention_fa3 import E4M3_MAX, _to_e4m3
+    from ditto.layers.attention_fa3 import E4M3_MAX, to_e4m3
 
     g = torch.Generator().manual_seed(0)
     magnitudes = torch.tensor([0.1, 1.0, 30.0]).view(1, 1, 3, 1)  # heads of very different sizes
     t = (torch.randn(2, 64, 3, 128, generator=g) * magnitudes).to(dtype)
-    quantized, scale = _to_e4m3(t)
+    quantized, scale = to_e4m3(t)
     assert quantized.dtype == torch.float8_e4m3fn and scale.shape == (2, 3) and scale.dtype == torch.float32
     assert quantized.float().abs().amax(dim=(1, 3)).eq(E4M3_MAX).all()  # each (sample, head) uses the range
     restored = quantized.float() * scale[:, None, :, None]

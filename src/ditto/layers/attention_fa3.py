@@ -95,21 +95,21 @@ def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def fa3_fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """FA3's e4m3 kernel on q, k, v quantized with one scale per (sample, head); output in q's dtype."""
-    (q8, q_scale), (k8, k_scale), (v8, v_scale) = (_to_e4m3(t) for t in (q, k, v))
-    return _fa3_e4m3(q8, k8, v8, q_scale, k_scale, v_scale).to(q.dtype)
+    (q8, q_scale), (k8, k_scale), (v8, v_scale) = (to_e4m3(t) for t in (q, k, v))
+    return fa3_e4m3(q8, k8, v8, q_scale, k_scale, v_scale).to(q.dtype)
 
 
 E4M3_MAX = 448.0  # the largest finite float8_e4m3fn
 
 
-def _to_e4m3(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def to_e4m3(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """t [B, S, H, D] as e4m3 with its [B, H] float32 scales (amax / 448: the largest value maps to 448)."""
     scale = t.abs().amax(dim=(1, 3)).float().clamp(min=1e-12) / E4M3_MAX
     return (t.float() / scale[:, None, :, None]).to(torch.float8_e4m3fn), scale
 
 
 @torch.library.custom_op("ditto::fa3_e4m3_attention", mutates_args=())
-def _fa3_e4m3(
+def fa3_e4m3(
     q8: torch.Tensor,
     k8: torch.Tensor,
     v8: torch.Tensor,
@@ -123,6 +123,6 @@ def _fa3_e4m3(
     return out[0] if isinstance(out, tuple) else out
 
 
-@_fa3_e4m3.register_fake
+@fa3_e4m3.register_fake
 def _(q8, k8, v8, q_scale, k_scale, v_scale):  # noqa: ANN001, ANN202
     return q8.new_empty(*q8.shape[:-1], v8.shape[-1], dtype=torch.bfloat16)
