@@ -106,11 +106,9 @@ def compile_both(ditto: Any, reference: Any, cuda_graphs: bool) -> None:
     """Each library's regional compile of its transformer; the shared VAE decoder compiled once (both use
     it); ditto's denoising passes as CUDA graphs where asked (loops of 10+ steps only: cuda_graph.py)."""
     from ditto.acceleration.compile import compile_transformer, compile_vae_decoder
-    from ditto.layers.mlp import use_gelu_epilogue
-    from ditto.models.ltx2.attention import use_fused_qk_rope
+    from ditto.engine import use_compiled_fusions
 
-    use_gelu_epilogue(ditto.components.transformer)  # what Engine(compile=True) does for LTX-2
-    use_fused_qk_rope(ditto.components.transformer)
+    use_compiled_fusions(ditto, ditto.components.transformer)  # what Engine(compile=True) does
     compile_transformer(ditto.components.transformer)
     compile_vae_decoder(ditto.components.vae)
     ditto.components.transformer.cuda_graphs = cuda_graphs

@@ -145,21 +145,27 @@ def compile_pipeline(pipeline: Any) -> None:
     from ditto.acceleration import compile as regional
 
     transformer = pipeline_transformer_for(pipeline, "compile", True)
-    if getattr(pipeline, "compiled_gelu_epilogue", False):
-        # Measured on an H200 (benchmarks/NOTES.md): LTX-2's forward 1,772.6 -> 1,737.5 ms (-2.0 %), its output
-        # 7.04e-3 relative L2 from diffusers compiled (6.88e-3 before): within the 1e-2 bar. Eager stays plain.
-        # The same for the one-kernel q/k norm + RoPE (models/ltx2/attention.py): 1,702.0 -> 1,668.4 ms with FA3
-        # (-2.0 %), 7.00e-3 from diffusers compiled (benchmarks/NOTES.md, 2026-12-03).
-        from ditto.layers.mlp import use_gelu_epilogue
-        from ditto.models.ltx2.attention import use_fused_qk_rope
-
-        use_gelu_epilogue(transformer)
-        use_fused_qk_rope(transformer)
+    use_compiled_fusions(pipeline, transformer)
     regional.compile_transformer(transformer)
     if getattr(pipeline, "compiles_vae_decoder", False):
         regional.compile_vae_decoder(regional.pipeline_module(pipeline, "vae"))
     if getattr(pipeline, "compiles_text_encoder", False):
         regional.compile_decoder_layers(regional.pipeline_text_model(pipeline))
+
+
+def use_compiled_fusions(pipeline: Any, transformer: torch.nn.Module) -> None:
+    """The kernel fusions that come with `compile=True` where the pipeline asks for them (`compiled_fusions`,
+    LTX-2); eager stays plain. Measured on an H200 (benchmarks/NOTES.md): the GELU in the up-projection's
+    epilogue, forward 1,772.6 -> 1,737.5 ms (-2.0 %), 7.04e-3 relative L2 from diffusers compiled (6.88e-3
+    before); the one-kernel q/k norm + RoPE (models/ltx2/attention.py), 1,702.0 -> 1,668.4 ms with FA3
+    (-2.0 %), 7.00e-3. Both within the 1e-2 bar."""
+    if not getattr(pipeline, "compiled_fusions", False):
+        return
+    from ditto.layers.mlp import use_gelu_epilogue
+    from ditto.models.ltx2.attention import use_fused_qk_rope
+
+    use_gelu_epilogue(transformer)
+    use_fused_qk_rope(transformer)
 
 
 def accelerate(pipeline: Any, options: EngineOptions, device: torch.device) -> None:

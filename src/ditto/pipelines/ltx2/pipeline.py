@@ -37,7 +37,8 @@ from ditto.runtime.contract import FeatureFactory, RequestLoops
 class LTX2Pipeline:
     family: ClassVar[str] = "ltx2"
     compiles_vae_decoder: ClassVar[bool] = True  # compile=True also compiles the VAE decoder
-    compiled_gelu_epilogue: ClassVar[bool] = True  # compile=True folds GELU into the up-projection
+    # compile=True folds GELU into the up-projection and norms + rotates q/k in one kernel (engine.py)
+    compiled_fusions: ClassVar[bool] = True
     compiles_text_encoder: ClassVar[bool] = True  # ... and Gemma's layers (prompts padded to one length)
     output_kind: ClassVar[str] = "video"
     load_options: ClassVar[frozenset[str]] = frozenset(
