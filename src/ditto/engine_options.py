@@ -86,10 +86,11 @@ class EngineOptions:
     )
     attention: str | None = _option(
         None,
-        "the kernel for unmasked attention on a GPU (default: FlashAttention-4 where installed, else cuDNN): "
-        "sdpa (PyTorch's SDPA, cuDNN first), fa3 (FlashAttention-3 on Hopper, built by scripts/build_fa3.sh; "
-        "SDPA where absent), triton (ditto's Triton kernel), fp8 (the same with FP8 "
-        "products: faster on Hopper, outputs move by a few percent)",
+        "the kernel for unmasked attention on a GPU (default: FlashAttention-3 where built, else "
+        "FlashAttention-4 where installed, else cuDNN): sdpa (PyTorch's SDPA, cuDNN first), fa3 "
+        "(FlashAttention-3 on Hopper, built by scripts/build_fa3.sh), triton (ditto's Triton kernel), fp8 "
+        "(FP8 products: FlashAttention-3's where built, else the Triton kernel's; faster on Hopper, outputs "
+        "move by a few percent)",
         choices=ATTENTION_KERNELS,
     )
     max_gpu_memory: str | int | None = _option(

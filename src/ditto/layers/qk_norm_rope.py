@@ -159,6 +159,8 @@ def launch(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run the kernel on x (and k = (tensor, norm weight, eps), sharing the tables). cos/sin: [B or 1, S,
     H*D/2]. Returns the outputs, [B, S, H*D] or, heads_first, [B, H, S, D] (None for an absent k)."""
+    from triton import next_power_of_2
+
     from ditto.layers.qk_norm_rope_kernel import qk_norm_rope as kernel
 
     batch, seq, inner = x.shape
@@ -170,7 +172,7 @@ def launch(
     def batch_stride(table: torch.Tensor) -> int:
         return table.stride(0) if table.shape[0] > 1 else 0  # one table row shared by every sample
 
-    block_g, block_p = triton_next_power_of_2(heads), triton_next_power_of_2(half)
+    block_g, block_p = next_power_of_2(heads), next_power_of_2(half)
     grid = (seq, batch)
     kernel[grid](
         x, k_in, weight, k_weight, cos, sin, out, k_out, eps, k_eps,
@@ -181,10 +183,6 @@ def launch(
         num_warps=max(1, min(8, inner // 256)),
     )  # fmt: skip
     return out, (k_out if k is not None else None)
-
-
-def triton_next_power_of_2(n: int) -> int:
-    return 1 << max(n - 1, 0).bit_length()
 
 
 @torch.library.custom_op("ditto::qk_norm_rope", mutates_args=())
