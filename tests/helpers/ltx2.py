@@ -84,3 +84,17 @@ def denoise_loop(pipeline, request: dict, share_prefix: bool, features=(), sampl
         inputs = steps.prepare(components, params, prompts, torch.Generator().manual_seed(3))
         inputs = dataclasses.replace(inputs, share_prefix=share_prefix)
         return loop(components.transformer, components.dtype, inputs, lambda *_: None, list(features))
+
+
+class BlockCounter:
+    """A loop feature counting the blocks each pass kind runs (inside a step cache: only what it computes)."""
+
+    handles_resumed_plans = True
+
+    def __init__(self) -> None:
+        self.blocks: dict = {}  # PassKind -> blocks run
+
+    def run_blocks(self, plan, streams, ctx, inner):
+        for kind in ctx.kinds:
+            self.blocks[kind] = self.blocks.get(kind, 0) + len(plan)
+        return inner(plan, streams, ctx)

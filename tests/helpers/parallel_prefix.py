@@ -22,7 +22,7 @@ from ditto.parallel.loop import ParallelLoop
 from ditto.parallel.mesh import Mesh
 from ditto.runtime.contract import LoopInfo
 
-from helpers.ltx2 import FULL_GUIDANCE, denoise_loop
+from helpers.ltx2 import FULL_GUIDANCE, BlockCounter, denoise_loop
 
 TIMEOUT_S = 60.0  # a rank silent this long fails its collective: no case waits longer for a dead rank
 STEPS = 3
@@ -58,20 +58,6 @@ CASES: dict[int, dict[str, tuple[dict, dict, str | None]]] = {
 }
 
 
-class BlockCounter:
-    """Counts the blocks each pass kind runs on this rank."""
-
-    handles_resumed_plans = True
-
-    def __init__(self) -> None:
-        self.blocks: dict[str, int] = {}
-
-    def run_blocks(self, plan, streams, ctx, inner):
-        for kind in ctx.kinds:
-            self.blocks[kind.value] = self.blocks.get(kind.value, 0) + len(plan)
-        return inner(plan, streams, ctx)
-
-
 def run_cases(rank: int, world: int, model: str) -> dict[str, Any]:
     engine = Engine.from_pretrained(model, device="cpu", dtype="float32")
     return {name: run_case(engine, *case) for name, case in CASES[world].items()}
@@ -101,7 +87,12 @@ def parallel_loop(
     features = [*cache_features(cache, record), ParallelLoop(mesh, info), counter]
     out = denoise_loop(engine.pipeline, request, share, features)
     split = stats["parallel"]["denoise"]
-    return {"out": out, "blocks": counter.blocks, "split": (split["cfg"], split["sequence"]), "cache": record}
+    return {
+        "out": out,
+        "blocks": {kind.value: n for kind, n in counter.blocks.items()},
+        "split": (split["cfg"], split["sequence"]),
+        "cache": record,
+    }
 
 
 def cache_features(spec: str | None, record: dict[str, Any]) -> list[StepCache]:

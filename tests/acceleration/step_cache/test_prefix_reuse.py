@@ -13,7 +13,7 @@ from ditto.acceleration.step_cache.feature import StepCache
 from ditto.acceleration.step_cache.spec import parse_cache_spec
 from ditto.runtime import PassKind
 
-from helpers.ltx2 import FULL_GUIDANCE, denoise_loop
+from helpers.ltx2 import FULL_GUIDANCE, BlockCounter, denoise_loop
 from helpers.offload import deep_ltx2
 
 STEPS = 5
@@ -29,20 +29,6 @@ SPECS = {
     "mask, branch inside Bn": "mask:compute=0+3,Fn=0,Bn=3",
     "taylorseer, branch in the middle": "dbcache:Fn=2,Bn=1,threshold=0.6,warmup=2,taylorseer=1",
 }
-
-
-class BlockCounter:
-    """Counts the blocks each pass kind runs (inside the cache: only what it computes)."""
-
-    handles_resumed_plans = True
-
-    def __init__(self) -> None:
-        self.blocks: dict[PassKind, int] = {}
-
-    def run_blocks(self, plan, streams, ctx, inner):
-        for kind in ctx.kinds:
-            self.blocks[kind] = self.blocks.get(kind, 0) + len(plan)
-        return inner(plan, streams, ctx)
 
 
 def cached_loop(engine: Engine, spec: str, share_prefix: bool):
