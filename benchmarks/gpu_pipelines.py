@@ -110,6 +110,9 @@ def main() -> int:
 
     diffusers_logging.set_verbosity_error()  # not one "kept in float32: []" line per module built
     device = torch.device(args.device)
+    from ditto.layers.attention import use_fast_attention
+
+    use_fast_attention(device)  # ditto's attention order, as Engine.from_pretrained sets it (FA3 where built)
     args.dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     settings = Settings(
         device=device, dtype=getattr(torch, args.dtype), tiny=args.tiny,

@@ -54,6 +54,11 @@ def variants(model: str, compiled: bool) -> list[Variant]:
     ditto = [
         Variant("ditto-compiled", "ditto", attention=FA4_FIRST, **c),
         Variant("ditto-compiled-fa3", "ditto", attention=("fa3", *CUDNN_FIRST), **c),
+        # what compile=True runs today on LTX-2 (engine.use_compiled_fusions); on Qwen: FA3 + the GELU epilogue
+        Variant(
+            "ditto-compiled-default", "ditto", attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True,
+            fused_qk_rope="bshd", **c,
+        ),
         Variant("ditto-compiled-full-rope", "ditto", attention=FA4_FIRST, compact_rope=False, **c),
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
         Variant("ditto-compiled-fused-qk-rope", "ditto", attention=FA4_FIRST, fused_qk_rope="bshd", **c),
