@@ -59,6 +59,11 @@ def variants(model: str, compiled: bool) -> list[Variant]:
             "ditto-compiled-default", "ditto", attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True,
             fused_qk_rope="bshd", **c,
         ),
+        # the same forward recorded as one CUDA graph and replayed (no launch gaps), as a graphed pass runs
+        Variant(
+            "ditto-compiled-default-graphs", "ditto", attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True,
+            fused_qk_rope="bshd", cuda_graph=True, **c,
+        ),
         Variant("ditto-compiled-full-rope", "ditto", attention=FA4_FIRST, compact_rope=False, **c),
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
         Variant("ditto-compiled-fused-qk-rope", "ditto", attention=FA4_FIRST, fused_qk_rope="bshd", **c),

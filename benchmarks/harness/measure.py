@@ -39,6 +39,9 @@ class Variant:
     compact_rope: bool = True  # ditto (LTX-2): half-width interleaved RoPE tables (layers/rope.py)
     # ditto (LTX-2): q/k RMS norm + RoPE in one Triton kernel writing "bshd" or "bhsd" (layers/qk_norm_rope.py)
     fused_qk_rope: str | None = None
+    # ditto: the forward recorded once as a CUDA graph and replayed (acceleration/cuda_graph.py's PassGraphs,
+    # every tensor argument copied in per call, as the pipelines' graphed passes do)
+    cuda_graph: bool = False
 
 
 def build_reference(spec: ModelSpec, device: torch.device, dtype: torch.dtype, seed: int = 0) -> nn.Module:
@@ -295,6 +298,21 @@ def run_case(
     return report
 
 
+def graphed_forward(model: nn.Module, kwargs: dict[str, Any]) -> Callable[[], tuple[torch.Tensor, ...]]:
+    """`model(**kwargs)` through a PassGraphs of its own: the first call runs eagerly, the second records, the
+    rest copy the tensor arguments into the graph's buffers and replay. Other arguments are fixed."""
+    from ditto.acceleration.cuda_graph import PassGraphs
+
+    names = [name for name, value in kwargs.items() if isinstance(value, torch.Tensor)]
+    fixed = {name: value for name, value in kwargs.items() if name not in names}
+    graphs = PassGraphs(enabled=True)
+
+    def run(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return outputs(model(**fixed, **dict(zip(names, tensors, strict=True))))
+
+    return lambda: graphs.call("forward", run, *(kwargs[name] for name in names))
+
+
 @torch.inference_mode()
 def _measure(
     model: nn.Module,
@@ -312,10 +330,14 @@ def _measure(
     def fn() -> Any:
         return model(**kwargs)
 
+    if variant.cuda_graph and device.type == "cuda":
+        fn = graphed_forward(model, kwargs)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t_first = time.perf_counter()
     out = outputs(fn())  # the first call compiles, for compiled variants
+    if variant.cuda_graph:
+        out = outputs(fn())  # the second records the graph: neither is timed
     sync(device)
     first_s = time.perf_counter() - t_first
     if shape not in expected:

@@ -79,8 +79,10 @@ def _ltx2_inputs(config, shape: Shape, device, dtype, g) -> tuple[dict, dict]:
     def randn(*size: int) -> torch.Tensor:
         return torch.randn(*size, generator=g, device="cpu").to(device=device, dtype=dtype)
 
+    # The text mask as both pipelines send it: the connectors' learnable registers fill the padding, so the
+    # mask after them is all ones. diffusers' LTX2Pipeline passes it on (a zero bias: cuDNN's masked kernel);
+    # ditto's pipeline drops an all-kept mask (pipelines/ltx2/text.py), so its forward gets none.
     mask = torch.ones(b, text, dtype=torch.long)
-    mask[1:, : text // 4] = 0  # the negative prompt is shorter: left padding, as the Gemma encoder pads
     kwargs = dict(
         hidden_states=randn(b, frames * h * w, config.get("in_channels", 128)),
         audio_hidden_states=randn(b, audio_frames, config.get("audio_in_channels", 128)),
@@ -96,7 +98,7 @@ def _ltx2_inputs(config, shape: Shape, device, dtype, g) -> tuple[dict, dict]:
         audio_num_frames=audio_frames,
         return_dict=False,
     )
-    return kwargs, dict(kwargs)
+    return kwargs, dict(kwargs, encoder_attention_mask=None, audio_encoder_attention_mask=None)
 
 
 # ---------------------------------------------------------------- FLUX.2 Klein

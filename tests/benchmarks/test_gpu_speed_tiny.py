@@ -45,7 +45,9 @@ def test_tiny_speed_run_covers_every_section(tmp_path: Path) -> None:
         "diffusers-eager", "ditto-eager", "ditto-eager-fa3", "ditto-eager-full-rope", "ditto-eager-gelu-epilogue",
         "ditto-eager-fp8-attention", "ditto-eager-cudnn-contiguous", "ditto-eager-triton",
         "ditto-eager-fused-qk-rope", "ditto-eager-fa3-fused-qk-rope", "ditto-eager-fused-qk-rope-bhsd",
+        "ditto-eager-default", "ditto-eager-default-graphs",
     }  # fmt: skip
+    assert runs["ditto-eager-default-graphs"]["cuda_graph"]  # on the CPU it runs plain (graphs need CUDA)
     assert runs["ditto-eager-gelu-epilogue"]["gelu_epilogue_layers"] == 4  # video and audio, 2 blocks
     # the fused q/k RoPE kernel needs CUDA + Triton: on the CPU the switch reaches no layer (plain ops run)
     assert runs["ditto-eager-fused-qk-rope-bhsd"]["fused_qk_rope_layers"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -14,6 +15,16 @@ class PromptEmbeddings:
     video: torch.Tensor  # [B, S, video cross-attention width]
     audio: torch.Tensor  # [B, S, audio cross-attention width]
     mask: torch.Tensor  # [B, S] 1 = attend
+
+    @cached_property
+    def attention_mask(self) -> torch.Tensor | None:
+        """The keep-mask the text cross-attentions take, or None where it keeps every token. With the
+        connectors' learnable registers (LTX-2 and 2.3) the padding holds registers and the official mask
+        is all ones: it adds 0 to every score, so dropping it changes no value, and the cross-attentions
+        then run on the unmasked kernels (FA3: 1.43 -> ~0.7 ms a call at 1280x704x121 on an H200,
+        benchmarks/NOTES.md). One host read per prompt set, on its first pass: before any CUDA graph
+        records that pass (cuda_graph.py warms each pass up eagerly first)."""
+        return None if bool(self.mask.all()) else self.mask
 
 
 def gemma_hidden_states(
