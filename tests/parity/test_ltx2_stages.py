@@ -5,6 +5,7 @@ load_lora_weights + fuse_lora, noise_scale for the stage-2 re-noising."""
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
 import torch
@@ -47,6 +48,8 @@ def test_stages_match_diffusers(pipeline: str, version: str) -> None:
     request = dict(**PROMPT, **SIZE, seed=7, pipeline=pipeline)
     if pipeline == "two-stage":
         request.update(GUIDANCE, sigmas=[1.0, 0.7, 0.3])
+    else:  # the distilled pipeline takes no negative prompt (an error rather than ignored)
+        del request["negative_prompt"]
     video, audio = stage_one_latents(request)
     request.update(latents=video, audio_latents=audio, output_type="latent")
     folder = stages_folder(version)
@@ -111,3 +114,21 @@ def test_lora_at_scale_zero_equals_no_lora() -> None:
     finally:
         eng.unload_lora()
     assert max_abs(plain["video"], zero["video"]) == 0.0 and max_abs(plain["audio"], zero["audio"]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("guidance_scale", 4.0),
+        ("audio_stg_scale", 1.0),
+        ("guidance_rescale", 0.7),
+        ("negative_prompt", "blur"),
+    ],
+)
+def test_the_distilled_pipeline_rejects_guidance_it_would_ignore(field: str, value) -> None:  # noqa: ANN001
+    """It runs no guidance pass: a guidance term or negative prompt is an error naming the field and value,
+    not silently dropped; the value that turns a term off is accepted."""
+    request = dict(prompt="x", height=128, width=128, pipeline="distilled")
+    with pytest.raises(InvalidParameter, match=re.escape(f"{field}={value!r} is not used by the distilled")):
+        engine().validate(**request, **{field: value})
+    engine().validate(**request, guidance_scale=1.0, stg_scale=0.0, negative_prompt="")

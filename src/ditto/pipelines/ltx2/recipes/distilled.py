@@ -24,6 +24,24 @@ DISTILLED_PLAN = two_stage.StagePlan(lora_stage_1=1.0, lora_stage_2=1.0)
 def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> None:
     check_upsampled(params, checkpoint)
     check_fixed_sigmas(raw)
+    check_no_guidance(raw)
+
+
+def check_no_guidance(raw: LTX2Params) -> None:
+    """The distilled pipeline runs no guidance pass: a guidance value or negative prompt a client sends would
+    be ignored, so it is an error (the value that turns the term off is accepted)."""
+    for name, off in NO_GUIDANCE.items():
+        value = getattr(raw, name)
+        if value is not None and value != off:
+            raise InvalidParameter(
+                name, value, "is not used by the distilled pipeline (it runs without guidance)",
+                f"leave it unset (or {off})",
+            )  # fmt: skip
+    if raw.negative_prompt:
+        raise InvalidParameter(
+            "negative_prompt", raw.negative_prompt, "is not used by the distilled pipeline (it runs without "
+            "guidance)", "leave it unset",
+        )  # fmt: skip
 
 
 def check_fixed_sigmas(raw: LTX2Params) -> None:
