@@ -154,11 +154,13 @@ def compile_pipeline(pipeline: Any) -> None:
 
 
 def use_compiled_fusions(pipeline: Any, transformer: torch.nn.Module) -> None:
-    """The kernel fusions that come with `compile=True` where the pipeline asks for them (`compiled_fusions`,
-    LTX-2); eager stays plain. Measured on an H200 (benchmarks/NOTES.md): the GELU in the up-projection's
+    """The kernel fusions that come with `compile=True` where the pipeline asks for them (`compiled_fusions`:
+    LTX-2, Qwen-Image); eager stays plain. Measured on an H200 (benchmarks/NOTES.md): the GELU in the up-projection's
     epilogue, forward 1,772.6 -> 1,737.5 ms (-2.0 %), 7.04e-3 relative L2 from diffusers compiled (6.88e-3
     before); the one-kernel q/k norm + RoPE (models/ltx2/attention.py), 1,702.0 -> 1,668.4 ms with FA3
-    (-2.0 %), 7.00e-3. Both within the 1e-2 bar."""
+    (-2.0 %), 7.00e-3. Both within the 1e-2 bar. Qwen-Image takes the GELU epilogue too: 131.7 -> 128.1 ms
+    (-2.7 %), 1.52e-2 -> 1.54e-2 from diffusers compiled (its compiled blocks were at 1.5e-2 before: inductor
+    rounds its RoPE otherwise than diffusers' complex product); its attention has no fused q/k kernel."""
     if not getattr(pipeline, "compiled_fusions", False):
         return
     from ditto.layers.mlp import use_gelu_epilogue

@@ -32,6 +32,9 @@ class QwenImagePipeline:
     output_kind: ClassVar[str] = "image"
     load_options: ClassVar[frozenset[str]] = frozenset()
     edit: ClassVar[bool] = False
+    # compile=True folds GELU into the up-projection (engine.use_compiled_fusions): 131.7 -> 128.1 ms a 1024²
+    # forward on an H200, rel L2 vs diffusers compiled 1.52e-2 -> 1.54e-2 (benchmarks/RESULTS.md)
+    compiled_fusions: ClassVar[bool] = True
     # Not with compile=True: prompts keep their own token count here, so a static-shape compile of the
     # text encoder would recompile for every new prompt length.
     compiles_text_encoder: ClassVar[bool] = False
