@@ -125,6 +125,19 @@ def test_klein_streams_its_text_encoder_layers_and_blocks() -> None:
     assert same(engine.generate(**request), reference.generate(**request))
 
 
+def test_klein_drops_its_text_encoders_kept_graphs_when_offload_moves_weights() -> None:
+    """The text encoder's graphs are kept across requests and read its weights by address: turning offload
+    off (or re-planning) moves every weight, so graphs recorded before must go, not replay stale addresses."""
+    from ditto.acceleration.cuda_graph import PassGraphs
+    from ditto.acceleration.offload.setup import disable_offload
+
+    engine, _ = offloaded("tiny-flux2-klein", None, dict(KLEIN, output_type="latent"))
+    text_encoder = engine.pipeline.components.text_encoder
+    text_encoder.graphs = PassGraphs(enabled=False)  # stands for graphs recorded while offloaded
+    disable_offload(engine.pipeline)
+    assert text_encoder.graphs is None
+
+
 def test_engine_option_prints_the_plan_and_names_the_smallest_budget(capsys) -> None:
     with pytest.raises(InvalidParameter) as error:
         Engine.from_pretrained("tiny-ltx2", max_gpu_memory="64KiB", plan_for=LTX2)

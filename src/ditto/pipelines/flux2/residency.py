@@ -38,7 +38,7 @@ def offload_spec(pipeline: Flux2KleinPipeline) -> OffloadSpec:
         components,
         lambda request: stages(pipeline, request),
         lambda residency: attach(pipeline, residency),
-        lambda: setattr(pipeline.loras, "on_write", None),
+        lambda: detach(pipeline),
     )
 
 
@@ -82,7 +82,16 @@ def attach(pipeline: Flux2KleinPipeline, residency: Residency) -> None:
     c.device = c.text_encoder.device = device
     if "text_encoder" not in residency.plan.always:
         c.text_encoder.cuda_graphs = False
-        c.text_encoder.graphs = None
+    # Its kept graphs were recorded on the weights' old addresses (the planner places the resident ones
+    # anew too): dropped, a later request records again.
+    c.text_encoder.graphs = None
     if device.type != "cpu":
         pipeline.loras.keep_device = torch.device("cpu")
     pipeline.loras.on_write = residency.write_home
+
+
+def detach(pipeline: Flux2KleinPipeline) -> None:
+    """Offload off or re-planned: LoRA writes stay on the device, and the weights move back, so the text
+    encoder's kept graphs (which read them by address) go."""
+    pipeline.loras.on_write = None
+    pipeline.components.text_encoder.graphs = None
