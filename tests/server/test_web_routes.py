@@ -81,6 +81,7 @@ def test_fields_give_defaults_and_sizes_the_model_makes(video):
     assert len(fields["size_presets"]) == len(set(fields["size_presets"])) >= 3
     assert fields["loras"] == [] and fields["preview_every"] == 0
     assert fields["pipelines"] == {}  # a family without pipelines: one set of defaults
+    assert fields["unavailable_pipelines"] == {}
 
 
 def test_fields_give_each_ltx2_pipeline_its_own_defaults_and_sizes(tmp_path):
@@ -105,6 +106,22 @@ def test_fields_give_each_ltx2_pipeline_its_own_defaults_and_sizes(tmp_path):
         table["video"]["pipelines"] == ["retake"] and "distilled" not in table["guidance_scale"]["pipelines"]
     )
     assert table["image_frames"]["api_names"] == ["input_reference_frames"]
+    # tiny-ltx2 has no latent upsampler: every half-size recipe is listed with the family's reason; the
+    # one-stage runs, and a retake only waits for its video (its error names `video`, not `pipeline`)
+    unavailable = fields["unavailable_pipelines"]
+    upsampled = {"two-stage", "distilled", "hq", "ic-lora", "keyframe-interpolation", "audio-to-video"}
+    assert set(unavailable) == upsampled
+    assert all("latent upsampler" in why and "/work" not in why for why in unavailable.values())
+
+
+def test_a_checkpoint_with_an_upsampler_runs_every_pipeline_but_the_ic_lora_one(tmp_path):
+    """The IC-LoRA recipe needs an IC-LoRA loaded with the engine (a load option, not a request field)."""
+    from helpers.ltx2 import stages_folder
+
+    engine = Engine.from_pretrained(stages_folder("2.0"), device="cpu", dtype="float32")
+    with thread_server(create_app(engine, tmp_path)) as base_url:
+        fields = httpx.get(f"{base_url}/v1/fields").json()
+    assert fields["unavailable_pipelines"] == {"ic-lora": "needs an IC-LoRA"}
 
 
 def test_a_running_job_shows_its_latest_preview(video):

@@ -52,6 +52,23 @@ def runnable(engine: Any, found: dict[str, Any], pipelines: list[str]) -> list[s
     return [name for name in pipelines if snapped_size(engine, width, height, pipeline=name)]
 
 
+def unavailable(engine: Any, found: dict[str, Any], pipelines: list[str], runs: list[str]) -> dict[str, str]:
+    """The pipelines this checkpoint cannot run whatever the inputs, each with why (the family's own error:
+    LTX-2's two-stage recipes without a latent upsampler). One that only waits for an input file (a retake's
+    video) or another size is not listed: its error names that field, not `pipeline`. None where no pipeline
+    runs (a family whose requests take no pipeline)."""
+    width, height = found.get("width") or FALLBACK_SIDE, found.get("height") or FALLBACK_SIDE
+    missing: dict[str, str] = {}
+    for name in [name for name in pipelines if name not in runs] if runs else []:
+        size = snapped_size(engine, width, height, pipeline=name) or (width, height)
+        try:
+            engine.validate(prompt=PROBE, width=size[0], height=size[1], pipeline=name)
+        except InvalidParameter as exc:
+            if exc.field == "pipeline":
+                missing[name] = exc.problem
+    return missing
+
+
 def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, runs: list[str]) -> list[str]:
     """'WxH' sizes at the default size's area in common aspect ratios, each valid for every pipeline in
     `runs` (LTX-2: multiples of 32, of 64 for two-stage), within the server's max_pixels."""

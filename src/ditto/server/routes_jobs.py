@@ -176,8 +176,8 @@ async def fields(request: Request) -> dict[str, Any]:
 
 
 def form_values(state: ServerState, names: list[str]) -> dict[str, Any]:
-    """Defaults, size presets (also per LTX-2 pipeline) and LoRAs: the family's `validate` answers them, once
-    per server."""
+    """Defaults, size presets (also per LTX-2 pipeline), the pipelines this checkpoint cannot run and LoRAs:
+    the family's `validate` answers them, once per server."""
     engine, max_pixels = state.engine, state.limits.max_pixels
     found = form.defaults(engine, names)
     pipelines = list(FIELDS["pipeline"].choices) if "pipeline" in names else []
@@ -186,5 +186,7 @@ def form_values(state: ServerState, names: list[str]) -> dict[str, Any]:
         "defaults": found,
         "size_presets": form.size_presets(engine, found, max_pixels, runs),
         "pipelines": form.pipeline_forms(engine, names, max_pixels, pipelines, runs),
+        # offered but greyed out on the page, with the reason (LTX-2's two-stage recipes need the upsampler)
+        "unavailable_pipelines": form.unavailable(engine, found, pipelines, runs),
         "loras": form.lora_names(engine),
     }

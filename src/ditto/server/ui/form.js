@@ -194,7 +194,11 @@ window.ditto = window.ditto || {};
       }
       if (isUpload(field)) return element("input", { id, name, type: "file" }); // the server names what it reads
       if (field.choices.length) {
-        const options = field.choices.map((choice) => element("option", { value: choice, text: choice }));
+        // A pipeline this checkpoint cannot run stays in the list, greyed out with the server's reason.
+        const off = (field.name === "pipeline" && this.info.unavailable_pipelines) || {};
+        const options = field.choices.map((choice) =>
+          element("option", { value: choice, text: off[choice] ? `${choice} (${off[choice]})` : choice, disabled: Boolean(off[choice]) }),
+        );
         const select = element("select", { id, name }, [element("option", { value: "", text: "default" }), ...options]);
         select.value = fallback ?? "";
         return select;
