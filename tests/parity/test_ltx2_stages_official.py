@@ -28,6 +28,14 @@ _ROOT = Path(tempfile.mkdtemp(prefix="ditto-ltx2-stages-official-"))
 atexit.register(shutil.rmtree, _ROOT, True)
 
 
+def stages_request(distilled: bool) -> dict:
+    """The request both sides run: guided for the two-stage pipeline; the distilled one takes no guidance and
+    no negative prompt (the official one encodes the prompt alone; ditto rejects one a client sends)."""
+    if distilled:
+        return {key: value for key, value in REQUEST.items() if key != "negative_prompt"}
+    return dict(REQUEST, **GUIDANCE)
+
+
 @functools.cache
 def checkpoint(version: str = "2.0") -> tuple[Path, Path, Path]:
     """(official file, gemma folder, diffusers folder with latent_upsampler/ and distilled_lora/)."""
@@ -53,13 +61,7 @@ def test_stages_match_official(pipeline: str, version: str) -> None:
 
     path, gemma, folder = checkpoint(version)
     distilled = pipeline == "distilled"
-    # The distilled pipeline takes no negative prompt (the official one encodes the prompt alone; ditto
-    # rejects one a client sends rather than ignore it).
-    request = (
-        {k: v for k, v in REQUEST.items() if k != "negative_prompt"}
-        if distilled
-        else dict(REQUEST, **GUIDANCE)
-    )
+    request = stages_request(distilled)
     lora = folder / "distilled_lora" / "ltx-2-distilled-lora.safetensors"
     ref_video, ref_audio = run_official(path, gemma, folder / "latent_upsampler", lora, request, distilled)
     engine = Engine.from_pretrained(folder, device="cpu", dtype="float32")

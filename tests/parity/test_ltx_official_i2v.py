@@ -98,8 +98,7 @@ def test_stages_with_images(pipeline: str, tmp_path) -> None:
     """Both stages conditioned (images re-encoded at half, then full size), the recipe of ti2vid_two_stages
     / distilled; the stage checkpoint of test_ltx2_stages_official (2.0)."""
     from ltx2_stages_official import run_official
-    from test_ltx2_stages_official import GUIDANCE, checkpoint
-    from test_ltx2_stages_official import REQUEST as STAGES_REQUEST
+    from test_ltx2_stages_official import checkpoint, stages_request
 
     from ditto.pipelines.ltx2.latents import normalize_audio_tokens, normalize_video
 
@@ -107,7 +106,7 @@ def test_stages_with_images(pipeline: str, tmp_path) -> None:
     first = write_picture(tmp_path / "first.png", 150, 100, seed=5)
     last = write_picture(tmp_path / "last.png", 192, 128, seed=6)
     distilled = pipeline == "distilled"
-    request = dict(STAGES_REQUEST, **({} if distilled else GUIDANCE))
+    request = stages_request(distilled)
     lora = folder / "distilled_lora" / "ltx-2-distilled-lora.safetensors"
     images = ((first, 0, 1.0, 33), (last, 8, 0.8, 33))
     ref_video, ref_audio = run_official(

@@ -95,12 +95,16 @@ def test_fields_give_each_ltx2_pipeline_its_own_defaults_and_sizes(tmp_path):
     assert set(forms) == set(FIELDS["pipeline"].choices)
     for name, form in forms.items():
         own = engine.defaults(prompt="x", pipeline=name)
-        assert form["defaults"] == {key: getattr(own, key) for key in form["defaults"]}, name
-        assert form["defaults"]["num_inference_steps"] == own.num_inference_steps, name
+        # each pipeline sends what differs from the checkpoint's defaults; the page lays it over them
+        merged = {**fields["defaults"], **form["defaults"]}
+        assert merged == {key: getattr(own, key) for key in merged}, name
+        assert merged["num_inference_steps"] == own.num_inference_steps, name
+        assert all(fields["defaults"].get(key) != value for key, value in form["defaults"].items()), name
         sized = FIELDS["width"].takes(name)
         assert form["size_presets"][:1] == ([f"{own.width}x{own.height}"] if sized else []), name
     hq, default = forms["hq"]["defaults"], fields["defaults"]
     assert (hq["num_inference_steps"], hq["width"]) != (default["num_inference_steps"], default["width"])
+    assert "negative_prompt" not in forms["one-stage"]["defaults"]  # the base's 1 KB prompt, sent once
     table = {item["name"]: item for item in fields["fields"]}
     assert (
         table["video"]["pipelines"] == ["retake"] and "distilled" not in table["guidance_scale"]["pipelines"]

@@ -89,8 +89,11 @@ def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, runs: list
 def pipeline_forms(
     engine: Any, names: list[str], max_pixels: int, pipelines: list[str], runs: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per LTX-2 pipeline: its own defaults, and its size presets at its default size's area. A pipeline
-    that cannot be probed alone (it needs an input file first) gets sizes valid for every runnable one."""
+    """Per LTX-2 pipeline: its own defaults where they differ from the checkpoint's (the page lays them over
+    those: LTX-2's 1 KB official negative prompt is not sent once per pipeline), and its size presets at its
+    default size's area. A pipeline that cannot be probed alone (it needs an input file first) gets sizes
+    valid for every runnable one."""
+    base = defaults(engine, names)
     forms: dict[str, dict[str, Any]] = {}
     for name in pipelines:
         found = defaults(engine, names, pipeline=name)
@@ -98,7 +101,8 @@ def pipeline_forms(
             continue
         sized = FIELDS["width"].takes(name)  # a retake's size is its source video's: no presets
         presets = size_presets(engine, found, max_pixels, [name] if name in runs else runs) if sized else []
-        forms[name] = {"defaults": found, "size_presets": presets}
+        own = {key: value for key, value in found.items() if base.get(key, object()) != value}
+        forms[name] = {"defaults": own, "size_presets": presets}
     return forms
 
 
