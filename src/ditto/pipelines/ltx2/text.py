@@ -21,7 +21,7 @@ class PromptEmbeddings:
         """The keep-mask the text cross-attentions take, or None where it keeps every token. With the
         connectors' learnable registers (LTX-2 and 2.3) the padding holds registers and the official mask
         is all ones: it adds 0 to every score, so dropping it changes no value, and the cross-attentions
-        then run on the unmasked kernels (FA3: 1.43 -> ~0.7 ms a call at 1280x704x121 on an H200,
+        then run on the unmasked kernels (FA3: 1.43 -> ~1.0 ms a call at 1280x704x121 on an H200,
         benchmarks/NOTES.md). One host read per prompt set, on its first pass: before any CUDA graph
         records that pass (cuda_graph.py warms each pass up eagerly first)."""
         return None if bool(self.mask.all()) else self.mask
