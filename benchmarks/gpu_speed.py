@@ -51,19 +51,14 @@ TINY_MODELS = {"ltx2": "tiny-ltx2", "qwen": "tiny-qwen-image", "klein": "tiny-fl
 def variants(model: str, compiled: bool) -> list[Variant]:
     """The candidates, most telling first (a budget cut drops the last)."""
     c = dict(compile=compiled, quick=True)
+    compile_default = dict(attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True, fused_qk_rope="bshd", **c)
     ditto = [
         Variant("ditto-compiled", "ditto", attention=FA4_FIRST, **c),
         Variant("ditto-compiled-fa3", "ditto", attention=("fa3", *CUDNN_FIRST), **c),
-        # what compile=True runs today on LTX-2 (engine.use_compiled_fusions); on Qwen: FA3 + the GELU epilogue
-        Variant(
-            "ditto-compiled-default", "ditto", attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True,
-            fused_qk_rope="bshd", **c,
-        ),
-        # the same forward recorded as one CUDA graph and replayed (no launch gaps), as a graphed pass runs
-        Variant(
-            "ditto-compiled-default-graphs", "ditto", attention=("fa3", *CUDNN_FIRST), gelu_epilogue=True,
-            fused_qk_rope="bshd", cuda_graph=True, **c,
-        ),
+        # what compile=True runs (engine.use_compiled_fusions: both fusions reach only the models that have
+        # their layers), and the same forward recorded as one CUDA graph and replayed, as a graphed pass runs
+        Variant("ditto-compiled-default", "ditto", **compile_default),
+        Variant("ditto-compiled-default-graphs", "ditto", cuda_graph=True, **compile_default),
         Variant("ditto-compiled-full-rope", "ditto", attention=FA4_FIRST, compact_rope=False, **c),
         Variant("ditto-compiled-gelu-epilogue", "ditto", attention=FA4_FIRST, gelu_epilogue=True, **c),
         Variant("ditto-compiled-fused-qk-rope", "ditto", attention=FA4_FIRST, fused_qk_rope="bshd", **c),

@@ -31,42 +31,46 @@ def defaults(engine: Any, names: list[str], **extra: Any) -> dict[str, Any]:
     return {name: value for name, value in found.items() if isinstance(value, (bool, int, float, str))}
 
 
-def snapped_size(engine: Any, width: int, height: int, **extra: Any) -> tuple[int, int] | None:
-    """The nearest size to width x height that the family accepts (with `extra` keywords), or None."""
+def probe(
+    engine: Any, width: int, height: int, **extra: Any
+) -> tuple[tuple[int, int] | None, InvalidParameter | None]:
+    """Validate at the nearest size to width x height that the family accepts (with `extra` keywords):
+    (that size, None), or (None, the error that is not a size to snap to)."""
     size = {"width": width, "height": height}
     for _ in range(SNAP_TRIES):
         try:
             engine.validate(prompt=PROBE, **size, **extra)
-            return size["width"], size["height"]
+            return (size["width"], size["height"]), None
         except InvalidParameter as exc:
             if exc.field not in size or exc.nearest is None or exc.nearest == size[exc.field]:
-                return None
+                return None, exc
             size[exc.field] = exc.nearest
-    return None
+    return None, None
 
 
-def runnable(engine: Any, found: dict[str, Any], pipelines: list[str]) -> list[str]:
-    """The pipelines this checkpoint runs with no input file (LTX-2's two-stage needs the upsampler; a
-    retake its source video) at the default size, or at a size near it."""
+def snapped_size(engine: Any, width: int, height: int, **extra: Any) -> tuple[int, int] | None:
+    """The nearest size to width x height that the family accepts (with `extra` keywords), or None."""
+    return probe(engine, width, height, **extra)[0]
+
+
+def pipeline_status(
+    engine: Any, found: dict[str, Any], pipelines: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """(The pipelines this checkpoint runs with no input file at the default size or one near it, those it
+    cannot run whatever the inputs, each with why). The second come from the family's own error when it
+    names `pipeline` (LTX-2's half-size recipes without a latent upsampler); one that only waits for an input
+    file (a retake's video) names that field, and is in neither. None is unavailable where none runs (a
+    family whose requests take no pipeline)."""
     width, height = found.get("width") or FALLBACK_SIDE, found.get("height") or FALLBACK_SIDE
-    return [name for name in pipelines if snapped_size(engine, width, height, pipeline=name)]
-
-
-def unavailable(engine: Any, found: dict[str, Any], pipelines: list[str], runs: list[str]) -> dict[str, str]:
-    """The pipelines this checkpoint cannot run whatever the inputs, each with why (the family's own error:
-    LTX-2's two-stage recipes without a latent upsampler). One that only waits for an input file (a retake's
-    video) or another size is not listed: its error names that field, not `pipeline`. None where no pipeline
-    runs (a family whose requests take no pipeline)."""
-    width, height = found.get("width") or FALLBACK_SIDE, found.get("height") or FALLBACK_SIDE
+    runs: list[str] = []
     missing: dict[str, str] = {}
-    for name in [name for name in pipelines if name not in runs] if runs else []:
-        size = snapped_size(engine, width, height, pipeline=name) or (width, height)
-        try:
-            engine.validate(prompt=PROBE, width=size[0], height=size[1], pipeline=name)
-        except InvalidParameter as exc:
-            if exc.field == "pipeline":
-                missing[name] = exc.problem
-    return missing
+    for name in pipelines:
+        size, error = probe(engine, width, height, pipeline=name)
+        if size is not None:
+            runs.append(name)
+        elif error is not None and error.field == "pipeline":
+            missing[name] = error.problem
+    return runs, (missing if runs else {})
 
 
 def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, runs: list[str]) -> list[str]:
@@ -87,13 +91,17 @@ def size_presets(engine: Any, found: dict[str, Any], max_pixels: int, runs: list
 
 
 def pipeline_forms(
-    engine: Any, names: list[str], max_pixels: int, pipelines: list[str], runs: list[str]
+    engine: Any,
+    names: list[str],
+    base: dict[str, Any],
+    max_pixels: int,
+    pipelines: list[str],
+    runs: list[str],
 ) -> dict[str, dict[str, Any]]:
     """Per LTX-2 pipeline: its own defaults where they differ from the checkpoint's (the page lays them over
     those: LTX-2's 1 KB official negative prompt is not sent once per pipeline), and its size presets at its
     default size's area. A pipeline that cannot be probed alone (it needs an input file first) gets sizes
-    valid for every runnable one."""
-    base = defaults(engine, names)
+    valid for every runnable one. `base`: the checkpoint's defaults (`defaults(engine, names)`)."""
     forms: dict[str, dict[str, Any]] = {}
     for name in pipelines:
         found = defaults(engine, names, pipeline=name)

@@ -181,12 +181,12 @@ def form_values(state: ServerState, names: list[str]) -> dict[str, Any]:
     engine, max_pixels = state.engine, state.limits.max_pixels
     found = form.defaults(engine, names)
     pipelines = list(FIELDS["pipeline"].choices) if "pipeline" in names else []
-    runs = form.runnable(engine, found, pipelines)
+    runs, unavailable = form.pipeline_status(engine, found, pipelines)
     return {
         "defaults": found,
         "size_presets": form.size_presets(engine, found, max_pixels, runs),
-        "pipelines": form.pipeline_forms(engine, names, max_pixels, pipelines, runs),
+        "pipelines": form.pipeline_forms(engine, names, found, max_pixels, pipelines, runs),
         # offered but greyed out on the page, with the reason (LTX-2's two-stage recipes need the upsampler)
-        "unavailable_pipelines": form.unavailable(engine, found, pipelines, runs),
+        "unavailable_pipelines": unavailable,
         "loras": form.lora_names(engine),
     }

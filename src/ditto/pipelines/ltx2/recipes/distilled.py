@@ -30,18 +30,13 @@ def check(raw: LTX2Params, params: LTX2Params, checkpoint: LTX2Checkpoint) -> No
 def check_no_guidance(raw: LTX2Params) -> None:
     """The distilled pipeline runs no guidance pass: a guidance value or negative prompt a client sends would
     be ignored, so it is an error (the value that turns the term off is accepted)."""
+    unused = "is not used by the distilled pipeline (it runs without guidance)"
     for name, off in NO_GUIDANCE.items():
         value = getattr(raw, name)
         if value is not None and value != off:
-            raise InvalidParameter(
-                name, value, "is not used by the distilled pipeline (it runs without guidance)",
-                f"leave it unset (or {off})",
-            )  # fmt: skip
+            raise InvalidParameter(name, value, unused, f"leave it unset (or {off})")
     if raw.negative_prompt:
-        raise InvalidParameter(
-            "negative_prompt", raw.negative_prompt, "is not used by the distilled pipeline (it runs without "
-            "guidance)", "leave it unset",
-        )  # fmt: skip
+        raise InvalidParameter("negative_prompt", raw.negative_prompt, unused, "leave it unset")
 
 
 def check_fixed_sigmas(raw: LTX2Params) -> None:
